@@ -1,0 +1,65 @@
+"""The OpenTelemetry entry points that make `opentelemetry-instrument` set up sdk-telemetry.
+
+- distro `sdk_telemetry`: selects our configurator unless the user chose another;
+- configurator `sdk_telemetry`: runs `configure_telemetry()` from the environment;
+- instrumentor `sdk_telemetry`: instruments the targets named in `SDK_TELEMETRY_INSTRUMENT`.
+
+None of them ever raises: a failure is logged and the application runs uninstrumented.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.sdk._configuration import _BaseConfigurator
+
+from sdk_telemetry import _instrument, _state
+from sdk_telemetry._imports import when_importable
+from sdk_telemetry._setup import configure_telemetry
+
+_logger = logging.getLogger(__name__)
+ENTRY_POINT_NAME = "sdk_telemetry"
+
+
+class SdkTelemetryDistro(BaseDistro):  # type: ignore[misc]
+    """Makes our configurator the one `opentelemetry-instrument` runs."""
+
+    def _configure(self, **kwargs: Any) -> None:
+        os.environ.setdefault("OTEL_PYTHON_CONFIGURATOR", ENTRY_POINT_NAME)
+
+
+class SdkTelemetryConfigurator(_BaseConfigurator):  # type: ignore[misc]
+    """`configure_telemetry()` with every setting taken from the environment."""
+
+    def _configure(self, **kwargs: Any) -> None:
+        try:
+            configure_telemetry()
+        except Exception:
+            _logger.exception("sdk-telemetry: configuration failed; telemetry is off")
+
+
+class SdkTelemetryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Instruments each `module:attribute` of `SDK_TELEMETRY_INSTRUMENT` when its module is imported."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        """Nothing: the targets are the application's own code."""
+        return ()
+
+    def _instrument(self, **kwargs: Any) -> None:
+        settings = _state.current_settings()
+        if not settings.enabled:
+            return
+        for target in settings.instrument_targets:
+            when_importable(target, _instrument.instrument)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for target in _state.current_settings().instrument_targets:
+            try:
+                _instrument.uninstrument(target)
+            except Exception:
+                _logger.debug("sdk-telemetry: could not uninstrument %s", target, exc_info=True)

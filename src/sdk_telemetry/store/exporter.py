@@ -1,0 +1,118 @@
+"""The `local` exporter: finished spans into the embedded store, with no server to run."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import StatusCode
+
+from sdk_telemetry.store import _sqlite
+
+_logger = logging.getLogger(__name__)
+_STATUS = {StatusCode.UNSET: "Unset", StatusCode.OK: "Ok", StatusCode.ERROR: "Error"}
+
+
+def span_row(span: ReadableSpan) -> tuple[Any, ...]:
+    """One `otel_traces` row for a finished span."""
+    context = span.get_span_context()
+    resource = dict(span.resource.attributes) if span.resource else {}
+    scope = span.instrumentation_scope
+    start = span.start_time or 0
+    events = [
+        {"Timestamp": event.timestamp, "Name": event.name, "Attributes": dict(event.attributes or {})}
+        for event in span.events
+    ]
+    links = [
+        {"TraceId": f"{link.context.trace_id:032x}", "SpanId": f"{link.context.span_id:016x}"} for link in span.links
+    ]
+    return (
+        start,
+        f"{context.trace_id:032x}" if context else "",
+        f"{context.span_id:016x}" if context else "",
+        f"{span.parent.span_id:016x}" if span.parent else "",
+        context.trace_state.to_header() if context else "",
+        span.name,
+        span.kind.name.title(),
+        str(resource.get("service.name", "")),
+        _json(resource),
+        scope.name if scope else "",
+        (scope.version or "") if scope else "",
+        _json(dict(span.attributes or {})),
+        (span.end_time or start) - start,
+        _STATUS[span.status.status_code],
+        span.status.description or "",
+        _json(events),
+        _json(links),
+    )
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+class LocalSpanExporter(SpanExporter):
+    """Writes spans to the SQLite store at `path` (default: `SDK_TELEMETRY_STORE` or the user data dir).
+
+    The file is created at the first export, never at construction.
+    """
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        if path is None:
+            from sdk_telemetry._settings import resolve_settings
+
+            path = resolve_settings().store_path
+        self.path = Path(path)
+        self._connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self.written = 0
+        self.failed = 0
+        self.last_error: str | None = None
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """Insert the spans in one transaction; a span already stored is kept once."""
+        try:
+            rows = [span_row(span) for span in spans]
+            with self._lock:
+                connection = self._connect()
+                with connection:
+                    connection.executemany(_sqlite.INSERT, rows)
+                self.written += len(rows)
+            return SpanExportResult.SUCCESS
+        except Exception as exc:
+            self.failed += len(spans)
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            _logger.warning("sdk-telemetry: could not write %d span(s) to %s: %s", len(spans), self.path, exc)
+            return SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        """Close the database file."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Every export is committed before it returns."""
+        return True
+
+    def stats(self) -> dict[str, Any]:
+        """Spans written and failed, and where."""
+        return {
+            "store": str(self.path),
+            "written": self.written,
+            "failed": self.failed,
+            "last_error": self.last_error,
+        }
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self._connection = _sqlite.connect(self.path)
+        return self._connection
