@@ -8,8 +8,10 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from sdk_telemetry_exporters._env import ExporterSettings, parse_bool, parse_seconds
+from typing_extensions import TypedDict, Unpack
 
 # Opt-out variables: any truthy value turns telemetry off for the whole process.
 OPT_OUT_VARIABLES = ("SDK_TELEMETRY_DISABLED", "TELEMETRY_DISABLED", "DO_NOT_TRACK", "OTEL_SDK_DISABLED")
@@ -27,14 +29,6 @@ def default_store_path(env: Mapping[str, str]) -> Path:
     """`$XDG_DATA_HOME/sdk-telemetry/telemetry.sqlite3` (`~/.local/share` when unset)."""
     base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "sdk-telemetry" / "telemetry.sqlite3"
-
-
-def _int(value: str | None, default: int) -> int:
-    try:
-        number = int(value) if value else default
-    except ValueError:
-        return default
-    return number if number > 0 else default
 
 
 def _names(value: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -76,73 +70,91 @@ def opt_out_reason(env: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
-def resolve_settings(
-    env: Mapping[str, str] | None = None,
-    *,
-    enabled: bool | None = None,
-    service_name: str | None = None,
-    service_version: str | None = None,
-    environment: str | None = None,
-    exporter: str | Sequence[str] | None = None,
-    metrics_exporter: str | Sequence[str] | None = None,
-    endpoint: str | None = None,
-    api_key: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    timeout: float | None = None,
-    project_id: str | None = None,
-    provider: str | None = None,
-    batch_size: int | None = None,
-    batch_interval: float | None = None,
-    queue_size: int | None = None,
-    exit_timeout: float | None = None,
-    capture_args: bool | None = None,
-    store_path: str | os.PathLike[str] | None = None,
-    instrument: str | Sequence[str] | None = None,
-) -> Settings:
-    """Settings from the arguments (None means "not given"), then `env`, then defaults."""
+class SettingsArguments(TypedDict, total=False):
+    """The keyword arguments of `configure_telemetry()`; each overrides its environment variable."""
+
+    enabled: bool | None
+    service_name: str | None
+    service_version: str | None
+    environment: str | None
+    exporter: str | Sequence[str] | None
+    metrics_exporter: str | Sequence[str] | None
+    endpoint: str | None
+    api_key: str | None
+    headers: Mapping[str, str] | None
+    timeout: float | None
+    project_id: str | None
+    provider: str | None
+    batch_size: int | None
+    batch_interval: float | None
+    queue_size: int | None
+    exit_timeout: float | None
+    capture_args: bool | None
+    store_path: str | os.PathLike[str] | None
+    instrument: str | Sequence[str] | None
+
+
+def resolve_settings(env: Mapping[str, str] | None = None, **arguments: Unpack[SettingsArguments]) -> Settings:
+    """Settings from the arguments (None means "not given"), then `env`, then defaults.
+
+    Raises `TypeError` naming any argument that is not a setting.
+    """
+    unknown = sorted(set(arguments) - set(SettingsArguments.__annotations__))
+    if unknown:
+        raise TypeError(f"unknown telemetry setting(s): {', '.join(unknown)}")
     environ = os.environ if env is None else env
+    given: dict[str, Any] = {key: value for key, value in arguments.items() if value is not None}
+
+    def text(argument: str, variable: str) -> str | None:
+        return given.get(argument) or environ.get(variable) or None
+
+    def number(argument: str, variable: str, default: float) -> float:
+        if argument in given:
+            return float(given[argument])
+        return parse_seconds(environ.get(variable), default, variable)
+
     base = ExporterSettings.from_env(environ)
     http = replace(
         base,
-        endpoint=endpoint or base.endpoint,
-        api_key=api_key or base.api_key,
-        headers={**base.headers, **dict(headers or {})},
-        timeout=timeout or base.timeout,
+        endpoint=given.get("endpoint", base.endpoint),
+        api_key=given.get("api_key", base.api_key),
+        headers={**base.headers, **dict(given.get("headers", {}))},
+        timeout=float(given.get("timeout", base.timeout)),
     )
-    environment = environment or environ.get("SDK_TELEMETRY_ENVIRONMENT") or None
+    environment = text("environment", "SDK_TELEMETRY_ENVIRONMENT")
+    store = text("store_path", "SDK_TELEMETRY_STORE")
+    return Settings(
+        **_enablement(given.get("enabled"), environment, environ),
+        service_name=text("service_name", "OTEL_SERVICE_NAME"),
+        service_version=text("service_version", "SDK_TELEMETRY_SERVICE_VERSION"),
+        environment=environment,
+        traces_exporters=_names(given.get("exporter", environ.get("OTEL_TRACES_EXPORTER", DEFAULT_EXPORTER))),
+        metrics_exporters=_names(given.get("metrics_exporter", environ.get("OTEL_METRICS_EXPORTER"))),
+        http=http,
+        project_id=text("project_id", "SDK_TELEMETRY_PROJECT_ID"),
+        provider=text("provider", "SDK_TELEMETRY_PROVIDER"),
+        batch_size=int(number("batch_size", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DEFAULT_BATCH_SIZE)),
+        # The argument is in seconds, the variable (as upstream) in milliseconds.
+        batch_interval=number("batch_interval", "", 0.0)
+        if "batch_interval" in given
+        else number("", "OTEL_BSP_SCHEDULE_DELAY", DEFAULT_BATCH_INTERVAL * 1000) / 1000,
+        queue_size=int(number("queue_size", "OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_QUEUE_SIZE)),
+        exit_timeout=number("exit_timeout", "SDK_TELEMETRY_EXIT_TIMEOUT", DEFAULT_EXIT_TIMEOUT),
+        capture_args=bool(given.get("capture_args", parse_bool(environ.get("SDK_TELEMETRY_CAPTURE_ARGS")))),
+        store_path=Path(store) if store else default_store_path(environ),
+        instrument_targets=_targets(given.get("instrument", environ.get("SDK_TELEMETRY_INSTRUMENT"))),
+    )
+
+
+def _enablement(enabled: bool | None, environment: str | None, environ: Mapping[str, str]) -> dict[str, Any]:
+    """`enabled` and `disabled_reason`: opt-out variables first, then `enabled`, then the environment."""
     explicit = enabled if enabled is not None else parse_bool(environ.get("SDK_TELEMETRY_ENABLED"))
     reason = opt_out_reason(environ)
     if reason is None and explicit is False:
         reason = "enabled=False"
     if reason is None and explicit is not True and environment and environment.lower() in QUIET_ENVIRONMENTS:
         reason = f"environment={environment.lower()}"
-    store = store_path or environ.get("SDK_TELEMETRY_STORE")
-    return Settings(
-        enabled=reason is None,
-        disabled_reason=reason,
-        service_name=service_name or environ.get("OTEL_SERVICE_NAME") or None,
-        service_version=service_version or environ.get("SDK_TELEMETRY_SERVICE_VERSION") or None,
-        environment=environment,
-        traces_exporters=_names(exporter if exporter is not None else environ.get("OTEL_TRACES_EXPORTER"))
-        or ((DEFAULT_EXPORTER,) if exporter is None and "OTEL_TRACES_EXPORTER" not in environ else ()),
-        metrics_exporters=_names(
-            metrics_exporter if metrics_exporter is not None else environ.get("OTEL_METRICS_EXPORTER")
-        ),
-        http=http,
-        project_id=project_id or environ.get("SDK_TELEMETRY_PROJECT_ID") or None,
-        provider=provider or environ.get("SDK_TELEMETRY_PROVIDER") or None,
-        batch_size=batch_size or _int(environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"), DEFAULT_BATCH_SIZE),
-        batch_interval=batch_interval
-        or _int(environ.get("OTEL_BSP_SCHEDULE_DELAY"), int(DEFAULT_BATCH_INTERVAL * 1000)) / 1000,
-        queue_size=queue_size or _int(environ.get("OTEL_BSP_MAX_QUEUE_SIZE"), DEFAULT_QUEUE_SIZE),
-        exit_timeout=exit_timeout
-        or parse_seconds(environ.get("SDK_TELEMETRY_EXIT_TIMEOUT"), DEFAULT_EXIT_TIMEOUT, "SDK_TELEMETRY_EXIT_TIMEOUT"),
-        capture_args=capture_args
-        if capture_args is not None
-        else bool(parse_bool(environ.get("SDK_TELEMETRY_CAPTURE_ARGS"))),
-        store_path=Path(store) if store else default_store_path(environ),
-        instrument_targets=_targets(instrument if instrument is not None else environ.get("SDK_TELEMETRY_INSTRUMENT")),
-    )
+    return {"enabled": reason is None, "disabled_reason": reason}
 
 
 def _targets(value: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -7,7 +7,7 @@ import logging
 import platform
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -17,10 +17,11 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from sdk_telemetry_exporters import attributes as attr
+from typing_extensions import Unpack
 
 from sdk_telemetry import _exporters, _instrument, _state
 from sdk_telemetry._batch import BatchSpanProcessor
-from sdk_telemetry._settings import Settings, resolve_settings
+from sdk_telemetry._settings import Settings, SettingsArguments, resolve_settings
 
 _logger = logging.getLogger(__name__)
 _lock = threading.RLock()
@@ -120,69 +121,37 @@ def _shutdown_all(processors: Sequence[BatchSpanProcessor], limit: float) -> Non
 
 
 def configure_telemetry(
-    *,
-    service_name: str | None = None,
-    service_version: str | None = None,
-    environment: str | None = None,
-    exporter: str | Sequence[str] | None = None,
-    endpoint: str | None = None,
-    api_key: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    timeout: float | None = None,
-    project_id: str | None = None,
-    provider: str | None = None,
-    batch_size: int | None = None,
-    batch_interval: float | None = None,
-    queue_size: int | None = None,
-    exit_timeout: float | None = None,
-    capture_args: bool | None = None,
-    store_path: str | None = None,
-    metrics_exporter: str | Sequence[str] | None = None,
-    metric_readers: Sequence[MetricReader] = (),
-    enabled: bool | None = None,
+    *, metric_readers: Sequence[MetricReader] = (), **settings: Unpack[SettingsArguments]
 ) -> Telemetry:
     """Set up telemetry for this process and return its handle.
 
-    Each argument overrides its environment variable (see the README). With nothing
-    configured, spans go to the local store on disk. Calling it again with the same settings
-    returns the same handle; with other settings, the previous setup is flushed and replaced.
-    An exporter named in code that does not exist raises `ValueError`; one named in the
-    environment is logged and skipped, since the environment belongs to the end user.
+    Settings (see `SettingsArguments` and the README's table): `service_name`,
+    `service_version`, `environment`, `exporter`, `endpoint`, `api_key`, `headers`, `timeout`,
+    `project_id`, `provider`, `batch_size`, `batch_interval`, `queue_size`, `exit_timeout`,
+    `capture_args`, `store_path`, `metrics_exporter`, `enabled`. Each overrides its environment
+    variable; with nothing configured, spans go to the local store on disk. `metric_readers`
+    receive the invocation metrics.
+
+    Calling it again with the same settings returns the same handle; with other settings, the
+    previous setup is flushed and replaced. An exporter named in code that does not exist
+    raises `ValueError`; one named in the environment is logged and skipped, since the
+    environment belongs to the end user.
     """
-    settings = resolve_settings(
-        service_name=service_name,
-        service_version=service_version,
-        environment=environment,
-        exporter=exporter,
-        endpoint=endpoint,
-        api_key=api_key,
-        headers=headers,
-        timeout=timeout,
-        project_id=project_id,
-        provider=provider,
-        batch_size=batch_size,
-        batch_interval=batch_interval,
-        queue_size=queue_size,
-        exit_timeout=exit_timeout,
-        capture_args=capture_args,
-        store_path=store_path,
-        metrics_exporter=metrics_exporter,
-        enabled=enabled,
-    )
+    resolved = resolve_settings(**settings)
+    named_in_code = settings.get("exporter") is not None
     global _current
     with _lock:
-        if _current is not None and _current.enabled and _current.settings == settings and not metric_readers:
+        if _current is not None and _current.enabled and _current.settings == resolved and not metric_readers:
             return _current
         if _current is not None:
             _current.shutdown()
-        _state.set_active(settings)
-        if not settings.enabled:
+        _state.set_active(resolved)
+        if not resolved.enabled:
             _instrument.uninstrument_all()
-            _current = Telemetry(settings)
-            _logger.debug("sdk-telemetry: disabled (%s)", settings.disabled_reason)
+            _current = Telemetry(resolved)
+            _logger.debug("sdk-telemetry: disabled (%s)", resolved.disabled_reason)
             return _current
-        named_in_code = exporter is not None
-        _current = _build(settings, metric_readers, named_in_code)
+        _current = _build(resolved, metric_readers, named_in_code)
         _register_exit_hook()
         return _current
 

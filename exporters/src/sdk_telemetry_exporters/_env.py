@@ -55,7 +55,7 @@ def parse_headers(value: str | None) -> dict[str, str]:
 
 
 def parse_seconds(value: str | None, default: float, name: str) -> float:
-    """A positive number of seconds, or `default` (with a warning) when unset or invalid."""
+    """A positive number (in the unit of variable `name`), or `default` (with a warning) when unset or invalid."""
     if value is None or not value.strip():
         return default
     try:
@@ -63,7 +63,7 @@ def parse_seconds(value: str | None, default: float, name: str) -> float:
     except ValueError:
         seconds = -1.0
     if seconds <= 0:
-        _logger.warning("sdk-telemetry: %s=%r is not a positive number of seconds", name, value)
+        _logger.warning("sdk-telemetry: %s=%r is not a positive number; using the default", name, value)
         return default
     return seconds
 
