@@ -212,7 +212,7 @@ def test_traces_exporter_none_stores_and_prints_nothing(tmp_path):
     store = tmp_path / "none.sqlite3"
     result = run_instrumented(
         [str(APP), "--calls", str(APP_CALLS)],
-        child_env(SDK_TELEMETRY_STORE=str(store), SDK_TELEMETRY_INSTRUMENT=TARGETS, OTEL_TRACES_EXPORTER="local"),
+        child_env(SDK_TELEMETRY_STORE=str(store), SDK_TELEMETRY_INSTRUMENT=TARGETS, OTEL_TRACES_EXPORTER="none"),
     )
     assert_ran(result)
     assert '"name"' not in result.stdout
@@ -290,6 +290,19 @@ def test_targets_that_do_not_exist_do_not_stop_the_app_nor_the_other_targets(tmp
     assert calls == {name: count for name, (count, _) in EXPECTED_CALLS.items() if name.startswith("Tools.")}
 
 
+def test_a_method_target_instruments_that_method_only(tmp_path):
+    # `module:Class.method` is a `module:attribute` target too (the attribute path is dotted).
+    store = tmp_path / "method.sqlite3"
+    result = run_instrumented(
+        [str(APP), "--calls", str(APP_CALLS)],
+        child_env(SDK_TELEMETRY_STORE=str(store), SDK_TELEMETRY_INSTRUMENT="acme_sdk:Tools.execute"),
+    )
+    assert_ran(result)
+    rows = stored_rows(store)
+    assert Counter(str(row["SpanName"]) for row in rows) == {"Tools.execute": APP_CALLS + 2}
+    assert sum(row["StatusCode"] == "Error" for row in rows) == 2
+
+
 # --- (4) opting out ----------------------------------------------------------------------------
 
 
@@ -297,7 +310,7 @@ def test_do_not_track_stores_nothing_and_patches_nothing(tmp_path):
     store = tmp_path / "dnt.sqlite3"
     result = run_instrumented(
         [str(APP), "--calls", str(APP_CALLS)],
-        child_env(SDK_TELEMETRY_STORE=str(store), SDK_TELEMETRY_INSTRUMENT=TARGETS, DO_NOT_TRACK="0"),
+        child_env(SDK_TELEMETRY_STORE=str(store), SDK_TELEMETRY_INSTRUMENT=TARGETS, DO_NOT_TRACK="1"),
     )
     assert_ran(result)
     assert "instrumented: False" in result.stdout

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from sdk_telemetry import configure_telemetry, instrument
 from tests.conftest import ROOT, child_env
 
@@ -24,10 +26,8 @@ def test_calls_land_in_the_local_store_and_stats_reads_them(tmp_path):
     client = Client()
     for _ in range(3):
         client.ping()
-    try:
+    with pytest.raises(ValueError):
         client.fail()
-    except ValueError:
-        pass
     telemetry.shutdown()
     assert telemetry.stats()["exported"] == 4
 

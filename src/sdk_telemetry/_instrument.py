@@ -95,7 +95,8 @@ def instrument(
 def uninstrument(target: Any) -> Any:
     """Restore what `instrument(target)` replaced; returns the original of a wrapped function."""
     if isinstance(target, str):
-        target = resolve(target)
+        method_target = _method_target(target)
+        target = method_target[0] if method_target is not None else resolve(target)
     with _lock:
         entry = _patches.pop(id(target), None)
         if entry is None and isinstance(target, TelemetryWrapper):
@@ -132,6 +133,16 @@ def resolve(path: str) -> Any:
     return obj
 
 
+def _method_target(path: str) -> tuple[type, str] | None:
+    """The class and the method name of a `"pkg.module:Class.method"` path; None for other paths."""
+    module_name, _, attribute = path.partition(":")
+    owner_path, _, method = attribute.strip().rpartition(".")
+    if not owner_path or not method:
+        return None
+    owner = resolve(f"{module_name}:{owner_path}")
+    return (owner, method) if inspect.isclass(owner) else None
+
+
 # --- targets ---------------------------------------------------------------------------------
 
 
@@ -140,6 +151,11 @@ def _instrument(target: Any, options: _Options, name: str | None) -> Any:
         return target
     try:
         if isinstance(target, str):
+            method_target = _method_target(target)
+            if method_target is not None:  # that one method, patched on its class
+                owner, method = method_target
+                _record(owner, _instrument_class(owner, _Options((method,), (), options.prefix, options.capture_args)))
+                return getattr(owner, method)
             target = resolve(target)
         if isinstance(target, TelemetryWrapper):
             return target

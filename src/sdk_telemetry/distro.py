@@ -9,6 +9,7 @@ None of them ever raises: a failure is logged and the application runs uninstrum
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Collection
@@ -55,7 +56,8 @@ class SdkTelemetryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if not settings.enabled:
             return
         for target in settings.instrument_targets:
-            when_importable(target, _instrument.instrument)
+            # By path once its module is imported: a "module:Class.method" target is patched on its class.
+            when_importable(target, functools.partial(_instrument_path, target))
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for target in _state.current_settings().instrument_targets:
@@ -63,3 +65,8 @@ class SdkTelemetryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 _instrument.uninstrument(target)
             except Exception:
                 _logger.debug("sdk-telemetry: could not uninstrument %s", target, exc_info=True)
+
+
+def _instrument_path(path: str, _resolved: object) -> None:
+    """`instrument(path)`, called once the target's module is imported (so nothing is imported early)."""
+    _instrument.instrument(path)
