@@ -64,6 +64,8 @@ class BatchSpanProcessor(SpanProcessor):
         self._shutdown = False
         self._enqueued = 0
         self._processed = 0
+        self._in_flight = 0  # spans inside the exporter right now
+        self._abandoned = 0  # of those, already counted as dropped by a shutdown that gave up on them
 
     # --- SpanProcessor ---------------------------------------------------------------------
 
@@ -134,8 +136,13 @@ class BatchSpanProcessor(SpanProcessor):
             worker.join(max(0.0, deadline - time.monotonic()))
             if worker.is_alive():
                 with self._lock:
-                    unsent = len(self._successes) + len(self._errors)
-                    self._counts["dropped.exit_timeout"] += unsent
+                    unsent = len(self._successes) + len(self._errors) + self._in_flight
+                    if unsent:
+                        self._counts["dropped.exit_timeout"] += unsent
+                    self._abandoned = self._in_flight
+                    self._processed += len(self._successes) + len(self._errors)
+                    self._successes.clear()  # counted as dropped: the worker must not send them later
+                    self._errors.clear()
                 _logger.warning("sdk-telemetry: exit bound of %.1fs reached; %d span(s) not sent", limit, unsent)
         try:
             self.exporter.shutdown()
@@ -192,6 +199,8 @@ class BatchSpanProcessor(SpanProcessor):
             self._export(batch)
 
     def _export(self, batch: list[ReadableSpan]) -> None:
+        with self._lock:
+            self._in_flight = len(batch)
         token = otel_context.attach(otel_context.set_value(_SUPPRESS, True))
         try:
             result = self.exporter.export(batch)
@@ -202,6 +211,9 @@ class BatchSpanProcessor(SpanProcessor):
         finally:
             otel_context.detach(token)
         with self._lock:
-            self._counts["exported" if result is SpanExportResult.SUCCESS else "failed"] += len(batch)
+            counted = len(batch) - self._abandoned
+            self._in_flight = self._abandoned = 0
+            if counted:
+                self._counts["exported" if result is SpanExportResult.SUCCESS else "failed"] += counted
             self._processed += len(batch)
             self._done.notify_all()

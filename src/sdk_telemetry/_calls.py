@@ -145,6 +145,9 @@ def _captured_arguments(spec: CallSpec, instance: Any, args: tuple[Any, ...], kw
     named: dict[str, Any]
     if spec.signature is not None:
         try:
+            first = next(iter(spec.signature.parameters), None)
+            if instance is not None and first in ("self", "cls"):
+                args = (instance, *args)  # wrapt passes the bound instance apart from the arguments
             bound = spec.signature.bind_partial(*args, **kwargs)
             named = dict(bound.arguments)
         except TypeError:

@@ -274,13 +274,14 @@ def _is_plain_function(obj: Any) -> bool:
 
 
 def _function_span_name(function: Callable[..., Any], prefix: str | None) -> str:
-    qualified = [part for part in getattr(function, "__qualname__", function.__name__).split(".") if part != "<locals>"]
+    """`Class.method` for a function defined in a class body, else `module.function`."""
+    parts = getattr(function, "__qualname__", function.__name__).split(".")
     if prefix:
-        return f"{prefix}.{qualified[-1]}"
-    if len(qualified) >= 2:
-        return ".".join(qualified[-2:])  # a method decorated in its class body: Class.method
+        return f"{prefix}.{parts[-1]}"
+    if len(parts) >= 2 and parts[-2] != "<locals>":
+        return f"{parts[-2]}.{parts[-1]}"
     module = getattr(function, "__module__", None) or "function"
-    return f"{module.rsplit('.', 1)[-1]}.{qualified[-1]}"
+    return f"{module.rsplit('.', 1)[-1]}.{parts[-1]}"
 
 
 def _spec(name: str, function: Callable[..., Any], options: _Options) -> CallSpec:

@@ -8,6 +8,7 @@ calls the same function itself.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -55,14 +56,14 @@ def parse_headers(value: str | None) -> dict[str, str]:
 
 
 def parse_seconds(value: str | None, default: float, name: str) -> float:
-    """A positive number (in the unit of variable `name`), or `default` (with a warning) when unset or invalid."""
+    """A finite positive number (in the unit of variable `name`), else `default` (with a warning)."""
     if value is None or not value.strip():
         return default
     try:
         seconds = float(value)
     except ValueError:
         seconds = -1.0
-    if seconds <= 0:
+    if not math.isfinite(seconds) or seconds <= 0:
         _logger.warning("sdk-telemetry: %s=%r is not a positive number; using the default", name, value)
         return default
     return seconds

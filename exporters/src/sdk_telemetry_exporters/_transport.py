@@ -6,13 +6,18 @@ backoff with jitter on transient failures, and waits that `close()` interrupts.
 
 from __future__ import annotations
 
+import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import requests
+
+_logger = logging.getLogger(__name__)
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 #: Statuses worth another attempt; every other non-2xx status is final.
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -44,7 +49,7 @@ class HttpTransport:
         backoff_base: float = 0.25,
         backoff_cap: float = 4.0,
     ) -> None:
-        self._headers = dict(headers or {})
+        self._headers = sendable_headers(headers or {})
         self._timeout = timeout
         self._max_attempts = max(1, max_attempts)
         self._backoff_base = backoff_base
@@ -83,7 +88,7 @@ class HttpTransport:
             self.requests += 1
         try:
             response = self._session.post(url, data=body, headers=self._headers, timeout=timeout, allow_redirects=False)
-        except requests.RequestException as exc:
+        except Exception as exc:  # RequestException, and ValueError/UnicodeError raised by http.client
             return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}", attempts=attempt), None
         status = response.status_code
         response.close()
@@ -113,6 +118,23 @@ class HttpTransport:
         if deadline is not None and time.monotonic() + seconds >= deadline:
             return False
         return not self._closed.wait(seconds)
+
+
+def sendable_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """`headers` without those HTTP cannot carry (bad name, CR/LF/NUL, non-Latin-1), each dropped with a warning."""
+    result: dict[str, str] = {}
+    for name, value in headers.items():
+        text = str(value)
+        try:
+            text.encode("latin-1")
+            valid = bool(_TOKEN.fullmatch(str(name))) and not any(c in text for c in "\r\n\0")
+        except UnicodeEncodeError:
+            valid = False
+        if valid:
+            result[str(name)] = text
+        else:
+            _logger.warning("sdk-telemetry: ignoring header %r: not a valid HTTP header", name)
+    return result
 
 
 def _retry_after_seconds(value: str | None) -> float | None:

@@ -100,6 +100,15 @@ def error_object(span: ReadableSpan) -> dict[str, str] | None:
     return error
 
 
+def _without_nulls(value: Any) -> Any:
+    """`value` with every `None` left out of objects and arrays (the schema rejects `null`)."""
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value if item is not None]
+    return value
+
+
 def invocation_payload(span: ReadableSpan, source: Mapping[str, str], metadata: Mapping[str, str]) -> dict[str, Any]:
     """Map one finished invocation span onto the wire payload."""
     payload: dict[str, Any] = {"functionName": span.name}
@@ -110,7 +119,7 @@ def invocation_payload(span: ReadableSpan, source: Mapping[str, str], metadata: 
     props = (span.attributes or {}).get(attr.PROPS)
     if props:
         try:
-            payload["props"] = orjson.loads(str(props))
+            payload["props"] = _without_nulls(orjson.loads(str(props)))
         except orjson.JSONDecodeError:
             payload["props"] = {"value": str(props)}
     if source:
