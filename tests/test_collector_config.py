@@ -33,8 +33,17 @@ def test_secret_looking_attributes_are_deleted_and_others_kept():
     actions = _config()["processors"]["attributes/remove-secrets"]["actions"]
     pattern = re.compile(actions[0]["pattern"].replace("(?i)", ""), re.IGNORECASE)
     assert actions[0]["action"] == "delete"
-    for key in ("password", "db.password", "api_key", "X-Api-Key", "http.request.header.authorization",
-                "session_token", "client_secret", "Cookie", "user.ssn"):
+    for key in (
+        "password",
+        "db.password",
+        "api_key",
+        "X-Api-Key",
+        "http.request.header.authorization",
+        "session_token",
+        "client_secret",
+        "Cookie",
+        "user.ssn",
+    ):
         assert pattern.fullmatch(key), key
     for key in ("service.name", "function.name", "http.method", "author", "error.type"):
         assert not pattern.fullmatch(key), key

@@ -70,7 +70,7 @@ class CallSpec:
 class Call:
     """A call in progress: its span, its context token (when attached) and its start time."""
 
-    __slots__ = ("context", "ended", "span", "spec", "start_ns", "token")
+    __slots__ = ("context", "ended", "span", "spec", "start_ns", "started", "token")
 
     def __init__(self, spec: CallSpec, span: Span, start_ns: int) -> None:
         self.spec = spec
@@ -79,6 +79,7 @@ class Call:
         self.context = trace.set_span_in_context(span)
         self.token: object | None = None
         self.ended = False
+        self.started = False  # a generator's first step has run
 
 
 def begin(spec: CallSpec, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], attach: bool) -> Call | None:
@@ -247,12 +248,18 @@ def _finish_once(call: Call, exc: BaseException | None, generator_end: str | Non
 
 
 def _end_if_abandoned(call: Call) -> None:
-    """Finalizer of a traced generator that was never run to its end nor closed."""
-    _finish_once(call, None, "abandoned")
+    """Finalizer of a traced generator that was never started.
+
+    A weak reference dies before the interpreter closes a suspended generator it drops (`break`
+    out of a `for` loop, last reference gone); that close ends a started generator's span.
+    """
+    if not call.started:
+        _finish_once(call, None, "abandoned")
 
 
 def _traced_generator(call: Call, inner: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
     """Delegate to `inner` step by step, making the call's span current only while it runs."""
+    call.started = True
     send_value: Any = None
     pending: BaseException | None = None
     while True:
@@ -288,6 +295,7 @@ def _traced_generator(call: Call, inner: Generator[Any, Any, Any]) -> Generator[
 
 async def _traced_async_generator(call: Call, inner: AsyncGenerator[Any, Any]) -> AsyncGenerator[Any, Any]:
     """The async twin of `_traced_generator`."""
+    call.started = True
     send_value: Any = None
     pending: BaseException | None = None
     while True:

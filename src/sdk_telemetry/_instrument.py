@@ -106,6 +106,10 @@ def uninstrument(target: Any) -> Any:
                 _safe_delattr(patch.owner, patch.name)
             else:
                 setattr(patch.owner, patch.name, patch.previous)
+    if inspect.ismodule(target):  # instrument(module) instrumented the classes defined there too
+        for value in list(vars(target).values()):
+            if inspect.isclass(value) and getattr(value, "__module__", None) == target.__name__:
+                uninstrument(value)
     if isinstance(target, TelemetryWrapper):
         return target.__wrapped__
     return target
@@ -223,6 +227,8 @@ def _instrument_module(module: types.ModuleType, options: _Options) -> list[_Pat
     for attribute, value in list(vars(module).items()):
         if not options.wanted(attribute) or getattr(value, "__module__", None) != module.__name__:
             continue
+        if isinstance(value, TelemetryWrapper):
+            continue  # instrumented already: as a function, by a decorator or by an earlier call
         if inspect.isclass(value):
             _record(value, _instrument_class(value, _Options((), (), None, options.capture_args)))
         elif _is_plain_function(value):

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 SECRET_KEY = re.compile(
-    r"pass(word|wd)?|secret|token|api[-_ ]?key|apikey|auth(?!or)|credential|private[-_ ]?key|cookie|"
-    r"session|csrf|xsrf|jwt|ssn|credit[-_ ]?card",
+    r"pass(word|wd)?|secret|token|api[-_ ]?key|apikey|authori[sz]ation|auth(?!or)|credential|private[-_ ]?key|"
+    r"cookie|session|csrf|xsrf|jwt|ssn|credit[-_ ]?card",
     re.IGNORECASE,
 )
 REDACTED = "[REDACTED]"
@@ -27,8 +27,10 @@ _TEXT_RULES = (
     (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE), r"\1 [REDACTED]"),
     (
         re.compile(
-            r"""(["']?[\w.-]*(?:pass(?:word|wd)?|secret|token|api[-_]?key|auth(?!or)\w*|credential)[\w.-]*["']?"""
-            r"""\s*[:=]\s*)(["']?)[^\s"',;&]+\2""",
+            # The key is a whole run of [\w.-] holding a secret word; matching starts only where such a
+            # run starts and looks ahead for the word, which keeps the cost linear in the text.
+            r"""(?<![\w.-])(["']?(?=[\w.-]*?(?:pass(?:word|wd)?|secret|token|api[-_]?key|authori[sz]ation|"""
+            r"""auth(?!or)|credential))[\w.-]*["']?\s*[:=]\s*)(["']?)[^\s"',;&]+\2""",
             re.IGNORECASE,
         ),
         r"\1\2[REDACTED]\2",
@@ -48,8 +50,9 @@ def sanitize(value: Any, depth: int = 0) -> Any:
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, str):
-        text = redact_text(value)
-        return text if len(text) <= MAX_STRING else text[:MAX_STRING] + TRUNCATED
+        if len(value) <= MAX_STRING:
+            return redact_text(value)
+        return redact_text(value[:MAX_STRING]) + TRUNCATED
     if depth >= MAX_DEPTH:
         return TRUNCATED
     if isinstance(value, Mapping):
