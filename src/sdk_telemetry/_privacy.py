@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
+
+from typing_extensions import TypedDict
 
 SECRET_KEY = re.compile(
     r"pass(word|wd)?|secret|token|api[-_ ]?key|apikey|authori[sz]ation|auth(?!or)|credential|private[-_ ]?key|"
@@ -75,3 +78,17 @@ def sanitize(value: Any, depth: int = 0) -> Any:
 def _is_opaque(value: Any) -> bool:
     """Objects whose repr may hold anything (clients, files, sessions): recorded by type only."""
     return getattr(type(value), "__repr__", None) is getattr(object, "__repr__", None)
+
+
+class PrivacyArguments(TypedDict, total=False):
+    """`configure_telemetry()` arguments about privacy and sampling."""
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    """What may leave the process, and how much of it."""
+
+    @classmethod
+    def resolve(cls, arguments: Mapping[str, Any], environ: Mapping[str, str]) -> PrivacySettings:
+        """From `configure_telemetry()` arguments (already without Nones), then `environ`, then defaults."""
+        return cls()

@@ -13,6 +13,9 @@ from typing import Any
 from sdk_telemetry_exporters._env import ExporterSettings, parse_bool, parse_seconds
 from typing_extensions import TypedDict, Unpack
 
+from sdk_telemetry._privacy import PrivacyArguments, PrivacySettings
+from sdk_telemetry._session import SessionArguments, SessionSettings
+
 # Opt-out variables: any truthy value turns telemetry off for the whole process.
 OPT_OUT_VARIABLES = ("SDK_TELEMETRY_DISABLED", "TELEMETRY_DISABLED", "DO_NOT_TRACK", "OTEL_SDK_DISABLED")
 #: Environments in which telemetry is off unless enabled explicitly.
@@ -58,6 +61,8 @@ class Settings:
     exit_timeout: float = DEFAULT_EXIT_TIMEOUT
     capture_args: bool = False
     store_path: Path = field(default_factory=lambda: default_store_path(os.environ))
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    session: SessionSettings = field(default_factory=SessionSettings)
     instrument_targets: tuple[str, ...] = ()
 
 
@@ -70,10 +75,14 @@ def opt_out_reason(env: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
-class SettingsArguments(TypedDict, total=False):
-    """The keyword arguments of `configure_telemetry()`; each overrides its environment variable."""
+class SettingsArguments(PrivacyArguments, SessionArguments, TypedDict, total=False):
+    """The keyword arguments of `configure_telemetry()`; each overrides its environment variable.
+
+    The privacy and session arguments are declared beside their settings, in `_privacy` and `_session`.
+    """
 
     enabled: bool | None
+    enable_variable: str | None
     service_name: str | None
     service_version: str | None
     environment: str | None
@@ -124,7 +133,7 @@ def resolve_settings(env: Mapping[str, str] | None = None, **arguments: Unpack[S
     environment = text("environment", "SDK_TELEMETRY_ENVIRONMENT")
     store = text("store_path", "SDK_TELEMETRY_STORE")
     return Settings(
-        **_enablement(given.get("enabled"), environment, environ),
+        **_enablement(given.get("enabled"), given.get("enable_variable"), environment, environ),
         service_name=text("service_name", "OTEL_SERVICE_NAME"),
         service_version=text("service_version", "SDK_TELEMETRY_SERVICE_VERSION"),
         environment=environment,
@@ -143,13 +152,24 @@ def resolve_settings(env: Mapping[str, str] | None = None, **arguments: Unpack[S
         capture_args=bool(given.get("capture_args", parse_bool(environ.get("SDK_TELEMETRY_CAPTURE_ARGS")))),
         store_path=Path(store) if store else default_store_path(environ),
         instrument_targets=_targets(given.get("instrument", environ.get("SDK_TELEMETRY_INSTRUMENT"))),
+        privacy=PrivacySettings.resolve(given, environ),
+        session=SessionSettings.resolve(given, environ),
     )
 
 
-def _enablement(enabled: bool | None, environment: str | None, environ: Mapping[str, str]) -> dict[str, Any]:
-    """`enabled` and `disabled_reason`: opt-out variables first, then `enabled`, then the environment."""
+def _enablement(
+    enabled: bool | None, enable_variable: str | None, environment: str | None, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """`enabled` and `disabled_reason`: opt-out variables first, then `enabled`, then the environment.
+
+    `enable_variable` is an SDK's own switch with the Tinker meaning: unset is on, `1/true/yes/on`
+    is on, anything else is off.
+    """
     explicit = enabled if enabled is not None else parse_bool(environ.get("SDK_TELEMETRY_ENABLED"))
     reason = opt_out_reason(environ)
+    own_switch = environ.get(enable_variable) if enable_variable else None
+    if reason is None and own_switch is not None and own_switch.strip().lower() not in ("1", "true", "yes", "on"):
+        reason = f"{enable_variable}={own_switch}"
     if reason is None and explicit is False:
         reason = "enabled=False"
     if reason is None and explicit is not True and environment and environment.lower() in QUIET_ENVIRONMENTS:

@@ -21,6 +21,7 @@ from typing_extensions import Unpack
 
 from sdk_telemetry import _exporters, _instrument, _state
 from sdk_telemetry._batch import BatchSpanProcessor
+from sdk_telemetry._processing import prepare
 from sdk_telemetry._settings import Settings, SettingsArguments, resolve_settings
 
 _logger = logging.getLogger(__name__)
@@ -38,14 +39,21 @@ class _Forwarder(SpanProcessor):
 
     def __init__(self) -> None:
         self.processors: tuple[BatchSpanProcessor, ...] = ()
+        self.settings = Settings()
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         """Nothing happens at span start."""
 
     def on_end(self, span: ReadableSpan) -> None:
-        """Hand the finished span to every current processor."""
-        for processor in self.processors:
-            processor.on_end(span)
+        """Prepare the finished span (privacy, sampling), then hand it to every current processor."""
+        processors = self.processors
+        if not processors:
+            return
+        prepared = prepare(span, self.settings)
+        if prepared is None:
+            return
+        for processor in processors:
+            processor.on_end(prepared)
 
     def shutdown(self) -> None:
         """Shut the current processors down within the configured exit bound."""
@@ -190,6 +198,7 @@ def _build(settings: Settings, metric_readers: Sequence[MetricReader], strict: b
         if forwarder is None:
             forwarder = _forwarders[id(tracer_provider)] = _Forwarder()
             tracer_provider.add_span_processor(forwarder)
+        forwarder.settings = settings
         forwarder.processors = tuple(processor for _, processor in processors)
     _meter_provider(resource, settings, metric_readers, strict)
     return Telemetry(settings, processors)

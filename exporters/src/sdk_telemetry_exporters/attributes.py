@@ -17,6 +17,10 @@ ERROR_CODE = "sdk_telemetry.error.code"
 ERROR_PROPAGATED = "sdk_telemetry.error.propagated"
 #: The recorded call arguments, as a JSON object string (only when capture is switched on).
 PROPS = "sdk_telemetry.props"
+#: The sampling rate a kept span was sampled at (1.0 when absent): a stored count scales by 1 / rate.
+SAMPLE_RATE = "sdk_telemetry.sample_rate"
+#: The session a span or event belongs to (also a resource attribute).
+SESSION_ID = "session.id"
 #: Why a generator's span ended early: "closed" or "abandoned".
 GENERATOR_END = "sdk_telemetry.generator.end"
 
