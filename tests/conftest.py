@@ -14,7 +14,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.util._once import Once
 
 import sdk_telemetry
-from sdk_telemetry import _calls, _setup, _state
+from sdk_telemetry import _calls, _consent, _processing, _setup, _state
 from tests.loopback import LoopbackServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,13 +41,16 @@ def clean_telemetry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     monkeypatch.setenv("SDK_TELEMETRY_STORE", str(tmp_path / "telemetry.sqlite3"))
     _reset_otel_globals()
     yield
-    telemetry = _setup.current_telemetry()
-    if telemetry is not None:
-        telemetry.shutdown(timeout=1.0)
+    for telemetry in [_setup.current_telemetry(), *_setup._handles]:
+        if telemetry is not None:
+            telemetry.shutdown(timeout=1.0)
+    _setup._handles.clear()
     sdk_telemetry.uninstrument_all()
     _setup._current = None
     _setup._forwarders.clear()
     _state.set_active(None)
+    _processing.activate(None)
+    _consent.reset()
     _reset_otel_globals()
 
 

@@ -54,6 +54,7 @@ class LoopbackServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else every answer waits ~40 ms for the client's delayed ACK
 
             def log_message(self, format: str, *args: Any) -> None:  # silence the default stderr log
                 pass

@@ -138,6 +138,8 @@ def test_success_payload_field_by_field(server):
         "host": socket.gethostname(),
         "environment": "production",
     }
+    event_id = payload["metadata"].pop("eventId")
+    assert re.fullmatch(r"[0-9a-f]{48}", event_id), event_id
     assert payload["metadata"] == {"projectId": "proj-123", "provider": "openai"}
     assert nulls(body) == []
     assert request.headers["content-type"] == "application/json"
@@ -165,6 +167,7 @@ def test_failed_call_is_one_object_at_errors_and_arrives_before_the_batch_interv
     assert payload["functionName"] == "Tools.fail"
     assert isinstance(payload["durationMs"], float) and payload["durationMs"] >= 0
     assert abs(payload["timestamp"] - time.time()) < 30
+    assert re.fullmatch(r"[0-9a-f]{48}", payload["metadata"].pop("eventId"))
     assert payload["metadata"] == {"projectId": "proj-9", "provider": "anthropic"}
     error = payload["error"]
     assert set(error) == {"name", "code", "errorId", "message", "stack"}, error
@@ -233,7 +236,7 @@ def test_absent_fields_are_omitted_and_no_api_key_header_by_default(server):
     failure = error_request.json()
     for payload in (success, failure):
         assert "props" not in payload, "arguments must not be sent by default"
-        assert "metadata" not in payload, "no metadata when neither project id nor provider is set"
+        assert set(payload["metadata"]) == {"eventId"}, "only the event id when neither project id nor provider is set"
         assert "version" not in payload["source"]
         assert "environment" not in payload["source"]
         assert nulls(payload) == []

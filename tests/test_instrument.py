@@ -1047,7 +1047,7 @@ def test_capture_args_records_positional_arguments_by_parameter_name(spans):
     instrument(Account, capture_args=True)
     assert Account().login("bob", "hunter2") == "bob"
     span = only(spans, "Account.login")
-    assert props(span) == {"user": "bob", "password": "[REDACTED]"}
+    assert props(span) == {"user": "bob", "password": "[REDACTED:password]"}
     assert "hunter2" not in span.attributes[attr.PROPS]
 
 
@@ -1055,15 +1055,15 @@ def test_capture_args_on_class_and_static_methods_omits_cls(spans):
     instrument(Account, capture_args=True)
     Account.connect("db.local", "tok-1")
     Account.ping("db.local", "key-1")
-    assert props(only(spans, "Account.connect")) == {"host": "db.local", "token": "[REDACTED]"}
-    assert props(only(spans, "Account.ping")) == {"host": "db.local", "api_key": "[REDACTED]"}
+    assert props(only(spans, "Account.connect")) == {"host": "db.local", "token": "[REDACTED:token]"}
+    assert props(only(spans, "Account.ping")) == {"host": "db.local", "api_key": "[REDACTED:api_key]"}
 
 
 def test_capture_args_on_an_instance_target(spans):
     account = Account()
     instrument(account, capture_args=True)
     account.login("bob", password="hunter2")
-    assert props(only(spans, "Account.login")) == {"user": "bob", "password": "[REDACTED]"}
+    assert props(only(spans, "Account.login")) == {"user": "bob", "password": "[REDACTED:password]"}
 
 
 def test_capture_args_on_a_function(spans):
@@ -1073,13 +1073,24 @@ def test_capture_args_on_a_function(spans):
 
 
 @pytest.mark.parametrize(
-    "key", ["password", "passwd", "secret", "client_secret", "token", "access_token", "api_key", "apiKey", "cookie"]
+    ("key", "rule"),
+    [
+        ("password", "password"),
+        ("passwd", "password"),
+        ("secret", "secret"),
+        ("client_secret", "secret"),
+        ("token", "token"),
+        ("access_token", "token"),
+        ("api_key", "api_key"),
+        ("apiKey", "api_key"),
+        ("cookie", "cookie"),
+    ],
 )
-def test_capture_args_redacts_secret_keys(spans, key):
+def test_capture_args_redacts_secret_keys(spans, key, rule):
     instrument(Account, capture_args=True)
     Account().configure(**{key: "s3cr3t-value"}, region="eu")
     span = only(spans, "Account.configure")
-    assert props(span) == {"settings": {key: "[REDACTED]", "region": "eu"}}
+    assert props(span) == {"settings": {key: f"[REDACTED:{rule}]", "region": "eu"}}
     assert "s3cr3t-value" not in span.attributes[attr.PROPS]
 
 
@@ -1088,7 +1099,7 @@ def test_capture_args_redacts_authorization(spans, key):
     instrument(Account, capture_args=True)
     Account().configure(**{key: "Digest s3cr3t-value"})
     span = only(spans, "Account.configure")
-    assert props(span) == {"settings": {key: "[REDACTED]"}}
+    assert props(span) == {"settings": {key: "[REDACTED:auth]"}}
     assert "s3cr3t-value" not in span.attributes[attr.PROPS]
 
 
@@ -1097,7 +1108,7 @@ def test_capture_args_redacts_nested_header_values(spans):
     Client().put(key="k", value={"headers": {"Cookie": "sid=abc", "X-Api-Key": "xyz", "Accept": "json"}})
     assert props(only(spans, "Client.put")) == {
         "key": "k",
-        "value": {"headers": {"Cookie": "[REDACTED]", "X-Api-Key": "[REDACTED]", "Accept": "json"}},
+        "value": {"headers": {"Cookie": "[REDACTED:cookie]", "X-Api-Key": "[REDACTED:api_key]", "Accept": "json"}},
     }
 
 

@@ -174,7 +174,7 @@ def test_stats_count_failed_exports_and_the_last_error():
 
 
 def test_every_queued_span_is_accounted_for_after_a_shutdown_that_hit_its_bound():
-    """Spans stuck in an export to a hanging server when the bound is reached count as dropped."""
+    """Spans stuck in an export to a hanging server when the bound is reached go to the spool."""
     with Loopback(lambda request: Reply(hang=True)) as hanging:
         telemetry = configure_telemetry(exporter="composio", endpoint=hanging.url, batch_interval=0.05)
         instrument(Client)
@@ -189,5 +189,7 @@ def test_every_queued_span_is_accounted_for_after_a_shutdown_that_hit_its_bound(
 
         stats = telemetry.stats()
     assert took < 0.3 + 0.6, f"shutdown(timeout=0.3) took {took:.2f}s"
-    accounted = stats["exported"] + stats["failed"] + stats["dropped"] + stats["exporters"]["composio"]["queue"]
+    entry = stats["exporters"]["composio"]
+    accounted = stats["exported"] + stats["failed"] + stats["dropped"] + entry["queue"] + entry["spooled"]
     assert accounted == stats["queued"] == 4, f"{stats['queued']} queued but only {accounted} accounted for: {stats}"
+    assert entry["spooled"] == 4, "spans stuck at the exit bound go to the spool"

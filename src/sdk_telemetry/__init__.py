@@ -1,28 +1,41 @@
-"""sdk-telemetry: every call of an SDK's public methods as OpenTelemetry spans and metrics.
+"""sdk-telemetry: every call of an SDK's public methods as OpenTelemetry spans and metrics,
+and a session-scoped event log (events and exceptions) beside them.
 
     from sdk_telemetry import configure_telemetry, instrument
 
     telemetry = configure_telemetry(service_name="acme-sdk")
     instrument(AcmeClient)
+    telemetry.log("client.created", {"region": "eu"})
 
 The whole public API is listed here; modules whose names start with `_` may change.
 """
 
 from sdk_telemetry._batch import BatchSpanProcessor
+from sdk_telemetry._consent import consent_granted, grant_consent, revoke_consent
+from sdk_telemetry._events import Session
+from sdk_telemetry._events_capture import CaptureExceptions
 from sdk_telemetry._instrument import instrument, is_instrumented, uninstrument, uninstrument_all
+from sdk_telemetry._privacy import ScrubMatch
 from sdk_telemetry._settings import Settings
-from sdk_telemetry._setup import Telemetry, configure_telemetry, current_telemetry
+from sdk_telemetry._setup import Telemetry, configure_telemetry, create_telemetry, current_telemetry
 from sdk_telemetry._version import __version__
 
 __all__ = [
     "BatchSpanProcessor",
+    "CaptureExceptions",
+    "ScrubMatch",
+    "Session",
     "Settings",
     "Telemetry",
     "__version__",
     "configure_telemetry",
+    "consent_granted",
+    "create_telemetry",
     "current_telemetry",
+    "grant_consent",
     "instrument",
     "is_instrumented",
+    "revoke_consent",
     "uninstrument",
     "uninstrument_all",
 ]

@@ -2,7 +2,10 @@
 
 Like the SDK's `BatchSpanProcessor`, plus: a failed call is exported at once rather than
 after the batch interval, successes are dropped before errors when the queue is full, every
-drop is counted by reason, and `shutdown` is bounded by a timeout.
+drop is counted by reason, and `shutdown` is bounded by a timeout. When the bound is reached,
+what is still queued or inside an export is handed to the exporter's `spool(spans)` (when it
+has one) so that it reaches the disk instead of nothing; while idle, the worker asks such an
+exporter to resend what it spooled (`resend_spooled()`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ _logger = logging.getLogger(__name__)
 _SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY  # the key every instrumentation honours
 #: Errors waiting to be sent may take this share of the queue; beyond it they are dropped too.
 ERROR_SHARE = 0.1
+#: Share of the exit bound kept for writing unsent spans to the spool (at most `SPOOL_RESERVE_MAX` seconds).
+SPOOL_RESERVE_SHARE = 0.25
+SPOOL_RESERVE_MAX = 0.5
 
 
 class BatchSpanProcessor(SpanProcessor):
@@ -49,8 +55,14 @@ class BatchSpanProcessor(SpanProcessor):
         self.last_error_time: float | None = None
         self._init_worker_state()
         if hasattr(os, "register_at_fork"):
-            ref = weakref.WeakMethod(self._init_worker_state)
+            ref = weakref.WeakMethod(self._after_fork)
             os.register_at_fork(after_in_child=lambda: (method := ref()) and method())
+
+    def _after_fork(self) -> None:
+        """In a forked child: no worker, empty queues, counters of its own (the parent's spans stay the parent's)."""
+        self._counts = collections.Counter()
+        self.last_error = self.last_error_time = None
+        self._init_worker_state()
 
     def _init_worker_state(self) -> None:
         """Fresh locks, empty queues and no worker: at construction and in a forked child."""
@@ -64,7 +76,7 @@ class BatchSpanProcessor(SpanProcessor):
         self._shutdown = False
         self._enqueued = 0
         self._processed = 0
-        self._in_flight = 0  # spans inside the exporter right now
+        self._in_flight: list[ReadableSpan] = []  # spans inside the exporter right now
         self._abandoned = 0  # of those, already counted as dropped by a shutdown that gave up on them
 
     # --- SpanProcessor ---------------------------------------------------------------------
@@ -78,6 +90,7 @@ class BatchSpanProcessor(SpanProcessor):
             return
         is_error = span.status.status_code is StatusCode.ERROR
         with self._lock:
+            self._counts["pushed"] += 1
             if self._shutdown:
                 self._counts["dropped.shutdown"] += 1
                 return
@@ -123,9 +136,15 @@ class BatchSpanProcessor(SpanProcessor):
         return True
 
     def shutdown(self, timeout: float | None = None) -> None:
-        """Stop accepting spans, export what is queued within `timeout` seconds, release the exporter."""
+        """Stop accepting spans, export what is queued within `timeout` seconds, release the exporter.
+
+        What is not exported by then goes to the exporter's spool when it has one; the rest is
+        counted as `dropped.exit_timeout`.
+        """
         limit = self._shutdown_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
+        spool = getattr(self.exporter, "spool", None)
+        reserve = min(SPOOL_RESERVE_MAX, limit * SPOOL_RESERVE_SHARE) if callable(spool) else 0.0
         with self._lock:
             if self._shutdown:
                 return
@@ -133,33 +152,56 @@ class BatchSpanProcessor(SpanProcessor):
             worker = self._worker
         self._wake.set()
         if worker is not None:
-            worker.join(max(0.0, deadline - time.monotonic()))
+            worker.join(max(0.0, deadline - reserve - time.monotonic()))
             if worker.is_alive():
                 with self._lock:
-                    unsent = len(self._successes) + len(self._errors) + self._in_flight
-                    if unsent:
-                        self._counts["dropped.exit_timeout"] += unsent
-                    self._abandoned = self._in_flight
+                    unsent = [*self._errors, *self._successes, *self._in_flight]
+                    self._abandoned = len(self._in_flight)
                     self._processed += len(self._successes) + len(self._errors)
-                    self._successes.clear()  # counted as dropped: the worker must not send them later
+                    self._successes.clear()  # accounted for here: the worker must not send them later
                     self._errors.clear()
-                _logger.warning("sdk-telemetry: exit bound of %.1fs reached; %d span(s) not sent", limit, unsent)
+                spooled = self._spool(spool, unsent) if callable(spool) and unsent else 0
+                with self._lock:
+                    if spooled:
+                        self._counts["spooled"] += spooled
+                    if len(unsent) > spooled:
+                        self._counts["dropped.exit_timeout"] += len(unsent) - spooled
+                if unsent:
+                    _logger.warning(
+                        "sdk-telemetry: exit bound of %.1fs reached; %d span(s) not sent, %d of them spooled",
+                        limit,
+                        len(unsent),
+                        spooled,
+                    )
         try:
             self.exporter.shutdown()
         except Exception:
             _logger.exception("sdk-telemetry: exporter shutdown failed")
 
+    @staticmethod
+    def _spool(spool: Any, spans: list[ReadableSpan]) -> int:
+        """Hand `spans` to the exporter's spool; how many it accounted for (never more than given)."""
+        try:
+            return max(0, min(len(spans), int(spool(spans))))
+        except Exception:
+            _logger.exception("sdk-telemetry: the exporter could not spool unsent spans")
+            return 0
+
     # --- accounting ------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        """Queue length and counters: queued, exported, failed and dropped by reason."""
+        """Queue length and counters: pushed, queued, exported, failed, spooled at exit and dropped by reason."""
         with self._lock:
             counts = dict(self._counts)
             queue = len(self._successes) + len(self._errors)
+            in_flight = len(self._in_flight) - self._abandoned
         dropped = {key.split(".", 1)[1]: value for key, value in counts.items() if key.startswith("dropped.")}
         return {
             "queue": queue,
+            "in_flight": in_flight,
+            "pushed": counts.get("pushed", 0),
             "queued": counts.get("queued", 0),
+            "spooled": counts.get("spooled", 0),
             "exported": counts.get("exported", 0),
             "failed": counts.get("failed", 0),
             "dropped": dropped,
@@ -182,9 +224,25 @@ class BatchSpanProcessor(SpanProcessor):
                 # The interval passed, an error or a flush is waiting, or we are stopping: send all.
                 drain_all = stopping or self._urgent or not woken
                 self._urgent = False
+                idle = not woken and not self._successes and not self._errors
             self._export_queued(drain_all)
             if stopping:
                 return
+            if idle:
+                self._resend_spooled()
+
+    def _resend_spooled(self) -> None:
+        """While idle, let the exporter resend what it spooled (it knows when the endpoint answers again)."""
+        resend = getattr(self.exporter, "resend_spooled", None)
+        if not callable(resend):
+            return
+        token = otel_context.attach(otel_context.set_value(_SUPPRESS, True))
+        try:
+            resend()
+        except Exception:
+            _logger.exception("sdk-telemetry: resending spooled spans failed")
+        finally:
+            otel_context.detach(token)
 
     def _export_queued(self, drain_all: bool) -> None:
         while True:
@@ -200,7 +258,7 @@ class BatchSpanProcessor(SpanProcessor):
 
     def _export(self, batch: list[ReadableSpan]) -> None:
         with self._lock:
-            self._in_flight = len(batch)
+            self._in_flight = batch
         token = otel_context.attach(otel_context.set_value(_SUPPRESS, True))
         try:
             result = self.exporter.export(batch)
@@ -212,7 +270,8 @@ class BatchSpanProcessor(SpanProcessor):
             otel_context.detach(token)
         with self._lock:
             counted = len(batch) - self._abandoned
-            self._in_flight = self._abandoned = 0
+            self._in_flight = []
+            self._abandoned = 0
             if counted:
                 self._counts["exported" if result is SpanExportResult.SUCCESS else "failed"] += counted
             self._processed += len(batch)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+import traceback
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from typing import Any
@@ -19,7 +20,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from sdk_telemetry_exporters import attributes as attr
 
-from sdk_telemetry import _errors, _privacy
+from sdk_telemetry import _consent, _errors, _privacy
 from sdk_telemetry._metrics import FUNCTION, OUTCOME, InvocationMetrics
 from sdk_telemetry._version import __version__
 
@@ -120,6 +121,8 @@ def finish(call: Call, exc: BaseException | None, generator_end: str | None = No
             span.set_attribute(attr.GENERATOR_END, generator_end)
         end_ns = time.time_ns()
         span.end(end_time=end_ns)
+        if _consent.withheld():  # consent required and not granted: no metrics either
+            return
         _invocation_metrics().record(call.spec.outcome_attributes[outcome], (end_ns - call.start_ns) / 1e9, error_type)
     except Exception:
         _logger.debug("sdk-telemetry: could not finish the span of %s", call.spec.name, exc_info=True)
@@ -138,7 +141,12 @@ def _record_error(span: Span, exc: Exception) -> str:
     if propagated:
         span.set_attribute(attr.ERROR_PROPAGATED, True)
     else:
-        span.record_exception(exc, attributes={"exception.message": message}, escaped=True)
+        stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        span.record_exception(
+            exc,
+            attributes={"exception.message": message, "exception.stacktrace": _privacy.redact_text(stack)},
+            escaped=True,
+        )
     return kind
 
 

@@ -132,6 +132,8 @@ def resolve_settings(env: Mapping[str, str] | None = None, **arguments: Unpack[S
     )
     environment = text("environment", "SDK_TELEMETRY_ENVIRONMENT")
     store = text("store_path", "SDK_TELEMETRY_STORE")
+    if "store_path" in given and http.spool_dir is not None and not environ.get("SDK_TELEMETRY_SPOOL_DIR"):
+        http = replace(http, spool_dir=Path(given["store_path"]).expanduser().parent / "spool")  # beside the store
     return Settings(
         **_enablement(given.get("enabled"), given.get("enable_variable"), environment, environ),
         service_name=text("service_name", "OTEL_SERVICE_NAME"),

@@ -1,11 +1,15 @@
 """The one HTTP transport every sdk-telemetry exporter sends through.
 
 Connection reuse, a timeout on every attempt, a total deadline per send, capped exponential
-backoff with jitter on transient failures, and waits that `close()` interrupts.
+backoff with jitter on transient failures, `Retry-After` (seconds or an HTTP date, clamped),
+an idempotency key on every request, 413 answered by splitting the batch, and waits that
+`close()` interrupts.
 """
 
 from __future__ import annotations
 
+import email.utils
+import hashlib
 import logging
 import random
 import re
@@ -13,14 +17,22 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import requests
+
+from sdk_telemetry_exporters._fork import reinit_after_fork
+
+if TYPE_CHECKING:
+    from sdk_telemetry_exporters.spool import WireBatch
 
 _logger = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 #: Statuses worth another attempt; every other non-2xx status is final.
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+PAYLOAD_TOO_LARGE = 413
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 @dataclass(frozen=True)
@@ -31,15 +43,22 @@ class SendResult:
     status: int | None = None
     error: str | None = None
     attempts: int = 1
+    #: Seconds the server asked us to wait (`Retry-After`, clamped), when it did.
+    retry_after: float | None = None
 
     @property
     def permanent(self) -> bool:
-        """True when the server refused the data itself (a non-retryable 4xx)."""
-        return self.status is not None and 400 <= self.status < 500 and self.status not in RETRYABLE_STATUSES
+        """True when the server answered with a final refusal: a 3xx, or a 4xx/5xx that is not transient."""
+        return not self.ok and self.status is not None and self.status not in RETRYABLE_STATUSES
+
+
+def idempotency_key(body: bytes) -> str:
+    """A key that is the same for the same batch (its body), whichever attempt or process sends it."""
+    return hashlib.sha256(body).hexdigest()[:32]
 
 
 class HttpTransport:
-    """POSTs bodies to URLs with retries; thread-safe, never raises from `post`."""
+    """POSTs bodies to URLs with retries; thread-safe and fork-safe, never raises from `post` or `send`."""
 
     def __init__(
         self,
@@ -48,56 +67,104 @@ class HttpTransport:
         max_attempts: int = 3,
         backoff_base: float = 0.25,
         backoff_cap: float = 4.0,
+        retry_after_max: float = 30.0,
+        max_wait: float | None = None,
     ) -> None:
         self._headers = sendable_headers(headers or {})
         self._timeout = timeout
         self._max_attempts = max(1, max_attempts)
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
+        self._retry_after_max = retry_after_max
+        #: A server-requested wait longer than this is not waited for here: the send gives up (to the spool).
+        self._max_wait = max_wait
         self._closed = threading.Event()
-        self._session = requests.Session()
         self._lock = threading.Lock()
+        self._session = requests.Session()
         self.requests = 0
         self.retries = 0
+        self.splits = 0
+        reinit_after_fork(self, HttpTransport._after_fork)
 
-    def post(self, url: str, body: bytes, deadline: float | None = None) -> SendResult:
-        """Send `body` to `url`; give up at `deadline` (a `time.monotonic()` value) or on close."""
+    def _after_fork(self) -> None:
+        """A forked child gets its own connections and locks; the parent's sockets are never reused."""
+        self._lock = threading.Lock()
+        self._session = requests.Session()
+        self.requests = self.retries = self.splits = 0
+
+    @property
+    def closed(self) -> bool:
+        """True once `close()` was called."""
+        return self._closed.is_set()
+
+    def post(
+        self,
+        url: str,
+        body: bytes,
+        deadline: float | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        max_attempts: int | None = None,
+    ) -> SendResult:
+        """Send `body` to `url`; give up at `deadline` (a `time.monotonic()` value) or on close.
+
+        Every attempt carries the same `Idempotency-Key` (a hash of the body) unless `headers` name one.
+        """
+        request_headers = {**self._headers, IDEMPOTENCY_HEADER: idempotency_key(body), **dict(headers or {})}
+        limit = self._max_attempts if max_attempts is None else max(1, max_attempts)
         result = SendResult(ok=False, error="transport closed", attempts=0)
-        for attempt in range(1, self._max_attempts + 1):
+        for attempt in range(1, limit + 1):
             if self._closed.is_set():
-                return result
+                return SendResult(ok=False, status=result.status, error="transport closed", attempts=attempt - 1)
             timeout = self._attempt_timeout(deadline)
             if timeout is None:
                 return SendResult(ok=False, status=result.status, error="deadline reached", attempts=attempt - 1)
-            result, retry_after = self._attempt(url, body, timeout, attempt)
-            if result.ok or result.permanent or attempt == self._max_attempts:
+            result = self._attempt(url, body, request_headers, timeout, attempt)
+            if result.ok or not _worth_retrying(result) or attempt == limit:
                 return result
-            if not self._wait(self._backoff(attempt, retry_after), deadline):
+            delay = self._backoff(attempt, result.retry_after)
+            if self._max_wait is not None and delay > self._max_wait:
+                return result
+            if not self._wait(delay, deadline):
                 return result
             with self._lock:
                 self.retries += 1
         return result
+
+    def send(
+        self, url: str, batch: WireBatch, deadline: float | None = None, *, max_attempts: int | None = None
+    ) -> list[tuple[WireBatch, SendResult]]:
+        """Send a batch of items; on 413 split it in halves and send each. One result per part sent."""
+        result = self.post(url, batch.body(), deadline, max_attempts=max_attempts)
+        if result.status == PAYLOAD_TOO_LARGE and len(batch.items) > 1:
+            with self._lock:
+                self.splits += 1
+            first, second = batch.split()
+            return self.send(url, first, deadline, max_attempts=max_attempts) + self.send(
+                url, second, deadline, max_attempts=max_attempts
+            )
+        return [(batch, result)]
 
     def close(self) -> None:
         """Interrupt waits and refuse further sends."""
         self._closed.set()
         self._session.close()
 
-    def _attempt(self, url: str, body: bytes, timeout: float, attempt: int) -> tuple[SendResult, float | None]:
+    def _attempt(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float, attempt: int) -> SendResult:
         with self._lock:
             self.requests += 1
         try:
-            response = self._session.post(url, data=body, headers=self._headers, timeout=timeout, allow_redirects=False)
+            response = self._session.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
         except Exception as exc:  # RequestException, and ValueError/UnicodeError raised by http.client
-            return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}", attempts=attempt), None
+            return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}", attempts=attempt)
         status = response.status_code
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
         response.close()
         if 200 <= status < 300:
-            return SendResult(ok=True, status=status, attempts=attempt), None
-        return (
-            SendResult(ok=False, status=status, error=f"HTTP {status}", attempts=attempt),
-            _retry_after_seconds(response.headers.get("Retry-After")),
-        )
+            return SendResult(ok=True, status=status, attempts=attempt)
+        if retry_after is not None:
+            retry_after = min(retry_after, self._retry_after_max)
+        return SendResult(ok=False, status=status, error=f"HTTP {status}", attempts=attempt, retry_after=retry_after)
 
     def _attempt_timeout(self, deadline: float | None) -> float | None:
         if deadline is None:
@@ -109,15 +176,40 @@ class HttpTransport:
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
-            return min(retry_after, self._backoff_cap)
+            return retry_after
         delay: float = min(self._backoff_cap, self._backoff_base * 2.0 ** (attempt - 1))
-        return delay * random.uniform(0.8, 1.2)
+        return delay * random.uniform(0.5, 1.0)
 
     def _wait(self, seconds: float, deadline: float | None) -> bool:
         """Sleep unless closed or past the deadline; True when a retry may follow."""
         if deadline is not None and time.monotonic() + seconds >= deadline:
             return False
         return not self._closed.wait(seconds)
+
+
+def _worth_retrying(result: SendResult) -> bool:
+    """Connection errors and the transient statuses; never a 3xx, a 413 or a refusal."""
+    return result.status is None or result.status in RETRYABLE_STATUSES
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` value: delta-seconds or an HTTP date; None when absent or invalid."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
 
 
 def sendable_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -135,13 +227,3 @@ def sendable_headers(headers: Mapping[str, str]) -> dict[str, str]:
         else:
             _logger.warning("sdk-telemetry: ignoring header %r: not a valid HTTP header", name)
     return result
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return max(0.0, seconds)

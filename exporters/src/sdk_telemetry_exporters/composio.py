@@ -8,8 +8,6 @@ An absent field is omitted, never `null`.
 from __future__ import annotations
 
 import logging
-import platform
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,13 +19,17 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
 from sdk_telemetry_exporters import attributes as attr
+from sdk_telemetry_exporters._delivery import Delivery, span_event_id
 from sdk_telemetry_exporters._env import ExporterSettings, otlp_endpoint_configured
-from sdk_telemetry_exporters._transport import HttpTransport, SendResult
-from sdk_telemetry_exporters.fallback import CircuitBreaker, OtlpFallback
+from sdk_telemetry_exporters._transport import HttpTransport
+from sdk_telemetry_exporters.fallback import OtlpFallback
+from sdk_telemetry_exporters.spool import Spool, WireBatch, spool_name
 
 _logger = logging.getLogger(__name__)
 
 MAX_BATCH = 100
+INVOCATIONS_PATH = "/metrics/invocations"
+ERRORS_PATH = "/errors"
 SOURCE_SERVICES = frozenset({"sdk", "apollo", "hermes", "thermos"})
 SOURCE_ENVIRONMENTS = frozenset({"development", "production", "ci", "staging", "test"})
 _ENVIRONMENT_ALIASES = {"dev": "development", "prod": "production", "stage": "staging", "testing": "test"}
@@ -48,7 +50,9 @@ def source_from_resource(resource: Resource) -> dict[str, str]:
         value = attrs.get(resource_key)
         if value is not None and str(value):
             source[key] = str(value)
-    source["platform"] = str(attrs.get(attr.OS_TYPE) or platform.system().lower())
+    os_type = attrs.get(attr.OS_TYPE)  # absent in minimal mode: then no platform is sent
+    if os_type:
+        source["platform"] = str(os_type)
     return source
 
 
@@ -124,20 +128,28 @@ def invocation_payload(span: ReadableSpan, source: Mapping[str, str], metadata: 
             payload["props"] = {"value": str(props)}
     if source:
         payload["source"] = dict(source)
-    if metadata:
-        payload["metadata"] = dict(metadata)
+    payload["metadata"] = {**metadata, "eventId": span_event_id(span)}
     error = error_object(span)
     if error is not None:
         payload["error"] = error
     return payload
 
 
+def payload_event_id(payload: Any) -> str:
+    """The `metadata.eventId` of a payload (empty when it has none)."""
+    metadata = payload.get("metadata") if isinstance(payload, dict) else None
+    return str(metadata.get("eventId", "")) if isinstance(metadata, dict) else ""
+
+
 class ComposioSpanExporter(SpanExporter):
     """Exports invocation spans in the Composio-style format; falls back to OTLP when configured.
 
     Built with no arguments it reads `SDK_TELEMETRY_*` from the environment. With no endpoint it
-    sends nothing to any host (and uses the OTLP fallback, if one is configured).
+    sends nothing to any host (and uses the OTLP fallback, if one is configured). What could not
+    be delivered goes to the disk spool and is resent when the endpoint answers again.
     """
+
+    name = "composio"
 
     def __init__(
         self,
@@ -150,126 +162,134 @@ class ComposioSpanExporter(SpanExporter):
         fallback: OtlpFallback | None = None,
         settings: ExporterSettings | None = None,
     ) -> None:
-        self.stats_lock = threading.Lock()
-        self.counts: dict[str, int] = {
-            "invocations_sent": 0,
-            "errors_sent": 0,
-            "requests_failed": 0,
-            "items_failed": 0,
-            "items_rejected": 0,
-            "items_to_fallback": 0,
-            "non_invocation_spans": 0,
-        }
-        self.last_error: str | None = None
-        self.last_error_time: float | None = None
+        self.non_invocation_spans = 0
+        self.items_unmapped = 0
+        self._project_id = project_id
+        self._provider = provider
+        self._sources: dict[int, tuple[Resource, dict[str, str], dict[str, str]]] = {}
         try:
             env = settings or ExporterSettings.from_env()
-            base = (endpoint or env.endpoint or "").rstrip("/")
-            self._base = base or None
+            base = (endpoint or env.endpoint or "").rstrip("/") or None
             request_headers = {"Content-Type": "application/json", **dict(env.headers), **dict(headers or {})}
             key = api_key or env.api_key
             if key:
                 request_headers["X-API-Key"] = key
             self._timeout = timeout or env.timeout
-            self._transport = HttpTransport(request_headers, timeout=self._timeout)
-            self._project_id = project_id
-            self._provider = provider
+            transport = HttpTransport(
+                request_headers,
+                timeout=self._timeout,
+                max_attempts=env.max_attempts,
+                backoff_base=env.retry_base,
+                backoff_cap=env.retry_cap,
+                retry_after_max=env.retry_after_max,
+                # With a spool, a long Retry-After sends the batch to disk instead of holding the worker.
+                max_wait=env.retry_cap if env.spool_dir is not None and base is not None else None,
+            )
             if fallback is None and env.otlp_fallback and otlp_endpoint_configured():
                 fallback = OtlpFallback.from_env()
-            self._fallback = fallback
+            spool = (
+                Spool(
+                    env.spool_dir / spool_name(self.name, base, request_headers),
+                    env.spool_max_bytes,
+                    env.spool_max_age,
+                )
+                if env.spool_dir is not None and base is not None
+                else None
+            )
+            self._delivery = Delivery(base, transport, payload_event_id, spool, fallback, resend_backoff=env.retry_base)
         except Exception:  # a constructor must never raise into the host program
             _logger.exception("sdk-telemetry: composio exporter misconfigured; it will send nothing")
-            self._base = None
             self._timeout = 5.0
-            self._transport = HttpTransport(timeout=self._timeout)
-            self._fallback = None
-        self._breaker = CircuitBreaker()
-        self._sources: dict[int, tuple[Resource, dict[str, str], dict[str, str]]] = {}
-        if self._base is None and self._fallback is None:
+            self._delivery = Delivery(None, HttpTransport(timeout=self._timeout), payload_event_id)
+        if self._delivery.base is None and self._delivery.fallback is None:
             _logger.warning("sdk-telemetry: composio exporter has no endpoint (set SDK_TELEMETRY_ENDPOINT)")
 
     @property
     def endpoint(self) -> str | None:
         """The base URL, without a trailing slash, or None when unset."""
-        return self._base
+        return self._delivery.base
+
+    @property
+    def spool_directory(self) -> str | None:
+        """Where undelivered batches are kept, or None when spooling is off."""
+        spool = self._delivery.spool
+        return None if spool is None else str(spool.directory)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """Send errors first (one request each), then successes in arrays of at most 100."""
+        """Send errors first (one request each), then successes in arrays of at most 100; then resend the spool."""
         deadline = time.monotonic() + self._timeout * 2
-        errors: list[tuple[ReadableSpan, dict[str, Any]]] = []
-        invocations: list[tuple[ReadableSpan, dict[str, Any]]] = []
-        for span in spans:
-            if not is_invocation(span):
-                self._count("non_invocation_spans")
-                continue
-            try:
-                payload = invocation_payload(span, *self._source_and_metadata(span.resource))
-            except Exception:
-                _logger.exception("sdk-telemetry: could not map span %r", span.name)
-                self._count("items_failed")
-                continue
-            (errors if is_error_report(span) else invocations).append((span, payload))
+        delivery = self._delivery
+        delivery.begin_export()
+        by_id = {span_event_id(span): span for span in spans}
         all_ok = True
-        for span, payload in errors:
-            all_ok &= self._deliver("/errors", [span], orjson.dumps(payload), "errors_sent", deadline)
-        for start in range(0, len(invocations), MAX_BATCH):
-            chunk = invocations[start : start + MAX_BATCH]
-            body = orjson.dumps([payload for _, payload in chunk])
-            all_ok &= self._deliver(
-                "/metrics/invocations", [span for span, _ in chunk], body, "invocations_sent", deadline
-            )
+        for batch, counter in self._batches(spans):
+            members = [by_id[payload_event_id(item)] for item in batch.items if payload_event_id(item) in by_id]
+            all_ok &= delivery.deliver(batch, members, deadline, counter)
+        delivery.resend(deadline)  # when the endpoint answers again (probes back off while it does not)
         return SpanExportResult.SUCCESS if all_ok else SpanExportResult.FAILURE
+
+    def spool(self, spans: Sequence[ReadableSpan]) -> int:
+        """Write spans that will not be exported in time to the spool, in wire form; how many are accounted for.
+
+        Called by the batching stage when the exit bound is reached, with the spans still queued
+        and those inside an export; spans of that export already delivered or spooled count as
+        accounted for and are not written twice.
+        """
+        try:
+            batches = [batch for batch, _ in self._batches(spans)]
+            return self._delivery.spool_batches(batches) + (len(spans) - sum(len(b.items) for b in batches))
+        except Exception:
+            _logger.exception("sdk-telemetry: spooling at exit failed")
+            return 0
+
+    def resend_spooled(self, timeout: float | None = None) -> int:
+        """Resend spooled batches now (bounded by `timeout` seconds); the number of items delivered."""
+        return self._delivery.resend(time.monotonic() + (self._timeout if timeout is None else timeout))
 
     def shutdown(self) -> None:
         """Interrupt any retry wait and release connections."""
-        self._transport.close()
-        if self._fallback is not None:
-            self._fallback.shutdown()
+        self._delivery.transport.close()
+        if self._delivery.fallback is not None:
+            self._delivery.fallback.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Nothing is held here between exports."""
         return True
 
     def stats(self) -> dict[str, Any]:
-        """Counters of what was sent, failed, rejected and diverted to the fallback."""
-        with self.stats_lock:
-            result: dict[str, Any] = dict(self.counts)
-            result["last_error"] = self.last_error
-            result["last_error_time"] = self.last_error_time
-        result["requests"] = self._transport.requests
-        result["retries"] = self._transport.retries
-        if self._fallback is not None:
-            result["fallback_sent"] = self._fallback.sent
-            result["fallback_failed"] = self._fallback.failed
+        """Counters: sent, retried, rejected, failed, diverted to the fallback, spooled, resent, dropped by reason."""
+        result = self._delivery.stats()
+        for key in ("invocations_sent", "errors_sent", "requests_failed", "items_failed", "items_rejected"):
+            result.setdefault(key, 0)
+        result.setdefault("items_to_fallback", 0)
+        result["exported"] = result["invocations_sent"] + result["errors_sent"] + result.get("fallback_sent", 0)
+        result["non_invocation_spans"] = self.non_invocation_spans
+        result["items_failed"] += self.items_unmapped
         return result
 
-    def _deliver(self, path: str, spans: list[ReadableSpan], body: bytes, counter: str, deadline: float) -> bool:
-        if self._base is not None and not self._breaker.is_open:
-            result = self._transport.post(self._base + path, body, deadline)
-            self._breaker.record(result.ok)
-            if result.ok:
-                self._count(counter, len(spans))
-                return True
-            self._record_failure(path, result, len(spans))
-            if result.permanent and result.status != 404:
-                self._count("items_rejected", len(spans))
-                return False
-        if self._fallback is not None:
-            self._count("items_to_fallback", len(spans))
-            return self._fallback.export(spans)
-        self._count("items_failed", len(spans))
-        return False
-
-    def _record_failure(self, path: str, result: SendResult, items: int) -> None:
-        with self.stats_lock:
-            self.counts["requests_failed"] += 1
-            self.last_error = f"POST {path}: {result.error} after {result.attempts} attempt(s), {items} item(s)"
-            self.last_error_time = time.time()
-        _logger.debug("sdk-telemetry: %s", self.last_error)
-
-    def _count(self, key: str, n: int = 1) -> None:
-        with self.stats_lock:
-            self.counts[key] += n
+    def _batches(self, spans: Sequence[ReadableSpan]) -> list[tuple[WireBatch, str]]:
+        """Errors one per batch, then successes in batches of at most 100."""
+        errors: list[WireBatch] = []
+        invocations: list[dict[str, Any]] = []
+        for span in spans:
+            if not is_invocation(span):
+                self.non_invocation_spans += 1
+                continue
+            try:
+                payload = invocation_payload(span, *self._source_and_metadata(span.resource))
+            except Exception:
+                _logger.exception("sdk-telemetry: could not map span %r", span.name)
+                self.items_unmapped += 1
+                continue
+            if is_error_report(span):
+                errors.append(WireBatch(ERRORS_PATH, (payload,), single=True))
+            else:
+                invocations.append(payload)
+        batches = [(batch, "errors_sent") for batch in errors]
+        for start in range(0, len(invocations), MAX_BATCH):
+            chunk = tuple(invocations[start : start + MAX_BATCH])
+            batches.append((WireBatch(INVOCATIONS_PATH, chunk), "invocations_sent"))
+        return batches
 
     def _source_and_metadata(self, resource: Resource) -> tuple[dict[str, str], dict[str, str]]:
         cached = self._sources.get(id(resource))

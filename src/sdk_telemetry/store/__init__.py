@@ -1,6 +1,27 @@
-"""The embedded store (SQLite, `otel_traces` schema) and the questions asked of it."""
+"""The embedded store (SQLite, OpenTelemetry Collector ClickHouse schema) and the questions asked of it."""
 
+from sdk_telemetry.store._store import LocalStore
 from sdk_telemetry.store.exporter import LocalSpanExporter
-from sdk_telemetry.store.queries import FunctionStats, function_stats
+from sdk_telemetry.store.queries import (
+    ErrorGroup,
+    Filters,
+    FunctionStats,
+    QueryError,
+    function_stats,
+    get_metrics,
+    top_errors,
+)
+from sdk_telemetry.store.retention import apply_retention
 
-__all__ = ["FunctionStats", "LocalSpanExporter", "function_stats"]
+__all__ = [
+    "ErrorGroup",
+    "Filters",
+    "FunctionStats",
+    "LocalSpanExporter",
+    "LocalStore",
+    "QueryError",
+    "apply_retention",
+    "function_stats",
+    "get_metrics",
+    "top_errors",
+]

@@ -1,13 +1,22 @@
 """The embedded store: one SQLite file in WAL mode, so that several processes can write at once.
 
-The table follows the OpenTelemetry Collector's ClickHouse `otel_traces` schema (maps and
-nested events as JSON text), so that the same questions can be asked of a ClickHouse cluster.
+The tables follow the OpenTelemetry Collector's ClickHouse schema (`otel_traces`, `otel_logs`,
+`otel_metrics_gauge`; maps and nested events as JSON text), so that the same questions can be
+asked of a ClickHouse cluster. A few columns are added that ClickHouse reads from the maps
+instead (`SampleRate`, `Environment`, `SessionId`), so that SQLite filters and scales without
+parsing JSON on every row.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+#: Bumped when the schema changes; `connect()` migrates older files in place.
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS otel_traces (
@@ -28,13 +37,64 @@ CREATE TABLE IF NOT EXISTS otel_traces (
     StatusMessage      TEXT NOT NULL DEFAULT '',
     Events             TEXT NOT NULL DEFAULT '[]',
     Links              TEXT NOT NULL DEFAULT '[]',
-    PRIMARY KEY (TraceId, SpanId)
-) WITHOUT ROWID;
+    SampleRate         REAL NOT NULL DEFAULT 1.0,
+    Environment        TEXT NOT NULL DEFAULT '',
+    SessionId          TEXT NOT NULL DEFAULT '',
+    UNIQUE (TraceId, SpanId)
+);
 CREATE INDEX IF NOT EXISTS otel_traces_name_duration ON otel_traces (ScopeName, SpanName, Duration);
 CREATE INDEX IF NOT EXISTS otel_traces_timestamp ON otel_traces (Timestamp);
+CREATE INDEX IF NOT EXISTS otel_traces_errors ON otel_traces (ScopeName) WHERE StatusCode = 'Error';
+CREATE TABLE IF NOT EXISTS otel_traces_summary (
+    ScopeName   TEXT NOT NULL,
+    SpanName    TEXT NOT NULL,
+    ServiceName TEXT NOT NULL,
+    Environment TEXT NOT NULL,
+    Kept        INTEGER NOT NULL,   -- spans stored
+    Calls       REAL NOT NULL,      -- spans scaled by 1 / SampleRate
+    Errors      REAL NOT NULL,      -- failed spans scaled by 1 / SampleRate
+    DurationSum INTEGER NOT NULL,   -- nanoseconds, over the stored spans
+    PRIMARY KEY (ScopeName, SpanName, ServiceName, Environment)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS otel_traces_summary_delete AFTER DELETE ON otel_traces BEGIN
+    UPDATE otel_traces_summary SET Kept = Kept - 1, Calls = Calls - 1.0 / OLD.SampleRate,
+        Errors = Errors - (OLD.StatusCode = 'Error') / OLD.SampleRate, DurationSum = DurationSum - OLD.Duration
+    WHERE ScopeName = OLD.ScopeName AND SpanName = OLD.SpanName AND ServiceName = OLD.ServiceName
+        AND Environment = OLD.Environment;
+END;
+CREATE TABLE IF NOT EXISTS otel_logs (
+    Timestamp          INTEGER NOT NULL,   -- nanoseconds since the epoch
+    EventId            TEXT NOT NULL,      -- the client's event id (dedup key)
+    TraceId            TEXT NOT NULL DEFAULT '',
+    SpanId             TEXT NOT NULL DEFAULT '',
+    SeverityText       TEXT NOT NULL DEFAULT '',
+    SeverityNumber     INTEGER NOT NULL DEFAULT 0,
+    ServiceName        TEXT NOT NULL DEFAULT '',
+    Body               TEXT NOT NULL DEFAULT '',
+    ResourceAttributes TEXT NOT NULL DEFAULT '{}',
+    ScopeName          TEXT NOT NULL DEFAULT '',
+    LogAttributes      TEXT NOT NULL DEFAULT '{}',
+    EventName          TEXT NOT NULL DEFAULT '',
+    SessionId          TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (EventId)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS otel_logs_timestamp ON otel_logs (Timestamp);
+CREATE TABLE IF NOT EXISTS otel_metrics_gauge (
+    TimeUnix           INTEGER NOT NULL,   -- nanoseconds since the epoch
+    MetricId           TEXT NOT NULL,      -- dedup key
+    ServiceName        TEXT NOT NULL DEFAULT '',
+    MetricName         TEXT NOT NULL,
+    MetricUnit         TEXT NOT NULL DEFAULT '',
+    Attributes         TEXT NOT NULL DEFAULT '{}',
+    ResourceAttributes TEXT NOT NULL DEFAULT '{}',
+    Value              REAL NOT NULL,
+    PRIMARY KEY (MetricId)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS otel_metrics_gauge_name_time ON otel_metrics_gauge (MetricName, TimeUnix);
+CREATE INDEX IF NOT EXISTS otel_metrics_gauge_time ON otel_metrics_gauge (TimeUnix);
 """
 
-COLUMNS = (
+TRACE_COLUMNS = (
     "Timestamp",
     "TraceId",
     "SpanId",
@@ -52,21 +112,172 @@ COLUMNS = (
     "StatusMessage",
     "Events",
     "Links",
+    "SampleRate",
+    "Environment",
+    "SessionId",
 )
-INSERT = f"INSERT OR IGNORE INTO otel_traces ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+#: Kept for the foundation's name.
+COLUMNS = TRACE_COLUMNS
+LOG_COLUMNS = (
+    "Timestamp",
+    "EventId",
+    "TraceId",
+    "SpanId",
+    "SeverityText",
+    "SeverityNumber",
+    "ServiceName",
+    "Body",
+    "ResourceAttributes",
+    "ScopeName",
+    "LogAttributes",
+    "EventName",
+    "SessionId",
+)
+METRIC_COLUMNS = (
+    "TimeUnix",
+    "MetricId",
+    "ServiceName",
+    "MetricName",
+    "MetricUnit",
+    "Attributes",
+    "ResourceAttributes",
+    "Value",
+)
+
+
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+INSERT = _insert("otel_traces", TRACE_COLUMNS)
+INSERT_LOG = _insert("otel_logs", LOG_COLUMNS)
+INSERT_METRIC = _insert("otel_metrics_gauge", METRIC_COLUMNS)
 BUSY_TIMEOUT_MS = 10_000
+#: Page cache per connection (KiB): the indexes of a million spans stay in memory.
+CACHE_KIB = 65_536
 
 
 def connect(path: Path, create: bool = True) -> sqlite3.Connection:
-    """Open the store (creating the file and schema when `create`); raises `FileNotFoundError` otherwise."""
+    """Open the store (creating the file and schema when `create`); raises `FileNotFoundError` otherwise.
+
+    A store written by an older version is migrated in place.
+    """
     if not create and not path.exists():
         raise FileNotFoundError(f"no telemetry store at {path}")
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
     connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    if create:
+    (version,) = connection.execute("PRAGMA user_version").fetchone()
+    if version < SCHEMA_VERSION:
         connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = NORMAL")
-        connection.executescript(SCHEMA)
+        with connection:
+            connection.execute("BEGIN IMMEDIATE")
+            (version,) = connection.execute("PRAGMA user_version").fetchone()
+            if version < SCHEMA_VERSION:
+                _migrate(connection)
+    connection.execute("PRAGMA synchronous = NORMAL")
+    connection.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     return connection
+
+
+def _migrate(connection: sqlite3.Connection) -> None:
+    """Create the tables; a version-1 `otel_traces` (no derived columns, no summary) is rebuilt."""
+    present = {row[1] for row in connection.execute("PRAGMA table_info(otel_traces)")}
+    if present and "SampleRate" not in present:
+        connection.execute("ALTER TABLE otel_traces RENAME TO otel_traces_v1")
+        connection.execute("DROP INDEX IF EXISTS otel_traces_name_duration")
+        connection.execute("DROP INDEX IF EXISTS otel_traces_timestamp")
+    for statement in _statements(SCHEMA):
+        connection.execute(statement)
+    if present and "SampleRate" not in present:
+        old = ", ".join(TRACE_COLUMNS[:17])
+        connection.execute(
+            f"""INSERT OR IGNORE INTO otel_traces ({old}, SampleRate, Environment, SessionId)
+            SELECT {old}, COALESCE(json_extract(SpanAttributes, '$."sdk_telemetry.sample_rate"'), 1.0),
+                   COALESCE(json_extract(ResourceAttributes, '$."deployment.environment.name"'), ''),
+                   COALESCE(json_extract(ResourceAttributes, '$."session.id"'), '')
+            FROM otel_traces_v1"""
+        )
+        connection.execute("DROP TABLE otel_traces_v1")
+    connection.execute("DROP TRIGGER IF EXISTS otel_traces_summary_insert")
+    rebuild_summary(connection)
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def rebuild_summary(connection: sqlite3.Connection) -> None:
+    """Recount the summary table from `otel_traces` (after a migration, or rows written by other tools)."""
+    connection.execute("DELETE FROM otel_traces_summary")
+    connection.execute(
+        """INSERT INTO otel_traces_summary
+        SELECT ScopeName, SpanName, ServiceName, Environment, COUNT(*), SUM(1.0 / SampleRate),
+               SUM((StatusCode = 'Error') / SampleRate), SUM(Duration)
+        FROM otel_traces GROUP BY ScopeName, SpanName, ServiceName, Environment"""
+    )
+
+
+_SUMMARY_UPSERT = """
+INSERT INTO otel_traces_summary VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET Kept = Kept + excluded.Kept, Calls = Calls + excluded.Calls,
+    Errors = Errors + excluded.Errors, DurationSum = DurationSum + excluded.DurationSum
+"""
+# Positions in a trace row.
+_SCOPE, _NAME, _SERVICE, _DURATION, _STATUS, _RATE, _ENVIRONMENT = 9, 5, 7, 12, 13, 17, 18
+
+
+def insert_spans(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Insert `otel_traces` rows, each (TraceId, SpanId) once, and add the new ones to the summary
+    table; returns the rows that were new. Call inside a write transaction (`BEGIN IMMEDIATE`).
+
+    Every writer goes through here: the summary is updated once per function and batch rather
+    than by a per-row trigger (which cost a third of the insert rate); a delete trigger keeps it
+    right under retention.
+    """
+    unique: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for row in rows:
+        unique.setdefault((row[1], row[2]), row)
+    trace_ids = list({key[0] for key in unique})
+    for start in range(0, len(trace_ids), 500):
+        chunk = trace_ids[start : start + 500]
+        for found in connection.execute(
+            f"SELECT TraceId, SpanId FROM otel_traces WHERE TraceId IN ({', '.join('?' * len(chunk))})", chunk
+        ):
+            unique.pop(found, None)
+    new = list(unique.values())
+    if not new:
+        return new
+    connection.executemany(INSERT, new)
+    totals: dict[tuple[Any, ...], list[Any]] = {}
+    for row in new:
+        key = (row[_SCOPE], row[_NAME], row[_SERVICE], row[_ENVIRONMENT])
+        entry = totals.get(key)
+        if entry is None:
+            entry = totals[key] = [0, 0.0, 0.0, 0]
+        weight = 1.0 / row[_RATE]
+        entry[0] += 1
+        entry[1] += weight
+        if row[_STATUS] == "Error":
+            entry[2] += weight
+        entry[3] += row[_DURATION]
+    connection.executemany(_SUMMARY_UPSERT, [(*key, *entry) for key, entry in totals.items()])
+    return new
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of `script` (executescript would commit the migration's transaction)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements
+
+
+def storage_bytes(path: Path) -> int:
+    """Bytes on disk of the store file and its WAL."""
+    total = 0
+    for candidate in (path, path.with_name(path.name + "-wal")):
+        with contextlib.suppress(OSError):
+            total += candidate.stat().st_size
+    return total

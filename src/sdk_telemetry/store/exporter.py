@@ -9,12 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
-from sdk_telemetry.store import _sqlite
+from sdk_telemetry.store import _rows, _sqlite
 
 _logger = logging.getLogger(__name__)
 _STATUS = {StatusCode.UNSET: "Unset", StatusCode.OK: "Ok", StatusCode.ERROR: "Error"}
@@ -33,29 +32,24 @@ def span_row(span: ReadableSpan) -> tuple[Any, ...]:
     links = [
         {"TraceId": f"{link.context.trace_id:032x}", "SpanId": f"{link.context.span_id:016x}"} for link in span.links
     ]
-    return (
-        start,
-        f"{context.trace_id:032x}" if context else "",
-        f"{context.span_id:016x}" if context else "",
-        f"{span.parent.span_id:016x}" if span.parent else "",
-        context.trace_state.to_header() if context else "",
-        span.name,
-        span.kind.name.title(),
-        str(resource.get("service.name", "")),
-        _json(resource),
-        scope.name if scope else "",
-        (scope.version or "") if scope else "",
-        _json(dict(span.attributes or {})),
-        (span.end_time or start) - start,
-        _STATUS[span.status.status_code],
-        span.status.description or "",
-        _json(events),
-        _json(links),
+    return _rows.trace_row(
+        timestamp=start,
+        trace_id=f"{context.trace_id:032x}" if context else "",
+        span_id=f"{context.span_id:016x}" if context else "",
+        parent_span_id=f"{span.parent.span_id:016x}" if span.parent else "",
+        trace_state=context.trace_state.to_header() if context else "",
+        name=span.name,
+        kind=span.kind.name.title(),
+        resource=resource,
+        scope=scope.name if scope else "",
+        scope_version=(scope.version or "") if scope else "",
+        attributes=dict(span.attributes or {}),
+        duration=(span.end_time or start) - start,
+        status=_STATUS[span.status.status_code],
+        status_message=span.status.description or "",
+        events=events,
+        links=links,
     )
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value, default=str).decode()
 
 
 class LocalSpanExporter(SpanExporter):
@@ -83,7 +77,8 @@ class LocalSpanExporter(SpanExporter):
             with self._lock:
                 connection = self._connect()
                 with connection:
-                    connection.executemany(_sqlite.INSERT, rows)
+                    connection.execute("BEGIN IMMEDIATE")
+                    _sqlite.insert_spans(connection, rows)
                 self.written += len(rows)
             return SpanExportResult.SUCCESS
         except Exception as exc:

@@ -1,20 +1,119 @@
-"""Questions asked of the embedded store: per-function performance."""
+"""Questions asked of the embedded store: per-function performance, top errors, recorded metrics.
+
+Counts (calls, errors) are scaled by 1 / `sdk_telemetry.sample_rate` of each kept span;
+durations and percentiles are over the kept spans. Percentiles are exact, by nearest rank: the
+smallest value with at least p % of the values at or below it.
+"""
 
 from __future__ import annotations
 
 import math
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sdk_telemetry_exporters.attributes import INVOCATION_SCOPE
 
 NS_PER_MS = 1_000_000
+NS_PER_S = 1_000_000_000
+AGGREGATIONS = ("MEAN", "SUM", "MIN", "MAX", "COUNT", "P50", "P95", "P99")
+PERCENTILES = {"P50": 0.50, "P95": 0.95, "P99": 0.99}
+
+
+class QueryError(ValueError):
+    """A question the store cannot answer as asked; `code` names the problem (e.g. INVALID_AGGREGATION)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+TimeBound = datetime | float | int | str | None
+
+
+def to_ns(value: TimeBound) -> int | None:
+    """Nanoseconds since the epoch from a datetime (naive means UTC), epoch seconds (a number or
+    its text), or ISO-8601 text; raises `QueryError` (INVALID_TIME_RANGE) for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return to_ns(float(text))  # epoch seconds as text (a query string)
+        except ValueError:
+            pass
+        try:
+            value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        except ValueError:
+            raise QueryError("INVALID_TIME_RANGE", f"not an ISO-8601 time: {text!r}") from None
+    if isinstance(value, datetime):
+        return datetime_ns(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise QueryError("INVALID_TIME_RANGE", f"not a time: {value!r}")
+    return int(value * NS_PER_S)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def datetime_ns(value: datetime) -> int:
+    """Nanoseconds since the epoch, exactly (naive means UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return (value - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def iso(ns: int | None) -> str | None:
+    """ISO-8601 UTC text ending in Z, to the millisecond."""
+    if ns is None:
+        return None
+    moment = datetime.fromtimestamp(ns / NS_PER_S, tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which invocations a question is about; None means any. Times: see `to_ns`."""
+
+    service: str | None = None
+    environment: str | None = None
+    session: str | None = None
+    start: TimeBound = None
+    end: TimeBound = None
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """` AND ...` conditions on otel_traces (SQLite columns) and their parameters."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column, value in (
+            ("ServiceName", self.service),
+            ("Environment", self.environment),
+            ("SessionId", self.session),
+        ):
+            if value is not None:
+                clauses.append(f" AND {column} = ?")
+                params.append(value)
+        start, end = to_ns(self.start), to_ns(self.end)
+        if start is not None and end is not None and start > end:
+            raise QueryError("INVALID_TIME_RANGE", "the time range starts after it ends")
+        if start is not None:
+            clauses.append(" AND Timestamp >= ?")
+            params.append(start)
+        if end is not None:
+            clauses.append(" AND Timestamp <= ?")
+            params.append(end)
+        return "".join(clauses), params
 
 
 @dataclass(frozen=True)
 class FunctionStats:
-    """Calls, errors and latency of one instrumented function (durations in milliseconds)."""
+    """Calls, errors and latency of one instrumented function (durations in milliseconds).
+
+    `calls` and `errors` are scaled by the sampling rate; `kept` is the number of spans stored.
+    """
 
     function: str
     calls: int
@@ -24,46 +123,231 @@ class FunctionStats:
     p50_ms: float
     p95_ms: float
     max_ms: float
+    p99_ms: float = 0.0
+    min_ms: float = 0.0
+    kept: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return asdict(self)
 
 
-def function_stats(connection: sqlite3.Connection) -> list[FunctionStats]:
-    """Per-function figures over every stored invocation, busiest function first.
+def function_stats(connection: sqlite3.Connection, filters: Filters | None = None) -> list[FunctionStats]:
+    """Per-function figures over the stored invocations that match `filters`, busiest function first.
 
-    Percentiles are exact, by nearest rank: the smallest duration with at least p % of the
-    calls at or below it.
+    Unfiltered (or by service and environment only), counts come from the summary table that
+    triggers keep and percentiles from walking the (ScopeName, SpanName, Duration) index from its
+    nearer end; other filters scan the matching rows once.
     """
+    filters = filters or Filters()
+    if filters.session is None and filters.start is None and filters.end is None:
+        result = _stats_from_summary(connection, filters)
+    else:
+        result = _stats_by_scan(connection, filters)
+    result.sort(key=lambda row: (-row.calls, row.function))
+    return result
+
+
+def _stats_from_summary(connection: sqlite3.Connection, filters: Filters) -> list[FunctionStats]:
+    where, params = "", []
+    for column, value in (("ServiceName", filters.service), ("Environment", filters.environment)):
+        if value is not None:
+            where += f" AND {column} = ?"
+            params.append(value)
     rows = connection.execute(
-        """
-        SELECT SpanName, COUNT(*), SUM(StatusCode = 'Error'), AVG(Duration), MAX(Duration)
-        FROM otel_traces WHERE ScopeName = ? GROUP BY SpanName ORDER BY COUNT(*) DESC, SpanName
+        f"""
+        SELECT SpanName, SUM(Kept), SUM(Calls), SUM(Errors), SUM(DurationSum)
+        FROM otel_traces_summary WHERE ScopeName = ?{where} GROUP BY SpanName HAVING SUM(Kept) > 0
         """,
-        (INVOCATION_SCOPE,),
+        [INVOCATION_SCOPE, *params],
     ).fetchall()
     result = []
-    for name, calls, errors, mean, maximum in rows:
+    for name, kept, calls, errors, total in rows:
+
+        def rank(fraction: float, name: str = name, kept: int = kept) -> float:
+            return _ranked(connection, name, kept, nearest_rank(kept, fraction), where, params)
+
         result.append(
             FunctionStats(
                 function=name,
-                calls=calls,
-                errors=errors,
-                error_rate=errors / calls,
-                mean_ms=mean / NS_PER_MS,
-                p50_ms=_percentile(connection, name, calls, 0.50),
-                p95_ms=_percentile(connection, name, calls, 0.95),
-                max_ms=maximum / NS_PER_MS,
+                calls=round(calls),
+                errors=round(errors),
+                error_rate=errors / calls if calls else 0.0,
+                mean_ms=total / kept / NS_PER_MS,
+                p50_ms=rank(0.50),
+                p95_ms=rank(0.95),
+                p99_ms=rank(0.99),
+                min_ms=rank(0.0),
+                max_ms=_ranked(connection, name, kept, kept, where, params),
+                kept=kept,
             )
         )
     return result
 
 
-def _percentile(connection: sqlite3.Connection, name: str, count: int, fraction: float) -> float:
-    rank = max(1, math.ceil(fraction * count))
+def _ranked(connection: sqlite3.Connection, name: str, count: int, rank: int, where: str, params: list[Any]) -> float:
+    """The `rank`-th smallest duration of `name` (1-based), walking the index from its nearer end."""
+    descending = rank > count // 2
     (duration,) = connection.execute(
-        "SELECT Duration FROM otel_traces WHERE ScopeName = ? AND SpanName = ? ORDER BY Duration LIMIT 1 OFFSET ?",
-        (INVOCATION_SCOPE, name, rank - 1),
+        f"SELECT Duration FROM otel_traces WHERE ScopeName = ? AND SpanName = ?{where} "
+        f"ORDER BY Duration {'DESC' if descending else 'ASC'} LIMIT 1 OFFSET ?",
+        [INVOCATION_SCOPE, name, *params, (count - rank) if descending else rank - 1],
     ).fetchone()
     return float(duration) / NS_PER_MS
+
+
+def _stats_by_scan(connection: sqlite3.Connection, filters: Filters) -> list[FunctionStats]:
+    where, params = filters.sql()
+    groups: dict[str, tuple[list[int], list[float]]] = {}
+    for name, duration, weight, failed in connection.execute(
+        "SELECT SpanName, Duration, 1.0 / SampleRate, StatusCode = 'Error' FROM otel_traces"
+        f" WHERE ScopeName = ?{where}",
+        [INVOCATION_SCOPE, *params],
+    ):
+        durations, sums = groups.setdefault(name, ([], [0.0, 0.0]))
+        durations.append(duration)
+        sums[0] += weight
+        if failed:
+            sums[1] += weight
+    result = []
+    for name, (durations, (calls, errors)) in groups.items():
+        durations.sort()
+        kept = len(durations)
+
+        def rank(fraction: float, durations: list[int] = durations, kept: int = kept) -> float:
+            return durations[nearest_rank(kept, fraction) - 1] / NS_PER_MS
+
+        result.append(
+            FunctionStats(
+                function=name,
+                calls=round(calls),
+                errors=round(errors),
+                error_rate=errors / calls if calls else 0.0,
+                mean_ms=sum(durations) / kept / NS_PER_MS,
+                p50_ms=rank(0.50),
+                p95_ms=rank(0.95),
+                p99_ms=rank(0.99),
+                min_ms=durations[0] / NS_PER_MS,
+                max_ms=durations[-1] / NS_PER_MS,
+                kept=kept,
+            )
+        )
+    return result
+
+
+def nearest_rank(count: int, fraction: float) -> int:
+    """The 1-based rank of the p-th percentile among `count` sorted values."""
+    return max(1, math.ceil(round(fraction * count, 9)))
+
+
+@dataclass(frozen=True)
+class ErrorGroup:
+    """Errors of one type: how many (scaled by sampling), in how many functions, and the latest message."""
+
+    error_type: str
+    count: int
+    kept: int
+    functions: int
+    sample_function: str
+    sample_message: str
+    last_seen: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def top_errors(connection: sqlite3.Connection, filters: Filters | None = None, limit: int = 10) -> list[ErrorGroup]:
+    """The most frequent error types, each once per error (an exception re-raised through outer
+    instrumented calls counts once), with the latest message as a sample."""
+    where, params = (filters or Filters()).sql()
+    rows = connection.execute(
+        f"""
+        SELECT COALESCE(json_extract(SpanAttributes, '$."error.type"'), 'Error') AS ErrorType,
+               SUM(1.0 / SampleRate), COUNT(*), COUNT(DISTINCT SpanName), SpanName, StatusMessage, MAX(Timestamp)
+        FROM otel_traces
+        WHERE StatusCode = 'Error' AND ScopeName = ?{where}
+          AND COALESCE(json_extract(SpanAttributes, '$."sdk_telemetry.error.propagated"'), 0) = 0
+        GROUP BY ErrorType ORDER BY 2 DESC, ErrorType LIMIT ?
+        """,
+        [INVOCATION_SCOPE, *params, limit],
+    ).fetchall()
+    return [
+        ErrorGroup(
+            error_type=str(error_type),
+            count=round(count),
+            kept=kept,
+            functions=functions,
+            sample_function=function,
+            sample_message=message,
+            last_seen=iso(last),
+        )
+        for error_type, count, kept, functions, function, message, last in rows
+    ]
+
+
+def get_metrics(
+    connection: sqlite3.Connection,
+    names: Sequence[str] | None = None,
+    time_range: tuple[TimeBound, TimeBound] | None = None,
+    aggregation: str = "MEAN",
+) -> dict[str, Any]:
+    """Recorded metric values aggregated per name, in the Dream.OS shape:
+    `{"status": "success", "metrics": {name: {value, aggregation, sample_count, time_range}}}`.
+
+    Raises `QueryError` (INVALID_AGGREGATION, INVALID_TIME_RANGE) for a question it cannot answer.
+    """
+    aggregation = str(aggregation).upper()
+    if aggregation not in AGGREGATIONS:
+        raise QueryError(
+            "INVALID_AGGREGATION", f"unsupported aggregation {aggregation!r}; use one of {', '.join(AGGREGATIONS)}"
+        )
+    start, end = (to_ns(time_range[0]), to_ns(time_range[1])) if time_range else (None, None)
+    if start is not None and end is not None and start > end:
+        raise QueryError("INVALID_TIME_RANGE", "the time range starts after it ends")
+    where, params = "", list[Any]()
+    if names is not None:
+        where += f" AND MetricName IN ({', '.join('?' * len(names))})"
+        params += list(names)
+    if start is not None:
+        where += " AND TimeUnix >= ?"
+        params.append(start)
+    if end is not None:
+        where += " AND TimeUnix <= ?"
+        params.append(end)
+    rows = connection.execute(
+        f"""
+        SELECT MetricName, COUNT(*), AVG(Value), SUM(Value), MIN(Value), MAX(Value), MIN(TimeUnix), MAX(TimeUnix)
+        FROM otel_metrics_gauge WHERE 1{where} GROUP BY MetricName ORDER BY MetricName
+        """,
+        params,
+    ).fetchall()
+    metrics: dict[str, Any] = {}
+    for name, count, mean, total, minimum, maximum, first, last in rows:
+        simple = {"MEAN": mean, "SUM": total, "MIN": minimum, "MAX": maximum, "COUNT": count}
+        if aggregation in simple:
+            value = simple[aggregation]
+        else:
+            rank = nearest_rank(count, PERCENTILES[aggregation])
+            (value,) = connection.execute(
+                f"SELECT Value FROM otel_metrics_gauge WHERE MetricName = ?{where} ORDER BY Value LIMIT 1 OFFSET ?",
+                [name, *params, rank - 1],
+            ).fetchone()
+        metrics[name] = {
+            "value": value,
+            "aggregation": aggregation,
+            "sample_count": count,
+            "time_range": {
+                "start": iso(start if start is not None else first),
+                "end": iso(end if end is not None else last),
+            },
+        }
+    return {"status": "success", "metrics": metrics}
+
+
+def counts(connection: sqlite3.Connection) -> dict[str, int]:
+    """Rows stored: invocations and other spans, events, metric values."""
+    (spans,) = connection.execute("SELECT COUNT(*) FROM otel_traces").fetchone()
+    (events,) = connection.execute("SELECT COUNT(*) FROM otel_logs").fetchone()
+    (metrics,) = connection.execute("SELECT COUNT(*) FROM otel_metrics_gauge").fetchone()
+    return {"spans": spans, "events": events, "metrics": metrics}

@@ -1,0 +1,131 @@
+"""Where analyses read from: the embedded store, and the SQL expressions for who did what.
+
+Maps are JSON text in SQLite (`json_extract(ResourceAttributes, '$."session.id"')`); ClickHouse
+reads the same keys as `ResourceAttributes['session.id']`. When the store keeps a derived column
+(`SessionId`, `SampleRate`), it is used instead of parsing JSON on every row.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sdk_telemetry_exporters.attributes import INVOCATION_SCOPE
+
+from sdk_telemetry.analytics._range import AnalyticsError, TimeRange
+
+#: Resource attributes that name the actor an analysis counts.
+ENTITY_ATTRIBUTES = {"session": "session.id", "user": "enduser.id", "service": "service.name"}
+SAMPLE_RATE_ATTRIBUTE = "sdk_telemetry.sample_rate"
+#: Ranges covering less than this share of the stored period read through the Timestamp index.
+NARROW_SHARE = 0.25
+
+__all__ = ["INVOCATION_SCOPE", "Source", "open_source"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """An open store and what its schema offers."""
+
+    connection: sqlite3.Connection
+    trace_columns: frozenset[str]
+    has_logs: bool
+    path: Path | None = None
+
+    @classmethod
+    def of(cls, connection: sqlite3.Connection, path: Path | None = None) -> Source:
+        """Inspect the schema of an open store."""
+        columns = frozenset(row[1] for row in connection.execute("PRAGMA table_info(otel_traces)"))
+        if not columns:
+            raise AnalyticsError("the store has no otel_traces table")
+        logs = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'otel_logs'").fetchone()
+        log_columns = {row[1] for row in connection.execute("PRAGMA table_info(otel_logs)")} if logs else set()
+        return cls(connection, columns, bool(logs) and {"EventName", "Timestamp"} <= log_columns, path)
+
+    def entity(self, by: str, table: str = "otel_traces", alias: str = "") -> tuple[str, list[str]]:
+        """The SQL expression (and parameters) for the actor `by` names: `session`, `user`, `service` or
+        any resource attribute key; `alias` qualifies the columns (`t.`)."""
+        if not by or '"' in by or "\\" in by:
+            raise AnalyticsError(f"by: expected 'session', 'user', 'service' or a resource attribute key, got {by!r}")
+        key = ENTITY_ATTRIBUTES.get(by, by)
+        if key == "session.id" and (table == "otel_logs" or "SessionId" in self.trace_columns):
+            return f"NULLIF({alias}SessionId, '')", []
+        if key == "service.name":
+            return f"NULLIF({alias}ServiceName, '')", []
+        return f"json_extract({alias}ResourceAttributes, ?)", [f'$."{key}"']
+
+    def weight(self) -> str:
+        """The SQL weight of one stored span: 1 / its sample rate (1 when it was not sampled)."""
+        if "SampleRate" in self.trace_columns:
+            rate = "SampleRate"
+        else:
+            rate = f"json_extract(SpanAttributes, '$.\"{SAMPLE_RATE_ATTRIBUTE}\"')"
+        return f"(1.0 / COALESCE(NULLIF({rate}, 0), 1.0))"
+
+    def edge(self, time_range: TimeRange, order: str) -> int | None:
+        """The first (`ASC`) or last (`DESC`) invocation's Timestamp in `time_range`, through the Timestamp index."""
+        condition, params = time_range.sql()
+        row = self.connection.execute(
+            f"SELECT Timestamp FROM otel_traces WHERE +ScopeName = ? AND {condition} "
+            f"ORDER BY Timestamp {'DESC' if order == 'DESC' else 'ASC'} LIMIT 1",
+            [INVOCATION_SCOPE, *params],
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def bounds(self, time_range: TimeRange) -> TimeRange:
+        """`time_range` with open ends closed on the first and last stored invocation."""
+        if time_range.start is not None and time_range.end is not None:
+            return time_range
+        low = self.edge(time_range, "ASC") if time_range.start is None else time_range.start
+        high = self.edge(time_range, "DESC") if time_range.end is None else time_range.end - 1
+        start = time_range.start if time_range.start is not None else (low if low is not None else 0)
+        end = time_range.end if time_range.end is not None else (high + 1 if high is not None else start + 1)
+        return TimeRange(start, max(end, start + 1))
+
+    def calls(self, time_range: TimeRange, alias: str = "") -> tuple[str, list[Any]]:
+        """The SQL condition (and parameters) for invocation spans in `time_range`, with a plan hint.
+
+        A range covering a small part of the stored data reads through the Timestamp index; a
+        wider one scans the table, which is faster than an index lookup per row. Name filters
+        are written `+SpanName` by callers so that SQLite does not pick the name index (a lookup
+        per row) for either.
+        """
+        condition, params = time_range.sql(f"{alias}Timestamp")
+        narrow = False
+        if time_range.start is not None or time_range.end is not None:
+            low, high = self.edge(TimeRange(), "ASC"), self.edge(TimeRange(), "DESC")
+            if low is not None and high is not None and high > low:
+                start = max(low, time_range.start if time_range.start is not None else low)
+                end = min(high, time_range.end if time_range.end is not None else high)
+                narrow = (end - start) < NARROW_SHARE * (high - low)
+        if not narrow:  # a unary + keeps SQLite off the Timestamp index
+            condition = condition.replace(f"{alias}Timestamp", f"+{alias}Timestamp")
+        return f"+{alias}ScopeName = ? AND {condition}", [INVOCATION_SCOPE, *params]
+
+
+def store_path(path: str | os.PathLike[str] | None) -> Path:
+    """The store file: `path`, or the configured one."""
+    if path is not None:
+        return Path(path)
+    from sdk_telemetry._settings import resolve_settings
+
+    return resolve_settings().store_path
+
+
+@contextmanager
+def open_source(path: str | os.PathLike[str] | None = None) -> Iterator[Source]:
+    """The store at `path` (default: the configured one), read-only use; raises `FileNotFoundError`
+    when there is none."""
+    from sdk_telemetry.store import _sqlite
+
+    resolved = store_path(path)
+    connection = _sqlite.connect(resolved, create=False)
+    try:
+        yield Source.of(connection, resolved)
+    finally:
+        connection.close()

@@ -1,0 +1,101 @@
+"""Journeys: the most common paths through functions within sessions.
+
+A session's path is its top-level calls (calls not made from inside another instrumented call)
+in start order, with consecutive repeats of one function folded into one step, cut at
+`max_steps`. Besides whole paths, the step-to-step transitions and the last step of each session
+(where sessions end) are counted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sdk_telemetry.analytics._range import AnalyticsError, TimeRange
+from sdk_telemetry.analytics._source import Source
+
+END = "(end)"
+
+
+@dataclass(frozen=True)
+class Journeys:
+    """The commonest paths, transitions and exits over a time range."""
+
+    by: str
+    time_range: dict[str, str | None]
+    sessions: int
+    paths: list[dict[str, Any]]  # {"path": [...], "count": n, "share": x}
+    transitions: list[dict[str, Any]]  # {"from": a, "to": b, "count": n}
+    exits: list[dict[str, Any]]  # {"function": a, "count": n, "share": x}
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def session_paths(
+    source: Source, by: str = "session", time_range: TimeRange | None = None, top_level: bool = True
+) -> dict[Any, list[str]]:
+    """Each actor's folded sequence of calls, in start order."""
+    condition, params = source.calls(time_range or TimeRange(), alias="t.")
+    actor, actor_params = source.entity(by, alias="t.")
+    outer = (
+        "LEFT JOIN otel_traces p ON p.TraceId = t.TraceId AND p.SpanId = t.ParentSpanId AND p.ScopeName = t.ScopeName"
+        if top_level
+        else ""
+    )
+    rows = source.connection.execute(
+        f"""
+        SELECT {actor} AS actor, t.SpanName FROM otel_traces t {outer}
+        WHERE {condition} AND actor IS NOT NULL {"AND p.SpanId IS NULL" if top_level else ""}
+        ORDER BY actor, t.Timestamp, t.SpanId
+        """,
+        [*actor_params, *params],
+    )
+    paths: dict[Any, list[str]] = {}
+    for who, name in rows:
+        path = paths.setdefault(who, [])
+        if not path or path[-1] != name:
+            path.append(name)
+    return paths
+
+
+def journeys(
+    source: Source,
+    by: str = "session",
+    time_range: TimeRange | None = None,
+    max_steps: int = 5,
+    limit: int = 10,
+    top_level: bool = True,
+) -> Journeys:
+    """The `limit` commonest paths (cut at `max_steps`), transitions and exits, per session (or user)."""
+    if max_steps < 1 or limit < 1:
+        raise AnalyticsError(f"max_steps and limit must be at least 1, got {max_steps} and {limit}")
+    time_range = time_range or TimeRange()
+    paths = session_paths(source, by, time_range, top_level)
+    total = len(paths)
+    whole: Counter[tuple[str, ...]] = Counter()
+    transitions: Counter[tuple[str, str]] = Counter()
+    exits: Counter[str] = Counter()
+    for path in paths.values():
+        whole[tuple(path[:max_steps])] += 1
+        transitions.update(zip(path, [*path[1:], END], strict=True))
+        exits[path[-1]] += 1
+    order = lambda item: (-item[1], item[0])  # noqa: E731 (most frequent first, then by name)
+    return Journeys(
+        by=by,
+        time_range=time_range.as_dict(),
+        sessions=total,
+        paths=[
+            {"path": list(path), "count": count, "share": count / total}
+            for path, count in sorted(whole.items(), key=order)[:limit]
+        ],
+        transitions=[
+            {"from": a, "to": b, "count": count} for (a, b), count in sorted(transitions.items(), key=order)[:limit]
+        ],
+        exits=[
+            {"function": name, "count": count, "share": count / total}
+            for name, count in sorted(exits.items(), key=order)[:limit]
+        ],
+    )

@@ -1,0 +1,73 @@
+"""What the dashboard page shows, as one JSON document: figures, series, errors, a funnel and alerts."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sdk_telemetry.analytics._range import NS, AnalyticsError, TimeRange, iso, parse_duration
+from sdk_telemetry.analytics._source import Source
+from sdk_telemetry.analytics.funnels import funnel
+from sdk_telemetry.analytics.journeys import journeys
+from sdk_telemetry.analytics.performance import functions, performance, top_errors
+
+RANGES = ("15m", "1h", "6h", "24h", "7d", "30d", "all")
+DEFAULT_RANGE = "24h"
+
+
+def time_range(key: str, now: float | None = None) -> TimeRange:
+    """The period a range key names (`all`: everything stored)."""
+    if key == "all":
+        return TimeRange()
+    if key not in RANGES:
+        raise AnalyticsError(f"range: expected one of {', '.join(RANGES)}, got {key!r}")
+    return TimeRange.last(parse_duration(key, "range"), now)
+
+
+def overview(
+    source: Source,
+    range_key: str = DEFAULT_RANGE,
+    function: str | None = None,
+    steps: list[str] | None = None,
+    window: float = 3600.0,
+    alerts: dict[str, Any] | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """Everything the page draws, for one range and (optionally) one function.
+
+    Without `steps`, the funnel follows the main journey: of the commonest session paths (two steps or
+    more, cut at four), the one covering the most calls (sessions times steps).
+    """
+    moment = time.time() if now is None else now
+    period = time_range(range_key, moment)
+    table = functions(source, period, limit=30)
+    names = [row["function"] for row in table]
+    selected = function if function in names else None
+    series = performance(source, selected, period)
+    overall = series if selected is None else performance(source, None, period, series.step_seconds)
+    chosen_steps = steps
+    if not chosen_steps:
+        paths = journeys(source, "session", period, max_steps=4, limit=20).paths
+        candidates = [p for p in paths if len(p["path"]) >= 2]
+        if candidates:  # the journey covering the most calls: common and long
+            chosen_steps = max(candidates, key=lambda p: (p["count"] * len(p["path"]), p["count"]))["path"]
+    flow = funnel(source, chosen_steps, window, "session", period).as_dict() if chosen_steps else None
+    (stored,) = source.connection.execute("SELECT COUNT(*) FROM otel_traces").fetchone()
+    return {
+        "generated_at": iso(int(moment * NS)),
+        "range": range_key,
+        "ranges": list(RANGES),
+        "time_range": series.time_range,
+        "step_seconds": series.step_seconds,
+        "store": str(source.path) if source.path else None,
+        "stored_spans": stored,
+        "totals": overall.summary,
+        "functions": table,
+        "selected": selected,
+        "series": [bucket.__dict__ for bucket in series.buckets],
+        "overall_series": [bucket.__dict__ for bucket in overall.buckets],
+        "top_errors": top_errors(source, period, limit=8),
+        "funnel": flow,
+        "funnel_auto": not steps,
+        "alerts": alerts,
+    }

@@ -1,0 +1,428 @@
+"""The receiver as an ASGI app (Starlette): validate, authenticate, deduplicate, store, answer.
+
+Every refusal is JSON: `{"status": "error", "error": {"code", "message", "details"}}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import ipaddress
+import logging
+import sqlite3
+import time
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sdk_telemetry.receiver import _mapping, _models, _otlp
+from sdk_telemetry.receiver._openapi import openapi
+from sdk_telemetry.receiver._settings import ReceiverSettings
+from sdk_telemetry.receiver._writer import Batch, Overloaded, StoreWriter
+from sdk_telemetry.store import _sqlite, queries
+from sdk_telemetry.store._store import health
+from sdk_telemetry.store.clickhouse import ClickHouseStore
+from sdk_telemetry.store.queries import Filters, QueryError
+from sdk_telemetry.store.retention import apply_retention
+
+_logger = logging.getLogger("sdk_telemetry.receiver")
+JSON_TYPES = ("application/json",)
+PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
+_CLIENT_ADDRESS = "client.address"
+
+
+class Refusal(Exception):
+    """An answer other than success: HTTP status, code, message, details, headers."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.details = details or {}
+        self.headers = headers or {}
+
+    def response(self) -> JSONResponse:
+        """The JSON error response."""
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            body["details"] = self.details
+        return JSONResponse({"status": "error", "error": body}, status_code=self.status, headers=self.headers)
+
+
+def truncate_ip(address: str) -> str:
+    """The network of `address`: /24 for IPv4, /48 for IPv6 (e.g. `203.0.113.0`); '' when not an IP."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return ""
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False).network_address)
+
+
+def validation_details(exc: ValidationError) -> dict[str, Any]:
+    """The failing fields, as dotted paths, with the problem of each."""
+    errors = [
+        {
+            "field": ".".join(str(part) for part in error["loc"]) or "(body)",
+            "problem": error["msg"],
+            "type": error["type"],
+        }
+        for error in exc.errors(include_url=False)[:20]
+    ]
+    return {"validation_errors": errors}
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+class Receiver:
+    """The app's state and handlers."""
+
+    def __init__(self, settings: ReceiverSettings) -> None:
+        self.settings = settings
+        self.started = time.monotonic()
+        self.writer: StoreWriter | None = None
+        self._keys = tuple(key.encode() for key in settings.api_keys)
+        self.retention_runs = 0
+        self.last_retention: dict[str, int] | None = None
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def authenticate(self, request: Request) -> None:
+        """Refuse (401) unless the request carries an accepted key; keys are never logged."""
+        if self.settings.insecure_no_auth:
+            return
+        supplied = request.headers.get("x-api-key")
+        if supplied is None:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            supplied = token.strip() if scheme.lower() == "bearer" else None
+        if supplied:
+            candidate = supplied.encode()
+            matched = False
+            for key in self._keys:  # every key is compared, in constant time
+                matched |= hmac.compare_digest(candidate, key)
+            if matched:
+                return
+        raise Refusal(
+            401,
+            "UNAUTHORIZED",
+            "an API key is required (X-API-Key or Authorization: Bearer)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+    async def read_body(self, request: Request, accepted: tuple[str, ...]) -> bytes:
+        """The request body, decompressed, within the size limit (413) and of an accepted type (415)."""
+        media = _media_type(request)
+        if media not in accepted:
+            raise Refusal(
+                415,
+                "UNSUPPORTED_MEDIA_TYPE",
+                f"Content-Type {media or '(none)'!r} is not accepted here; send {' or '.join(accepted)}",
+            )
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("identity", "gzip", ""):
+            raise Refusal(415, "UNSUPPORTED_MEDIA_TYPE", f"Content-Encoding {encoding!r} is not accepted; use gzip")
+        limit = self.settings.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise self._too_large()
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large()
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        if encoding != "gzip":
+            return raw
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            body = inflater.decompress(raw, limit + 1)
+        except zlib.error as exc:
+            raise Refusal(400, "INVALID_ENCODING", f"the body is not valid gzip: {exc}") from None
+        if len(body) > limit or inflater.unconsumed_tail:
+            raise self._too_large(after_decompression=True)
+        if not inflater.eof:
+            raise Refusal(400, "INVALID_ENCODING", "the gzip body is truncated")
+        return body
+
+    def _too_large(self, after_decompression: bool = False) -> Refusal:
+        where = " after decompression" if after_decompression else ""
+        return Refusal(
+            413,
+            "PAYLOAD_TOO_LARGE",
+            f"the body is larger than {self.settings.max_body_bytes} bytes{where}",
+            {"max_body_bytes": self.settings.max_body_bytes},
+        )
+
+    def client_resource(self, request: Request) -> dict[str, Any]:
+        """Resource attributes the receiver adds: the truncated client address, only when configured."""
+        if not self.settings.store_client_ip or request.client is None:
+            return {}
+        network = truncate_ip(request.client.host)
+        return {_CLIENT_ADDRESS: network} if network else {}
+
+    async def store(self, batch: Batch) -> None:
+        """Commit `batch` (whole or not at all); 503 with Retry-After when the store cannot keep up."""
+        assert self.writer is not None
+        retry = {"Retry-After": str(self.settings.retry_after)}
+        try:
+            future = self.writer.submit(batch)
+        except Overloaded as exc:
+            raise Refusal(503, "OVERLOADED", f"the store cannot keep up: {exc}; retry later", headers=retry) from None
+        try:
+            await asyncio.wrap_future(future)
+        except sqlite3.Error as exc:
+            raise Refusal(503, "STORAGE_FAILURE", f"the store refused the batch: {exc}", headers=retry) from None
+
+    @staticmethod
+    def validate(adapter: TypeAdapter[Any], body: bytes) -> Any:
+        try:
+            return adapter.validate_json(body)
+        except ValidationError as exc:
+            if any(error["type"] == "json_invalid" for error in exc.errors()):
+                raise Refusal(400, "INVALID_JSON", "the body is not valid JSON", validation_details(exc)) from None
+            raise Refusal(400, "INVALID_EVENT", _summary(exc), validation_details(exc)) from None
+
+    # --- ingest ---------------------------------------------------------------------------
+
+    async def invocations(self, request: Request) -> Response:
+        self.authenticate(request)
+        payloads = self.validate(_models.INVOCATIONS, await self.read_body(request, JSON_TYPES))
+        rows = _mapping.invocation_rows(
+            payloads, request.headers.get("idempotency-key"), self.client_resource(request), time.time_ns()
+        )
+        await self.store(Batch(spans=rows))
+        return JSONResponse({"status": "accepted", "accepted": len(rows)})
+
+    async def errors(self, request: Request) -> Response:
+        self.authenticate(request)
+        payload = self.validate(_models.ERROR_REPORT, await self.read_body(request, JSON_TYPES))
+        if "error" not in payload:
+            raise Refusal(
+                400,
+                "INVALID_EVENT",
+                "error: a report sent to /errors needs an error object",
+                {"validation_errors": [{"field": "error", "problem": "Field required", "type": "missing"}]},
+            )
+        rows = _mapping.invocation_rows(
+            [payload], request.headers.get("idempotency-key"), self.client_resource(request), time.time_ns()
+        )
+        await self.store(Batch(spans=rows))
+        return JSONResponse({"status": "accepted", "accepted": 1})
+
+    async def tinker(self, request: Request) -> Response:
+        self.authenticate(request)
+        batch = self.validate(_models.TINKER_BATCH, await self.read_body(request, JSON_TYPES))
+        rows = _mapping.tinker_rows(batch, self.client_resource(request))
+        await self.store(Batch(events=rows))
+        return JSONResponse({"status": "accepted", "accepted": len(rows)})
+
+    async def otlp_traces(self, request: Request) -> Response:
+        return await self._otlp(request, _otlp.trace_rows, "spans")
+
+    async def otlp_logs(self, request: Request) -> Response:
+        return await self._otlp(request, _otlp.log_rows, "events")
+
+    async def _otlp(self, request: Request, decode: Callable[..., list[tuple[Any, ...]]], table: str) -> Response:
+        self.authenticate(request)
+        body = await self.read_body(request, PROTOBUF_TYPES + JSON_TYPES)
+        json = _media_type(request) in JSON_TYPES
+        try:
+            rows = decode(body, json, self.client_resource(request))
+        except _otlp.OtlpError as exc:
+            raise Refusal(400, "INVALID_OTLP", str(exc)) from None
+        await self.store(Batch(**{table: rows}))
+        if json:
+            return JSONResponse({})
+        return Response(b"", media_type="application/x-protobuf")
+
+    async def record_metric(self, request: Request) -> Response:
+        self.authenticate(request)
+        value = self.validate(_models.METRIC_VALUE, await self.read_body(request, JSON_TYPES))
+        row = _mapping.metric_row(value, request.headers.get("idempotency-key"), self.client_resource(request))
+        await self.store(Batch(metrics=[row]))
+        return JSONResponse({"status": "success", "event_id": row[1], "timestamp": queries.iso(row[0])})
+
+    # --- queries --------------------------------------------------------------------------
+
+    async def _read(self, question: Callable[[sqlite3.Connection], Any]) -> Any:
+        def ask() -> Any:
+            connection = _sqlite.connect(self.settings.store_path)
+            try:
+                return question(connection)
+            finally:
+                connection.close()
+
+        try:
+            return await run_in_threadpool(ask)
+        except QueryError as exc:
+            raise Refusal(400, exc.code, exc.message) from None
+
+    @staticmethod
+    def _filters(request: Request) -> Filters:
+        query = request.query_params
+        return Filters(
+            service=query.get("service"),
+            environment=query.get("environment"),
+            session=query.get("session"),
+            start=query.get("start"),
+            end=query.get("end"),
+        )
+
+    async def stats(self, request: Request) -> Response:
+        self.authenticate(request)
+        filters = self._filters(request)
+        rows = await self._read(lambda connection: queries.function_stats(connection, filters))
+        return JSONResponse({"status": "success", "functions": [row.as_dict() for row in rows]})
+
+    async def top_errors(self, request: Request) -> Response:
+        self.authenticate(request)
+        filters = self._filters(request)
+        limit_text = request.query_params.get("limit", "10")
+        if not limit_text.isdigit() or not 0 < int(limit_text) <= 1000:
+            raise Refusal(400, "INVALID_QUERY", f"limit must be an integer from 1 to 1000, got {limit_text!r}")
+        rows = await self._read(lambda connection: queries.top_errors(connection, filters, int(limit_text)))
+        return JSONResponse({"status": "success", "errors": [row.as_dict() for row in rows]})
+
+    async def get_metrics(self, request: Request) -> Response:
+        self.authenticate(request)
+        query = request.query_params
+        names_text = query.get("names")
+        names = [name for name in names_text.split(",") if name] if names_text else None
+        time_range = (query.get("start"), query.get("end")) if "start" in query or "end" in query else None
+        aggregation = query.get("aggregation", "MEAN")
+        answer = await self._read(lambda connection: queries.get_metrics(connection, names, time_range, aggregation))
+        return JSONResponse(answer)
+
+    async def health(self, request: Request) -> Response:
+        answer = await self._read(
+            lambda connection: health(
+                connection, self.settings.store_path, self.settings.retention_days, time.monotonic() - self.started
+            )
+        )
+        writer = self.writer
+        answer["receiver"] = {
+            "backlog_rows": writer.backlog if writer else 0,
+            "max_backlog_rows": self.settings.max_backlog_rows,
+            "committed_rows": writer.committed_rows if writer else 0,
+            "rejected_overload": writer.rejected_overload if writer else 0,
+            "clickhouse_copied_rows": writer.mirrored_rows if writer else 0,
+            "clickhouse_failed_rows": writer.mirror_failed_rows if writer else 0,
+            "clickhouse_last_error": writer.mirror_last_error if writer else None,
+            "retention_runs": self.retention_runs,
+            "last_retention": self.last_retention,
+        }
+        return JSONResponse(answer, status_code=200 if answer["status"] == "healthy" else 503)
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(openapi())
+
+    # --- background -----------------------------------------------------------------------
+
+    async def retention_loop(self) -> None:
+        """Apply retention now and then every `retention_interval` seconds, on the writer thread."""
+        while True:
+            await self.enforce_retention()
+            await asyncio.sleep(self.settings.retention_interval)
+
+    async def enforce_retention(self) -> dict[str, int]:
+        """Delete what is older than the retention limit; rows deleted per table."""
+        assert self.writer is not None
+        days = self.settings.retention_days
+        try:
+            deleted: dict[str, int] = await asyncio.wrap_future(
+                self.writer.run_job(lambda connection: apply_retention(connection, days))
+            )
+        except sqlite3.Error as exc:
+            _logger.warning("sdk-telemetry serve: retention failed: %s", exc)
+            return {}
+        self.retention_runs += 1
+        self.last_retention = deleted
+        return deleted
+
+
+def _summary(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in first["loc"]) or "(body)"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{field}: {first['msg']}{more}"
+
+
+def _handler(method: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    async def handle(request: Request) -> Response:
+        try:
+            return await method(request)
+        except Refusal as refusal:
+            return refusal.response()
+
+    return handle
+
+
+def _clickhouse_mirror(clickhouse: ClickHouseStore) -> Callable[[Batch], None]:
+    def mirror(stored: Batch) -> None:
+        clickhouse.insert_spans(stored.spans)
+        clickhouse.insert_metrics(stored.metrics)
+
+    return mirror
+
+
+def create_app(settings: ReceiverSettings, clickhouse: ClickHouseStore | None = None) -> Starlette:
+    """The receiver app for `settings`; the store writer starts and stops with the app's lifespan.
+
+    `clickhouse` (or `settings.clickhouse_url`, which needs the `clickhouse` extra) receives a copy
+    of every span and metric value newly stored.
+    """
+    receiver = Receiver(settings)
+    if clickhouse is None and settings.clickhouse_url:
+        import clickhouse_connect  # type: ignore[import-not-found,unused-ignore]
+
+        clickhouse = ClickHouseStore.from_client(clickhouse_connect.get_client(dsn=settings.clickhouse_url))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        mirror = None
+        if clickhouse is not None:
+            await run_in_threadpool(clickhouse.create_tables)
+            mirror = _clickhouse_mirror(clickhouse)
+        receiver.writer = StoreWriter(settings.store_path, settings.max_backlog_rows, mirror)
+        retention = asyncio.create_task(receiver.retention_loop())
+        try:
+            yield
+        finally:
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
+            await run_in_threadpool(receiver.writer.close)
+
+    routes = [
+        Route("/v1/metrics/invocations", _handler(receiver.invocations), methods=["POST"]),
+        Route("/v1/errors", _handler(receiver.errors), methods=["POST"]),
+        Route("/api/v1/telemetry", _handler(receiver.tinker), methods=["POST"]),
+        Route("/v1/traces", _handler(receiver.otlp_traces), methods=["POST"]),
+        Route("/v1/logs", _handler(receiver.otlp_logs), methods=["POST"]),
+        Route("/api/v1/metrics", _handler(receiver.record_metric), methods=["POST"]),
+        Route("/api/v1/metrics", _handler(receiver.get_metrics), methods=["GET"]),
+        Route("/api/v1/stats", _handler(receiver.stats), methods=["GET"]),
+        Route("/api/v1/errors", _handler(receiver.top_errors), methods=["GET"]),
+        Route("/health", _handler(receiver.health), methods=["GET"]),
+        Route("/openapi.json", _handler(receiver.openapi), methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.receiver = receiver
+    return app

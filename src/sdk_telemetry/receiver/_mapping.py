@@ -1,0 +1,166 @@
+"""Validated JSON payloads onto store rows: Composio invocations become `otel_traces` rows,
+Tinker events `otel_logs` rows, recorded values `otel_metrics_gauge` rows.
+
+Ids, for deduplication: `metadata.eventId` (48 hex characters) is the span's TraceId + SpanId;
+without it the ids are derived from the request's `Idempotency-Key` and the item's position,
+or else from the item's content, so that a retried request lands once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+from sdk_telemetry_exporters import attributes as attr
+
+from sdk_telemetry.receiver._models import Invocation, MetricValue, TinkerBatch
+from sdk_telemetry.store import _rows
+from sdk_telemetry.store._rows import LogRow, MetricRow, TraceRow
+from sdk_telemetry.store.queries import datetime_ns
+
+NS_PER_S = 1_000_000_000
+_SEVERITY_NUMBER = {"DEBUG": 5, "INFO": 9, "WARNING": 13, "ERROR": 17, "CRITICAL": 21}
+_RESOURCE_KEYS = (
+    ("service", attr.SOURCE_SERVICE),
+    ("version", attr.SERVICE_VERSION),
+    ("host", attr.HOST_NAME),
+    ("platform", attr.OS_TYPE),
+    ("environment", attr.DEPLOYMENT_ENVIRONMENT),
+)
+
+
+def _resource(payload: Invocation, extra: Mapping[str, Any]) -> dict[str, Any]:
+    resource: dict[str, Any] = {}
+    source = payload.get("source") or {}
+    for key, attribute in _RESOURCE_KEYS:
+        value = source.get(key)
+        if value is not None:
+            resource[attribute] = value
+    if "language" in source:
+        resource["telemetry.sdk.language"] = source["language"]
+    metadata = payload.get("metadata") or {}
+    if "projectId" in metadata:
+        resource[attr.PROJECT_ID] = metadata["projectId"]
+    if "provider" in metadata:
+        resource[attr.PROVIDER] = metadata["provider"]
+    resource[attr.SERVICE_NAME] = source.get("service") or "unknown_service"
+    resource.update(extra)
+    return resource
+
+
+def invocation_rows(
+    payloads: Sequence[Invocation], idempotency_key: str | None, extra_resource: Mapping[str, Any], now_ns: int
+) -> list[TraceRow]:
+    """`otel_traces` rows for Composio-style payloads (one span each, scope `sdk_telemetry`)."""
+    rows = []
+    resources: dict[bytes, tuple[dict[str, Any], str]] = {}  # one encoding per distinct source+metadata
+    for index, payload in enumerate(payloads):
+        metadata = payload.get("metadata") or {}
+        event_id = metadata.get("eventId")
+        if event_id is None:
+            event_id = (
+                _rows.content_id("idempotency-key", idempotency_key, index)
+                if idempotency_key
+                else _rows.content_id(payload)
+            )
+        timestamp = payload.get("timestamp")
+        attributes: dict[str, Any] = {}
+        events: list[dict[str, Any]] = []
+        status, message = "Unset", ""
+        error = payload.get("error")
+        start = int(timestamp * NS_PER_S) if timestamp is not None else now_ns
+        if error is not None:
+            status, message = "Error", error.get("message", "")
+            attributes[attr.ERROR_TYPE] = error["name"]
+            if "errorId" in error:
+                attributes[attr.ERROR_ID] = error["errorId"]
+            if "code" in error:
+                attributes[attr.ERROR_CODE] = error["code"]
+            exception = {"exception.type": error["name"]}
+            if "message" in error:
+                exception["exception.message"] = error["message"]
+            if "stack" in error:
+                exception["exception.stacktrace"] = error["stack"]
+            events.append({"Timestamp": start, "Name": "exception", "Attributes": exception})
+        if "props" in payload:
+            attributes[attr.PROPS] = _rows.dumps(payload["props"])
+        metadata_fields = (metadata.get("projectId"), metadata.get("provider"))
+        cache_key = orjson.dumps((payload.get("source"), metadata_fields))
+        cached = resources.get(cache_key)
+        if cached is None:
+            resource = _resource(payload, extra_resource)
+            cached = resources[cache_key] = (resource, _rows.dumps(resource))
+        resource, resource_json = cached
+        rows.append(
+            _rows.trace_row(
+                timestamp=start,
+                trace_id=event_id[:32],
+                span_id=event_id[32:48],
+                name=payload["functionName"],
+                duration=int(payload.get("durationMs", 0.0) * 1_000_000),
+                resource=resource,
+                resource_json=resource_json,
+                attributes=attributes,
+                scope=attr.INVOCATION_SCOPE,
+                service=resource[attr.SERVICE_NAME],
+                status=status,
+                status_message=message,
+                events=events,
+            )
+        )
+    return rows
+
+
+def tinker_rows(batch: TinkerBatch, extra_resource: Mapping[str, Any]) -> list[LogRow]:
+    """`otel_logs` rows for a Tinker-style session batch; each event keyed by its `event_id`."""
+    resource: dict[str, Any] = {
+        attr.SESSION_ID: batch["session_id"],
+        "process.uuid": batch["process_uuid"],
+        "os.type": batch["platform"],
+        "telemetry.sdk.version": batch["sdk_version"],
+        **extra_resource,
+    }
+    rows = []
+    for event in batch["events"]:
+        fields: dict[str, Any] = dict(event)
+        kind = fields.pop("event")
+        timestamp = fields.pop("timestamp")
+        event_id = str(fields.pop("event_id"))
+        severity = fields.pop("severity")
+        attributes: dict[str, Any] = {"event.type": kind}
+        for key, value in fields.items():
+            attributes[key] = _rows.dumps(value) if isinstance(value, dict) else value
+        name = str(fields.get("event_name") or kind)
+        rows.append(
+            _rows.log_row(
+                timestamp=datetime_ns(timestamp),
+                event_id=event_id,
+                body=str(fields.get("error_message") or name),
+                event_name=name,
+                severity=severity,
+                severity_number=_SEVERITY_NUMBER[severity],
+                resource=resource,
+                attributes=attributes,
+                scope="tinker",
+            )
+        )
+    return rows
+
+
+def metric_row(value: MetricValue, idempotency_key: str | None, extra_resource: Mapping[str, Any]) -> MetricRow:
+    """An `otel_metrics_gauge` row for one recorded value."""
+    timestamp = value.get("timestamp")
+    ns = int(timestamp * NS_PER_S) if timestamp is not None else time.time_ns()
+    return _rows.metric_row(
+        timestamp=ns,
+        metric_id=_rows.content_id("idempotency-key", idempotency_key)
+        if idempotency_key
+        else _rows.content_id(value, ns),
+        name=value["name"],
+        value=value["value"],
+        attributes=value.get("context") or {},
+        resource=dict(extra_resource),
+        unit=value.get("unit", ""),
+    )

@@ -1,0 +1,49 @@
+"""The receiver's settings: built by `sdk-telemetry serve` from its options (each with its
+environment variable), or passed to `create_app()` directly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sdk_telemetry.store.retention import DEFAULT_RETENTION_DAYS
+
+#: The OTLP/HTTP recommendation: 20 MiB, measured after decompression.
+DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_BACKLOG_ROWS = 100_000
+DEFAULT_RETENTION_INTERVAL = 3600.0
+
+
+@dataclass(frozen=True)
+class ReceiverSettings:
+    """What `sdk-telemetry serve` was started with."""
+
+    store_path: Path
+    #: Accepted API keys (X-API-Key or Authorization: Bearer); empty requires `insecure_no_auth`.
+    api_keys: tuple[str, ...] = ()
+    insecure_no_auth: bool = False
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_backlog_rows: int = DEFAULT_MAX_BACKLOG_ROWS
+    retention_days: float = DEFAULT_RETENTION_DAYS
+    retention_interval: float = DEFAULT_RETENTION_INTERVAL
+    #: Store the client's address (truncated to /24 for IPv4, /48 for IPv6) as `client.address`.
+    store_client_ip: bool = False
+    #: A ClickHouse server (clickhouse-connect DSN, e.g. http://user:pass@host:8123/db) that gets a
+    #: copy of every span and metric value newly stored, in the Collector's tables.
+    clickhouse_url: str | None = None
+    #: Seconds a client is asked to wait (Retry-After) when the store cannot keep up.
+    retry_after: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.api_keys and not self.insecure_no_auth:
+            raise ValueError(
+                "the receiver needs an API key (--api-key / SDK_TELEMETRY_SERVE_API_KEYS) or --insecure-no-auth"
+            )
+        if any(not key for key in self.api_keys):
+            raise ValueError("an API key must not be empty")
+        if self.max_body_bytes <= 0:
+            raise ValueError(f"max_body_bytes must be positive, got {self.max_body_bytes}")
+        if self.max_backlog_rows <= 0:
+            raise ValueError(f"max_backlog_rows must be positive, got {self.max_backlog_rows}")
+        if self.retention_interval <= 0:
+            raise ValueError(f"retention_interval must be positive, got {self.retention_interval}")

@@ -1,0 +1,183 @@
+"""The receiver's one writer: a thread that commits accepted batches to the store in groups.
+
+Request handlers hand over whole batches and wait for the commit, so "accepted" means "on
+disk". A bounded backlog (in rows) turns overload into `Overloaded` (503 with Retry-After)
+instead of unbounded memory. `close()` commits everything already handed over.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sdk_telemetry.store import _sqlite
+
+_logger = logging.getLogger(__name__)
+#: Rows committed in one transaction at most (several requests' batches together).
+GROUP_ROWS = 10_000
+
+
+class Overloaded(RuntimeError):
+    """The backlog is full; the client should retry after a pause."""
+
+
+@dataclass
+class Batch:
+    """Rows for the three tables, committed together (all or nothing)."""
+
+    spans: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    metrics: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.spans) + len(self.events) + len(self.metrics)
+
+
+Job = Callable[[Any], Any]
+
+
+class StoreWriter:
+    """Commits batches to the SQLite store at `path` from one thread."""
+
+    def __init__(
+        self, path: Path, max_backlog_rows: int = 100_000, mirror: Callable[[Batch], None] | None = None
+    ) -> None:
+        self.path = path
+        #: Called on the writer thread with what each commit newly stored (a ClickHouse copy).
+        self.mirror = mirror
+        self.mirrored_rows = 0
+        self.mirror_failed_rows = 0
+        self.mirror_last_error: str | None = None
+        self.max_backlog_rows = max_backlog_rows
+        self._queue: queue.SimpleQueue[tuple[Batch | Job, Future[Any]] | None] = queue.SimpleQueue()
+        self._backlog = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        self.committed_rows = 0
+        self.rejected_overload = 0
+        self._connection = _sqlite.connect(path)
+        self._connection.execute("PRAGMA wal_autocheckpoint = 10000")
+        self._thread = threading.Thread(target=self._run, name="sdk-telemetry-store-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def backlog(self) -> int:
+        """Rows handed over and not yet committed."""
+        return self._backlog
+
+    def submit(self, batch: Batch) -> Future[Any]:
+        """Queue `batch`; the future resolves when it is committed. Raises `Overloaded` when full."""
+        size = len(batch)
+        with self._lock:
+            if self._closed:
+                raise Overloaded("the receiver is shutting down")
+            if self._backlog and self._backlog + size > self.max_backlog_rows:
+                self.rejected_overload += 1
+                raise Overloaded(f"{self._backlog} rows waiting to be stored")
+            self._backlog += size
+        future: Future[Any] = Future()
+        self._queue.put((batch, future))
+        return future
+
+    def run_job(self, job: Job) -> Future[Any]:
+        """Run `job(connection)` on the writer thread, between commits (retention, for example)."""
+        future: Future[Any] = Future()
+        self._queue.put((job, future))
+        return future
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Commit what was handed over, then stop the thread and close the file."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._queue.put(None)
+        self._thread.join(timeout)
+        self._connection.close()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            work, future = item
+            if not isinstance(work, Batch):
+                self._run_job(work, future)
+                continue
+            group = [(work, future)]
+            rows = len(work)
+            stop = False
+            while rows < GROUP_ROWS:
+                try:
+                    following = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if following is None:
+                    stop = True
+                    break
+                if not isinstance(following[0], Batch):
+                    self._commit(group)
+                    group, rows = [], 0
+                    self._run_job(following[0], following[1])
+                    continue
+                group.append((following[0], following[1]))
+                rows += len(following[0])
+            if group:
+                self._commit(group)
+            if stop:
+                return
+
+    def _commit(self, group: list[tuple[Batch, Future[Any]]]) -> None:
+        size = sum(len(batch) for batch, _ in group)
+        stored = Batch()
+        try:
+            with self._connection:
+                self._connection.execute("BEGIN IMMEDIATE")
+                for batch, _ in group:
+                    self._insert(batch, stored)
+        except Exception as exc:
+            _logger.warning("sdk-telemetry serve: could not store %d row(s): %s", size, exc)
+            for _, future in group:
+                future.set_exception(exc)
+        else:
+            self.committed_rows += size
+            for _, future in group:
+                future.set_result(None)
+            self._mirror(stored)
+        finally:
+            with self._lock:
+                self._backlog -= size
+
+    def _mirror(self, stored: Batch) -> None:
+        if self.mirror is None or not (stored.spans or stored.metrics):
+            return
+        try:
+            self.mirror(stored)
+            self.mirrored_rows += len(stored)
+        except Exception as exc:  # the rows are safe in the store; the copy is counted as failed
+            self.mirror_failed_rows += len(stored)
+            self.mirror_last_error = f"{type(exc).__name__}: {exc}"
+            _logger.warning("sdk-telemetry serve: could not copy %d row(s) to ClickHouse: %s", len(stored), exc)
+
+    def _insert(self, batch: Batch, stored: Batch) -> None:
+        if batch.spans:
+            stored.spans += _sqlite.insert_spans(self._connection, batch.spans)
+        if batch.events:
+            self._connection.executemany(_sqlite.INSERT_LOG, batch.events)
+        if batch.metrics:
+            # A metric value's id is new unless a retry sent it before.
+            for row in batch.metrics:
+                if self._connection.execute(_sqlite.INSERT_METRIC, row).rowcount:
+                    stored.metrics.append(row)
+
+    def _run_job(self, job: Job, future: Future[Any]) -> None:
+        try:
+            future.set_result(job(self._connection))
+        except Exception as exc:
+            future.set_exception(exc)

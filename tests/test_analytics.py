@@ -1,0 +1,307 @@
+"""Analytics against a store with known answers: funnels, journeys, retention, adoption, performance, exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from sdk_telemetry.analytics import (
+    AnalyticsError,
+    TimeRange,
+    adoption,
+    export,
+    funnel,
+    journeys,
+    open_source,
+    performance,
+    retention,
+    top_errors,
+)
+from sdk_telemetry.analytics.adoption import trend
+from sdk_telemetry.store.exporter import LocalSpanExporter
+
+NS = 1_000_000_000
+MS = 1_000_000
+DAY = 86_400 * NS
+HOUR = 3_600 * NS
+#: Monday 2026-11-02 00:00 UTC.
+BASE = int(datetime(2026, 11, 2, tzinfo=timezone.utc).timestamp()) * NS
+LOGIN, LIST, EXECUTE, SEARCH, HTTP = "Client.login", "Client.list", "Tools.execute", "Tools.search", "Http.get"
+
+# session -> (user, start, [(offset s, function, duration ms, error, sample rate)])
+SESSIONS: dict[str, tuple[str, int, list[tuple[float, str, float, str | None, float]]]] = {
+    "s1": ("u1", 0 * DAY + 1 * HOUR, [(0, LOGIN, 10, None, 1), (10, LIST, 20, None, 1),
+                                      (20, EXECUTE, 100, None, 1), (30, EXECUTE, 200, None, 1)]),
+    "s2": ("u2", 0 * DAY + 2 * HOUR, [(0, LOGIN, 10, None, 1), (10, LIST, 20, None, 1)]),
+    "s3": ("u3", 0 * DAY + 3 * HOUR, [(0, LOGIN, 10, None, 1), (20, EXECUTE, 300, "ValueError: bad input", 1)]),
+    "s4": ("u1", 1 * DAY + 1 * HOUR, [(0, LOGIN, 10, None, 1), (10, LIST, 20, None, 1),
+                                      (5000, EXECUTE, 400, None, 1)]),
+    "s5": ("u4", 1 * DAY + 2 * HOUR, [(0, LIST, 20, None, 1), (10, SEARCH, 30, None, 0.5)]),
+    "s6": ("u2", 2 * DAY + 1 * HOUR, [(0, LOGIN, 10, None, 1), (10, LIST, 20, None, 1),
+                                      (30, EXECUTE, 1000, None, 1), (40, SEARCH, 30, None, 1)]),
+    "s7": ("u5", 2 * DAY + 2 * HOUR, [(0, LOGIN, 10, None, 1), (10, SEARCH, 30, None, 1)]),
+}  # fmt: skip
+
+
+class SpanFactory:
+    """Finished SDK spans with chosen times, resources and outcomes, as the instrumentation makes them."""
+
+    def __init__(self, first_id: int = 1) -> None:
+        self.next_id = first_id
+
+    def _id(self) -> int:
+        self.next_id += 1
+        return self.next_id
+
+    def call(
+        self,
+        name: str,
+        start: int,
+        duration_ms: float,
+        resource: dict[str, Any],
+        error: str | None = None,
+        sample_rate: float = 1.0,
+        parent: SpanContext | None = None,
+    ) -> ReadableSpan:
+        context = SpanContext(
+            parent.trace_id if parent else self._id(), self._id(), False, TraceFlags(TraceFlags.SAMPLED)
+        )
+        attributes: dict[str, Any] = {"code.function.name": name}
+        if sample_rate != 1.0:
+            attributes["sdk_telemetry.sample_rate"] = sample_rate
+        if error:
+            attributes["error.type"] = error.split(":")[0]
+        return ReadableSpan(
+            name=name,
+            context=context,
+            parent=parent,
+            resource=Resource.create(resource),
+            attributes=attributes,
+            kind=SpanKind.INTERNAL,
+            status=Status(StatusCode.ERROR, error) if error else Status(StatusCode.OK),
+            start_time=start,
+            end_time=start + int(duration_ms * MS),
+            instrumentation_scope=InstrumentationScope("sdk_telemetry", "0.1.0"),
+        )
+
+
+def write_spans(path: Path, spans: list[ReadableSpan]) -> None:
+    """Store spans through the `local` exporter, as a running SDK would."""
+    exporter = LocalSpanExporter(path)
+    try:
+        assert exporter.export(spans).name == "SUCCESS", exporter.last_error
+    finally:
+        exporter.shutdown()
+
+
+def known_spans(base: int = BASE) -> list[ReadableSpan]:
+    """The dataset of the tests: seven sessions of five users over three days."""
+    factory = SpanFactory()
+    spans = []
+    for session, (user, start, calls) in SESSIONS.items():
+        resource = {"service.name": "acme-sdk", "session.id": session, "enduser.id": user}
+        for offset, name, duration, error, rate in calls:
+            span = factory.call(name, base + start + int(offset * NS), duration, resource, error, rate)
+            spans.append(span)
+            if session == "s1" and name == EXECUTE and offset == 20:  # one nested call: not a journey step
+                spans.append(factory.call(HTTP, span.start_time + 5 * MS, 50, resource, parent=span.context))
+    return spans
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    path = tmp_path / "known.sqlite3"
+    write_spans(path, known_spans())
+    return path
+
+
+@pytest.fixture
+def source(store: Path) -> Iterator[Any]:
+    with open_source(store) as opened:
+        yield opened
+
+
+def test_funnel_per_session_counts_and_drop_off(source: Any) -> None:
+    result = funnel(source, [LOGIN, LIST, EXECUTE], window_seconds=3600)
+    assert [(s.step, s.count, s.dropped) for s in result.steps] == [(LOGIN, 6, 0), (LIST, 4, 2), (EXECUTE, 2, 2)]
+    assert result.entered == 6 and result.completed == 2
+    assert [round(s.conversion, 4) for s in result.steps] == [1.0, round(4 / 6, 4), round(2 / 6, 4)]
+    assert [s.from_previous for s in result.steps] == [1.0, 4 / 6, 2 / 4]
+
+
+def test_funnel_window_and_user_scope(source: Any) -> None:
+    # s4's execute came 5000 s after its login: inside a two-hour window it counts.
+    assert [s.count for s in funnel(source, [LOGIN, LIST, EXECUTE], window_seconds=7200).steps] == [6, 4, 3]
+    # Per user: u1 and u2 complete, u3 and u5 only log in, u4 never logs in.
+    by_user = funnel(source, [LOGIN, LIST, EXECUTE], window_seconds=3600, by="user")
+    assert [s.count for s in by_user.steps] == [4, 2, 2]
+    # Order matters: nobody searches and then logs in.
+    assert [s.count for s in funnel(source, [SEARCH, LOGIN]).steps] == [3, 0]
+
+
+def test_funnel_rejects_bad_questions(source: Any) -> None:
+    with pytest.raises(AnalyticsError, match="at least two steps"):
+        funnel(source, [LOGIN])
+    with pytest.raises(AnalyticsError, match="window"):
+        funnel(source, [LOGIN, LIST], window_seconds=0)
+
+
+def test_journeys_paths_transitions_exits(source: Any) -> None:
+    result = journeys(source, max_steps=5)
+    assert result.sessions == 7
+    assert result.paths[0] == {"path": [LOGIN, LIST, EXECUTE], "count": 2, "share": 2 / 7}
+    assert {tuple(p["path"]) for p in result.paths} >= {(LOGIN, LIST, EXECUTE, SEARCH), (LIST, SEARCH), (LOGIN, SEARCH)}
+    assert HTTP not in {step for p in result.paths for step in p["path"]}  # nested calls are not steps
+    assert result.transitions[0] == {"from": LOGIN, "to": LIST, "count": 4}
+    assert result.transitions[1] == {"from": LIST, "to": EXECUTE, "count": 3}
+    assert [(e["function"], e["count"]) for e in result.exits] == [(EXECUTE, 3), (SEARCH, 3), (LIST, 1)]
+    # Cut at three steps, s6's path joins the commonest one.
+    assert journeys(source, max_steps=3).paths[0]["count"] == 3
+
+
+def test_retention_cohorts_by_first_day(source: Any) -> None:
+    result = retention(source, by="user", period="day", periods=3)
+    assert [(c.cohort, c.size, c.returning) for c in result.cohorts] == [
+        ("2026-11-02T00:00:00.000Z", 3, [3, 1, 1]),
+        ("2026-11-03T00:00:00.000Z", 1, [1, 0, 0]),
+        ("2026-11-04T00:00:00.000Z", 1, [1, 0, 0]),
+    ]
+    assert result.cohorts[0].rates == [1.0, 1 / 3, 1 / 3]
+    weekly = retention(source, period="week", periods=2)
+    assert [(c.cohort, c.size, c.returning) for c in weekly.cohorts] == [("2026-11-02T00:00:00.000Z", 5, [5, 0])]
+
+
+def test_adoption_shares_and_trends(source: Any) -> None:
+    result = adoption(source, by="session", period="day")
+    assert result.active == 7
+    features = {f.function: f for f in result.features}
+    assert [row["share"] for row in features[SEARCH].per_period] == [0.0, 0.5, 1.0]
+    assert [row["share"] for row in features[EXECUTE].per_period] == [2 / 3, 0.5, 0.5]
+    assert [row["active"] for row in features[LOGIN].per_period] == [3, 2, 2]
+    assert features[SEARCH].trend.direction == "up"
+    assert features[SEARCH].trend.change == pytest.approx(1.0)
+    assert features[EXECUTE].trend.direction == "down"
+    assert features[EXECUTE].trend.change == pytest.approx(-1 / 6)
+    assert features[LOGIN].trend.direction == "stable"
+    assert "fitted change" in features[LOGIN].trend.reason and "least-squares" in features[LOGIN].trend.method
+    assert features[EXECUTE].users == 4 and features[EXECUTE].share == 4 / 7
+
+
+def test_trend_needs_two_periods() -> None:
+    assert trend([0.4]).direction == "stable"
+    assert "only 1 period" in trend([0.4]).reason
+    assert trend([0.40, 0.42]).direction == "stable"
+    assert trend([0.40, 0.46]).direction == "up"
+
+
+def test_performance_percentiles_error_rate_throughput(source: Any) -> None:
+    whole = TimeRange(BASE, BASE + 3 * DAY)
+    result = performance(source, EXECUTE, whole, step_seconds=86_400)
+    s = result.summary
+    assert (s["calls"], s["errors"], s["error_rate"]) == (5, 1, 0.2)
+    assert (s["p50_ms"], s["p95_ms"], s["p99_ms"], s["mean_ms"], s["max_ms"]) == (300, 1000, 1000, 400, 1000)
+    assert [(b.start[:10], b.calls, b.errors, b.p50_ms, b.p95_ms) for b in result.buckets] == [
+        ("2026-11-02", 3, 1, 200, 300),
+        ("2026-11-03", 1, 0, 400, 400),
+        ("2026-11-04", 1, 0, 1000, 1000),
+    ]
+    assert result.buckets[0].throughput_per_s == pytest.approx(3 / 86_400)
+    assert result.buckets[0].error_rate == pytest.approx(1 / 3)
+
+
+def test_performance_scales_sampled_calls(source: Any) -> None:
+    result = performance(source, SEARCH)
+    # Three stored searches, one kept at a 50 % sample rate: four calls were made.
+    assert result.summary["stored_calls"] == 3
+    assert result.summary["calls"] == 4
+
+
+def test_top_errors(source: Any) -> None:
+    errors = top_errors(source)
+    assert len(errors) == 1
+    assert errors[0]["type"] == "ValueError" and errors[0]["function"] == EXECUTE
+    assert errors[0]["count"] == 1 and errors[0]["sample_message"] == "ValueError: bad input"
+
+
+def test_csv_export_of_calls_for_a_time_range(source: Any, tmp_path: Path) -> None:
+    out = tmp_path / "day0.csv"
+    count = export(source, out, kind="calls", time_range=TimeRange(BASE, BASE + DAY))
+    rows = list(csv.DictReader(out.open()))
+    assert count == len(rows) == 9  # s1: 4 + one nested, s2: 2, s3: 2
+    assert {row["session_id"] for row in rows} == {"s1", "s2", "s3"}
+    error = next(row for row in rows if row["status"] == "Error")
+    assert (error["function"], float(error["duration_ms"]), error["error_type"]) == (EXECUTE, 300.0, "ValueError")
+
+
+def test_csv_and_parquet_export_of_aggregates(source: Any, tmp_path: Path) -> None:
+    buffer = io.StringIO()
+    whole = TimeRange(BASE, BASE + 3 * DAY)
+    export(source, buffer, kind="aggregates", time_range=whole, function=EXECUTE, step_seconds=86_400)
+    rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
+    assert [(r["bucket_start"][:10], float(r["calls"]), float(r["p95_ms"])) for r in rows] == [
+        ("2026-11-02", 3.0, 300.0),
+        ("2026-11-03", 1.0, 400.0),
+        ("2026-11-04", 1.0, 1000.0),
+    ]
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "calls.parquet"
+    assert export(source, path, kind="calls", fmt="parquet", time_range=whole) == 20
+    table = pq.read_table(path)
+    assert table.num_rows == 20
+    assert sorted(set(table.column("function").to_pylist())) == sorted({LOGIN, LIST, EXECUTE, SEARCH, HTTP})
+
+
+def test_export_rejects_unknown_kind_and_format(source: Any, tmp_path: Path) -> None:
+    with pytest.raises(AnalyticsError, match="kind"):
+        export(source, tmp_path / "x", kind="spans")
+    with pytest.raises(AnalyticsError, match="format"):
+        export(source, tmp_path / "x", fmt="xlsx")
+
+
+def test_time_range_parsing() -> None:
+    assert TimeRange.parse("2026-11-02T00:00:00Z", "2026-11-03").start == BASE
+    assert TimeRange.parse(since="1h", now=1000.0 * 3600).start == 999 * HOUR
+    with pytest.raises(AnalyticsError, match="since"):
+        TimeRange.parse("yesterday-ish")
+    with pytest.raises(AnalyticsError, match="before"):
+        TimeRange.parse("2026-11-03", "2026-11-02")
+
+
+def test_events_are_funnel_steps_and_exported(store: Path, tmp_path: Path) -> None:
+    from sdk_telemetry.store import _sqlite
+
+    connection = _sqlite.connect(store)
+    rows = []
+    for index, session in enumerate(("s1", "s2")):  # both sessions saw the onboarding event after logging in
+        user, start, _ = SESSIONS[session]
+        values = {
+            "Timestamp": BASE + start + 5 * NS, "EventId": f"event-{index}", "TraceId": "", "SpanId": "",
+            "SeverityText": "INFO", "SeverityNumber": 9, "ServiceName": "acme-sdk", "Body": "onboarding shown",
+            "ResourceAttributes": f'{{"session.id": "{session}", "enduser.id": "{user}"}}', "ScopeName": "app",
+            "LogAttributes": "{}", "EventName": "onboarding.shown", "SessionId": session,
+        }  # fmt: skip
+        rows.append(tuple(values[column] for column in _sqlite.LOG_COLUMNS))
+    with connection:
+        connection.executemany(_sqlite.INSERT_LOG, rows)
+    connection.close()
+    with open_source(store) as source:
+        steps = funnel(source, [LOGIN, "onboarding.shown", LIST], window_seconds=3600).steps
+        assert [(s.step, s.count) for s in steps] == [(LOGIN, 6), ("onboarding.shown", 2), (LIST, 2)]
+        out = tmp_path / "events.csv"
+        assert export(source, out, kind="events") == 2
+    exported = list(csv.DictReader(out.open()))
+    assert [(row["event"], row["session_id"]) for row in exported] == [
+        ("onboarding.shown", "s1"),
+        ("onboarding.shown", "s2"),
+    ]
