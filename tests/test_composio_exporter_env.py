@@ -21,18 +21,7 @@ INVOCATIONS = "/metrics/invocations"
 ERRORS = "/errors"
 
 
-class Loopback(LoopbackServer):
-    """A LoopbackServer whose serve loop polls every 10 ms, so that stopping it takes no 0.5 s."""
-
-    def __enter__(self) -> Loopback:
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
-        return self
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with Loopback() as running:
-        yield running
+Loopback = LoopbackServer
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,18 +67,7 @@ print(json.dumps({
 """
 
 
-class Loopback(LoopbackServer):
-    """A LoopbackServer whose serve loop polls every 10 ms, so that stopping it takes no 0.5 s."""
-
-    def __enter__(self) -> Loopback:
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
-        return self
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with Loopback() as running:
-        yield running
+Loopback = LoopbackServer
 
 
 def run_child(server: LoopbackServer, **env: str) -> dict[str, Any]:

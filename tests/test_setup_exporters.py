@@ -6,9 +6,7 @@ import gzip
 import json
 import os
 import sqlite3
-import threading
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,18 +43,7 @@ print("CHILD-DONE")
 """
 
 
-class Loopback(LoopbackServer):
-    """A LoopbackServer whose serve loop polls every 10 ms, so that stopping it takes no 0.5 s."""
-
-    def __enter__(self) -> Loopback:
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
-        return self
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    with Loopback() as running:
-        yield running
+Loopback = LoopbackServer
 
 
 def store() -> Path:
