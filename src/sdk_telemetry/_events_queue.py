@@ -4,7 +4,10 @@ and the push and flush counters that `wait_until_drained` compares.
 Like the span `BatchSpanProcessor`: export every interval or at a full batch, at once for an
 exception or the end of a session; a full queue drops the new event and counts it; `shutdown`
 is bounded. Unlike the SDK's `BatchLogRecordProcessor`, `force_flush` honours its timeout and
-every event is counted as pushed, then as exported, failed or dropped.
+every event is counted as pushed, then as exported, failed, spooled or dropped. When the exit
+bound is reached, what is still queued or inside an export is handed to the exporter's
+`spool(records)` (when it has one) so that it reaches the disk instead of nothing; while idle,
+the worker asks such an exporter to resend what it spooled (`resend_spooled()`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ _logger = logging.getLogger(__name__)
 _SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY  # our own HTTP requests make no spans
 URGENT_TYPES = frozenset({tinker.UNHANDLED_EXCEPTION, tinker.SESSION_END})
 _accepted = threading.local()
+#: Share of the exit bound kept for writing unsent events to the spool (at most `SPOOL_RESERVE_MAX` seconds).
+SPOOL_RESERVE_SHARE = 0.25
+SPOOL_RESERVE_MAX = 0.5
 
 
 def begin_offer() -> None:
@@ -72,7 +78,9 @@ class EventQueue(LogRecordProcessor):
         self._urgent = False
         self._shutdown = False
         self._pushed = 0  # the push counter
-        self._flushed = 0  # the flush counter: exported, failed or dropped after being pushed
+        self._flushed = 0  # the flush counter: exported, failed, spooled or dropped after being pushed
+        self._in_flight: list[ReadableLogRecord] = []  # records inside the exporter right now
+        self._abandoned = 0  # of those, already accounted for by a shutdown that gave up on them
 
     # --- LogRecordProcessor ----------------------------------------------------------------
 
@@ -149,8 +157,15 @@ class EventQueue(LogRecordProcessor):
         return True
 
     def shutdown(self, timeout: float | None = None) -> None:
-        """Stop accepting records, send what is queued within `timeout` seconds, release the exporter."""
+        """Stop accepting records, send what is queued within `timeout` seconds, release the exporter.
+
+        What is not exported by then goes to the exporter's spool when it has one; the rest is
+        counted as `dropped.exit_timeout`.
+        """
         limit = self._shutdown_timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        spool = getattr(self.exporter, "spool", None)
+        reserve = min(SPOOL_RESERVE_MAX, limit * SPOOL_RESERVE_SHARE) if callable(spool) else 0.0
         with self._lock:
             if self._shutdown:
                 return
@@ -158,23 +173,45 @@ class EventQueue(LogRecordProcessor):
             worker = self._worker
         self._wake.set()
         if worker is not None:
-            worker.join(limit)
+            worker.join(max(0.0, deadline - reserve - time.monotonic()))
             if worker.is_alive():
                 with self._lock:
-                    unsent = len(self._queue)
-                    self._counts["dropped.exit_timeout"] += unsent
-                    self._flushed += unsent
-                    self._queue.clear()
-                _logger.warning("sdk-telemetry: exit bound of %.1fs reached; %d event(s) not sent", limit, unsent)
+                    unsent = [*self._queue, *self._in_flight]
+                    self._abandoned = len(self._in_flight)
+                    self._flushed += len(unsent)  # accounted for here: spooled or dropped
+                    self._queue.clear()  # the worker must not send them later
+                    self._done.notify_all()
+                spooled = self._spool(spool, unsent) if callable(spool) and unsent else 0
+                with self._lock:
+                    if spooled:
+                        self._counts["spooled"] += spooled
+                    if len(unsent) > spooled:
+                        self._counts["dropped.exit_timeout"] += len(unsent) - spooled
+                if unsent:
+                    _logger.warning(
+                        "sdk-telemetry: exit bound of %.1fs reached; %d event(s) not sent, %d of them spooled",
+                        limit,
+                        len(unsent),
+                        spooled,
+                    )
         try:
             self.exporter.shutdown()  # type: ignore[no-untyped-call]
         except Exception:
             _logger.exception("sdk-telemetry: events exporter shutdown failed")
 
+    @staticmethod
+    def _spool(spool: Any, records: list[ReadableLogRecord]) -> int:
+        """Hand `records` to the exporter's spool; how many it accounted for (never more than given)."""
+        try:
+            return max(0, min(len(records), int(spool(records))))
+        except Exception:
+            _logger.exception("sdk-telemetry: the events exporter could not spool unsent events")
+            return 0
+
     # --- accounting ------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        """Queue length, the push and flush counters, and exported, failed and dropped counts."""
+        """Queue length, the push and flush counters, and exported, failed, spooled (at exit) and dropped counts."""
         with self._lock:
             counts = dict(self._counts)
             queue = len(self._queue)
@@ -186,6 +223,7 @@ class EventQueue(LogRecordProcessor):
             "flushed": flushed,
             "exported": counts.get("exported", 0),
             "failed": counts.get("failed", 0),
+            "spooled": counts.get("spooled", 0),
             "dropped": {key.split(".", 1)[1]: n for key, n in counts.items() if key.startswith("dropped.")},
             "last_error": self.last_error,
         }
@@ -204,9 +242,25 @@ class EventQueue(LogRecordProcessor):
                 stopping = self._shutdown
                 drain_all = stopping or self._urgent or not woken
                 self._urgent = False
+                idle = not woken and not self._queue
             self._export_queued(drain_all)
             if stopping:
                 return
+            if idle:
+                self._resend_spooled()
+
+    def _resend_spooled(self) -> None:
+        """While idle, let the exporter resend what it spooled (it knows when the endpoint answers again)."""
+        resend = getattr(self.exporter, "resend_spooled", None)
+        if not callable(resend):
+            return
+        token = otel_context.attach(otel_context.set_value(_SUPPRESS, True))
+        try:
+            resend()
+        except Exception:
+            _logger.exception("sdk-telemetry: resending spooled events failed")
+        finally:
+            otel_context.detach(token)
 
     def _export_queued(self, drain_all: bool) -> None:
         while True:
@@ -214,6 +268,7 @@ class EventQueue(LogRecordProcessor):
                 if not self._queue or (not drain_all and len(self._queue) < self._batch_size):
                     return
                 batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._batch_size))]
+                self._in_flight = batch  # in the same step: a shutdown sees each record queued or in flight
             self._export(batch)
 
     def _export(self, batch: list[ReadableLogRecord]) -> None:
@@ -227,6 +282,10 @@ class EventQueue(LogRecordProcessor):
         finally:
             otel_context.detach(token)
         with self._lock:
-            self._counts["exported" if result is LogRecordExportResult.SUCCESS else "failed"] += len(batch)
-            self._flushed += len(batch)
+            counted = len(batch) - self._abandoned  # the rest were spooled or dropped by `shutdown`
+            self._in_flight = []
+            self._abandoned = 0
+            if counted:
+                self._counts["exported" if result is LogRecordExportResult.SUCCESS else "failed"] += counted
+            self._flushed += counted
             self._done.notify_all()

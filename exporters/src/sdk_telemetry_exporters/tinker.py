@@ -10,6 +10,11 @@ Each export groups the records by session and POSTs them, at most 100 events per
 
 The event attributes below are written by `sdk_telemetry`'s sessions; a record without them
 (any other log record) is sent as a `GENERIC_EVENT` named after its event name.
+
+Delivery is the shared one (`_delivery.Delivery`, as the Composio exporter's): retries with
+backoff and `Retry-After`, a 413 answered by sending each half (each with the whole envelope),
+a final refusal dropped and counted, and what could not be sent now written to the disk spool
+and resent later with the same event ids.
 """
 
 from __future__ import annotations
@@ -21,18 +26,20 @@ import platform
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-import orjson
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 
 from sdk_telemetry_exporters import attributes as attr
+from sdk_telemetry_exporters._delivery import Delivery
 from sdk_telemetry_exporters._env import ExporterSettings
 from sdk_telemetry_exporters._transport import HttpTransport
+from sdk_telemetry_exporters.spool import Spool, WireBatch, spool_name
 
 _logger = logging.getLogger(__name__)
 
@@ -94,12 +101,17 @@ def severity_name(record: ReadableLogRecord) -> str:
 
 
 class TinkerLogExporter(LogRecordExporter):
-    """Exports session events in the Tinker format.
+    """Exports session events in the Tinker format, through the shared delivery path.
 
     Built with no arguments (as `OTEL_LOGS_EXPORTER=tinker` builds it) it reads
-    `SDK_TELEMETRY_ENDPOINT`, `SDK_TELEMETRY_API_KEY`, `SDK_TELEMETRY_HEADERS` and
-    `SDK_TELEMETRY_TIMEOUT`; with no endpoint it sends nothing. Never raises.
+    `SDK_TELEMETRY_ENDPOINT`, `SDK_TELEMETRY_API_KEY`, `SDK_TELEMETRY_HEADERS`,
+    `SDK_TELEMETRY_TIMEOUT` and the retry and spool settings; with no endpoint it sends nothing.
+    Retries, `Retry-After` and 413 splitting are the transport's; what the endpoint could not
+    take now goes to the disk spool and is resent, with the same event ids, when it answers
+    again (by this process or the next). Never raises.
     """
+
+    name = "tinker"
 
     def __init__(
         self,
@@ -111,63 +123,97 @@ class TinkerLogExporter(LogRecordExporter):
         settings: ExporterSettings | None = None,
     ) -> None:
         self._lock = threading.Lock()
-        self.counts: dict[str, int] = {
-            "events_sent": 0,
-            "events_failed": 0,
-            "events_rejected": 0,
-            "requests_sent": 0,
-            "requests_failed": 0,
-        }
-        self.last_error: str | None = None
-        self.last_error_time: float | None = None
+        self.items_unmapped = 0
         self._sdk_version = sdk_version
         self._fallback_session = uuid.uuid4().hex
         self._indexes: dict[str, itertools.count[int]] = {}
+        # What was drawn for a record without its own event id or index, so that every mapping of
+        # that record (export, spool at exit) gives the same event: the same id, the same bytes.
+        self._drawn: weakref.WeakKeyDictionary[Any, tuple[str, int]] = weakref.WeakKeyDictionary()
         try:
             env = settings or ExporterSettings.from_env()
-            base = (endpoint or env.endpoint or "").rstrip("/")
-            self._url = base + PATH if base else None
+            base = (endpoint or env.endpoint or "").rstrip("/") or None
             request_headers = {"Content-Type": "application/json", **dict(env.headers), **dict(headers or {})}
             key = api_key or env.api_key
             if key:
                 request_headers["X-API-Key"] = key
             self._timeout = timeout or env.timeout
-            self._transport = HttpTransport(request_headers, timeout=self._timeout)
+            spooling = env.spool_dir is not None and base is not None
+            transport = HttpTransport(
+                request_headers,
+                timeout=self._timeout,
+                max_attempts=env.max_attempts,
+                backoff_base=env.retry_base,
+                backoff_cap=env.retry_cap,
+                retry_after_max=env.retry_after_max,
+                # With a spool, a long Retry-After sends the batch to disk instead of holding the worker.
+                max_wait=env.retry_cap if spooling else None,
+            )
+            spool = (
+                Spool(
+                    env.spool_dir / spool_name(self.name, base, request_headers),
+                    env.spool_max_bytes,
+                    env.spool_max_age,
+                )
+                if env.spool_dir is not None and base is not None
+                else None
+            )
+            self._delivery = Delivery(base, transport, item_event_id, spool, resend_backoff=env.retry_base)
         except Exception:  # a constructor must never raise into the host program
             _logger.exception("sdk-telemetry: tinker exporter misconfigured; it will send nothing")
-            self._url = None
             self._timeout = 5.0
-            self._transport = HttpTransport(timeout=self._timeout)
-        if self._url is None:
+            self._delivery = Delivery(None, HttpTransport(timeout=self._timeout), item_event_id)
+        if self._delivery.base is None:
             _logger.warning("sdk-telemetry: tinker exporter has no endpoint (set SDK_TELEMETRY_ENDPOINT)")
 
     @property
     def url(self) -> str | None:
         """Where the batches go, or None when no endpoint is configured."""
-        return self._url
+        base = self._delivery.base
+        return None if base is None else base + PATH
+
+    @property
+    def spool_directory(self) -> str | None:
+        """Where undelivered batches are kept, or None when spooling is off."""
+        spool = self._delivery.spool
+        return None if spool is None else str(spool.directory)
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
-        """Send the records, one session per request and at most 100 events per request."""
+        """Send the records, one session per request and at most 100 events per request; then resend the spool."""
         deadline = time.monotonic() + self._timeout * 2
-        sessions: dict[str, tuple[ReadableLogRecord, list[dict[str, Any]]]] = {}
-        for record in batch:
-            try:
-                session_id = self._session_id(record)
-                event = self.event(record, session_id)
-            except Exception:
-                _logger.exception("sdk-telemetry: could not map a log record to a tinker event")
-                self._count("events_failed")
-                continue
-            sessions.setdefault(session_id, (record, []))[1].append(event)
+        delivery = self._delivery
+        delivery.begin_export()
         all_ok = True
-        for session_id, (first, events) in sessions.items():
-            for start in range(0, len(events), MAX_BATCH):
-                chunk = events[start : start + MAX_BATCH]
-                all_ok &= self._send(self.request_body(session_id, first, chunk), len(chunk), deadline)
-        return LogRecordExportResult.SUCCESS if all_ok else LogRecordExportResult.FAILURE
+        wire, unmapped = self._batches(batch)
+        for part in wire:
+            all_ok &= delivery.deliver(part, None, deadline, "events_sent")
+        delivery.resend(deadline)  # when the endpoint answers again (probes back off while it does not)
+        return LogRecordExportResult.SUCCESS if all_ok and not unmapped else LogRecordExportResult.FAILURE
+
+    def spool(self, records: Sequence[ReadableLogRecord]) -> int:
+        """Write records that will not be exported in time to the spool, in wire form; how many are accounted for.
+
+        Called by the event queue when the exit bound is reached, with the records still queued
+        and those inside an export; records of that export already delivered or spooled count as
+        accounted for and are not written twice.
+        """
+        try:
+            batches, unmapped = self._batches(records)
+            return self._delivery.spool_batches(batches) + unmapped
+        except Exception:
+            _logger.exception("sdk-telemetry: spooling events at exit failed")
+            return 0
+
+    def resend_spooled(self, timeout: float | None = None) -> int:
+        """Resend spooled batches now (bounded by `timeout` seconds); the number of events delivered."""
+        return self._delivery.resend(time.monotonic() + (self._timeout if timeout is None else timeout))
 
     def request_body(self, session_id: str, record: ReadableLogRecord, events: list[dict[str, Any]]) -> dict[str, Any]:
         """The request object around `events` (the fields of wire-formats §2, nothing else)."""
+        return {**self.envelope(session_id, record), "events": events}
+
+    def envelope(self, session_id: str, record: ReadableLogRecord) -> dict[str, Any]:
+        """The request object without its events: what every request (and every half of a split one) carries."""
         version = self._sdk_version or (
             record.resource.attributes.get(attr.SERVICE_VERSION) if record.resource else None
         )
@@ -176,23 +222,20 @@ class TinkerLogExporter(LogRecordExporter):
             "platform": platform.system(),
             "sdk_version": str(version or "unknown"),
             "process_uuid": process_uuid(),
-            "events": events,
         }
 
     def event(self, record: ReadableLogRecord, session_id: str) -> dict[str, Any]:
-        """One wire event from one log record."""
+        """One wire event from one log record; the same event (id and index) every time for the same record."""
         log = record.log_record
         attributes: Mapping[str, Any] = log.attributes or {}
         kind = str(attributes.get(EVENT_TYPE) or GENERIC_EVENT)
         if kind not in EVENT_TYPES:
             kind = GENERIC_EVENT
-        index = attributes.get(EVENT_INDEX)
-        if not isinstance(index, int) or isinstance(index, bool):
-            index = next(self._indexes.setdefault(session_id, itertools.count()))
+        event_id, index = self._identity(record, session_id)
         timestamp = log.timestamp or log.observed_timestamp or time.time_ns()
         event: dict[str, Any] = {
             "event": kind,
-            "event_id": str(attributes.get(EVENT_ID) or uuid.uuid4()),
+            "event_id": event_id,
             "event_session_index": index,
             "severity": severity_name(record),
             "timestamp": iso_timestamp(timestamp),
@@ -213,20 +256,85 @@ class TinkerLogExporter(LogRecordExporter):
 
     def shutdown(self) -> None:
         """Interrupt any retry wait and release connections."""
-        self._transport.close()
+        self._delivery.transport.close()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Nothing is held here between exports."""
         return True
 
     def stats(self) -> dict[str, Any]:
-        """Counters of events and requests sent, failed and rejected, and the last error."""
+        """Counters of events sent, failed, rejected, spooled, resent and dropped by reason, and the last error.
+
+        `events_sent`: delivered by an export (`resent` counts those delivered from the spool);
+        `events_rejected`: refused for good by the endpoint; `events_failed`: undeliverable (no
+        endpoint, a 404 or a record that could not be mapped); `requests_sent`: requests answered 2xx.
+        """
+        result = self._delivery.stats()
         with self._lock:
-            result: dict[str, Any] = dict(self.counts)
-            result["last_error"] = self.last_error
-            result["last_error_time"] = self.last_error_time
-        result["retries"] = getattr(self._transport, "retries", 0)
+            unmapped = self.items_unmapped
+        for key in ("events_sent", "requests_failed", "items_failed", "items_rejected"):
+            result.setdefault(key, 0)
+        result["items_failed"] += unmapped
+        result["events_failed"] = result["items_failed"]
+        result["events_rejected"] = result["items_rejected"]
+        # Every attempt is a request: those retried, split (413) or finally failed are not sent ones.
+        result["requests_sent"] = max(
+            0, result["requests"] - result["retries"] - result["splits"] - result["requests_failed"]
+        )
+        result["exported"] = result["events_sent"]
         return result
+
+    def _batches(self, records: Sequence[ReadableLogRecord]) -> tuple[list[WireBatch], int]:
+        """The records as wire batches, one session and at most 100 events each; and how many could not be mapped."""
+        sessions: dict[str, tuple[ReadableLogRecord, list[dict[str, Any]]]] = {}
+        unmapped = 0
+        for record in records:
+            try:
+                session_id = self._session_id(record)
+                event = self.event(record, session_id)
+            except Exception:
+                _logger.exception("sdk-telemetry: could not map a log record to a tinker event")
+                unmapped += 1
+                continue
+            sessions.setdefault(session_id, (record, []))[1].append(event)
+        if unmapped:
+            with self._lock:
+                self.items_unmapped += unmapped
+        batches: list[WireBatch] = []
+        for session_id, (first, events) in sessions.items():
+            envelope = self.envelope(session_id, first)
+            for start in range(0, len(events), MAX_BATCH):
+                chunk = tuple(events[start : start + MAX_BATCH])
+                batches.append(WireBatch(PATH, chunk, envelope=envelope, field="events"))
+        return batches, unmapped
+
+    def _identity(self, record: ReadableLogRecord, session_id: str) -> tuple[str, int]:
+        """The record's event id and session index: its own, else drawn once for this record and kept.
+
+        An export and the spool at exit map the same record twice: both must give the same event
+        (the same id, so that the endpoint can deduplicate; the same bytes, so the same idempotency key).
+        """
+        attributes: Mapping[str, Any] = record.log_record.attributes or {}
+        own_id = attributes.get(EVENT_ID)
+        own_index = attributes.get(EVENT_INDEX)
+        if not isinstance(own_index, int) or isinstance(own_index, bool):
+            own_index = None
+        if own_id and own_index is not None:
+            return str(own_id), own_index
+        key: Any = record.log_record
+        with self._lock:
+            try:
+                drawn = self._drawn.get(key)
+            except TypeError:  # cannot be weakly referenced: the id comes from the content
+                drawn, key = None, None
+            if drawn is None:
+                drawn = (
+                    str(uuid.uuid4()) if key is not None else _content_id(record),
+                    next(self._indexes.setdefault(session_id, itertools.count())),
+                )
+                if key is not None:
+                    self._drawn[key] = drawn
+        return (str(own_id) if own_id else drawn[0]), (drawn[1] if own_index is None else own_index)
 
     def _session_id(self, record: ReadableLogRecord) -> str:
         attributes: Mapping[str, Any] = record.log_record.attributes or {}
@@ -235,26 +343,19 @@ class TinkerLogExporter(LogRecordExporter):
             session = record.resource.attributes.get(attr.SESSION_ID)
         return str(session or self._fallback_session)
 
-    def _send(self, body: dict[str, Any], events: int, deadline: float) -> bool:
-        if self._url is None:
-            self._count("events_failed", events)
-            return False
-        result = self._transport.post(self._url, orjson.dumps(body, default=str), deadline)
-        if result.ok:
-            self._count("requests_sent")
-            self._count("events_sent", events)
-            return True
-        with self._lock:
-            self.counts["requests_failed"] += 1
-            self.counts["events_rejected" if result.permanent else "events_failed"] += events
-            self.last_error = f"POST {PATH}: {result.error} after {result.attempts} attempt(s), {events} event(s)"
-            self.last_error_time = time.time()
-        _logger.debug("sdk-telemetry: %s", self.last_error)
-        return False
 
-    def _count(self, key: str, n: int = 1) -> None:
-        with self._lock:
-            self.counts[key] += n
+def _content_id(record: ReadableLogRecord) -> str:
+    """A uuid derived from what the record holds (the same record, the same id)."""
+    log = record.log_record
+    content = repr(
+        (log.timestamp, log.observed_timestamp, log.event_name, log.body, sorted((log.attributes or {}).items()))
+    )
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, process_uuid() + content))
+
+
+def item_event_id(event: Any) -> str:
+    """The `event_id` of a wire event (empty when it has none)."""
+    return str(event.get("event_id", "")) if isinstance(event, dict) else ""
 
 
 def _event_data(body: Any, attributes: Mapping[str, Any]) -> dict[str, Any]:
