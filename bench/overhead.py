@@ -126,6 +126,21 @@ def time_generator(fn: Callable[[], Any], n: int) -> float:
     return time.perf_counter() - start
 
 
+def time_sync_unsampled(fn: Callable[[], Any], n: int) -> float:
+    """`time_sync` inside a parent span that is not sampled (say, a request whose traceparent
+    says so): every sampler in the parent-based default drops the call's span."""
+    from opentelemetry import context, trace
+
+    parent = trace.NonRecordingSpan(
+        trace.SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, is_remote=True)
+    )
+    token = context.attach(trace.set_span_in_context(parent))
+    try:
+        return time_sync(fn, n)
+    finally:
+        context.detach(token)
+
+
 async def _time_async(fn: Callable[[], Any], n: int) -> float:
     start = time.perf_counter()
     for _ in range(n):
@@ -172,6 +187,8 @@ def per_call_overhead(rounds: int, target_seconds: float) -> None:
         Case("wrapt passthrough FunctionWrapper", time_sync, passthrough, "bare call"),
         Case("OTel SDK start_as_current_span + SDK BatchSpanProcessor", time_sync, sdk_span, "bare call"),
         Case("sdk-telemetry instrument(), sync call", time_sync, ours_sync, "bare call"),
+        Case("OTel SDK span, parent not sampled (sampler drops it)", time_sync_unsampled, sdk_span, "bare call"),
+        Case("sdk-telemetry sync call, parent not sampled", time_sync_unsampled, ours_sync, "bare call"),
         Case("bare async call (await)", time_async, bare_async, "bare async call (await)"),
         Case("sdk-telemetry instrument(), async call", time_async, ours_async, "bare async call (await)"),
         Case("bare generator (create + exhaust)", time_generator, bare_generator, "bare generator (create + exhaust)"),
@@ -190,7 +207,9 @@ def per_call_overhead(rounds: int, target_seconds: float) -> None:
     def measure(case: Case) -> float:
         settle()
         elapsed = case.timer(case.fn, case.n)
-        if case.fn is sdk_span:
+        if case.timer is time_sync_unsampled:
+            pass  # sampled out: no span reaches either exporter
+        elif case.fn is sdk_span:
             calls["sdk"] += case.n
         elif case.label.startswith("sdk-telemetry"):
             calls["ours"] += case.n

@@ -50,7 +50,8 @@ class BatchSpanProcessor(SpanProcessor):
         self._batch_size = max(1, max_export_batch_size)
         self._delay = schedule_delay
         self._shutdown_timeout = shutdown_timeout
-        self._counts: collections.Counter[str] = collections.Counter()
+        self._counts: collections.Counter[str] = collections.Counter()  # exported, failed, spooled, dropped.*
+        self._pushed = 0  # spans offered (kept as plain ints: counted on every call)
         self.last_error: str | None = None
         self.last_error_time: float | None = None
         self._init_worker_state()
@@ -61,6 +62,7 @@ class BatchSpanProcessor(SpanProcessor):
     def _after_fork(self) -> None:
         """In a forked child: no worker, empty queues, counters of its own (the parent's spans stay the parent's)."""
         self._counts = collections.Counter()
+        self._pushed = 0
         self.last_error = self.last_error_time = None
         self._init_worker_state()
 
@@ -74,7 +76,7 @@ class BatchSpanProcessor(SpanProcessor):
         self._worker: threading.Thread | None = None
         self._urgent = False
         self._shutdown = False
-        self._enqueued = 0
+        self._enqueued = 0  # spans queued (the "queued" counter)
         self._processed = 0
         self._in_flight: list[ReadableSpan] = []  # spans inside the exporter right now
         self._abandoned = 0  # of those, already counted as dropped by a shutdown that gave up on them
@@ -86,37 +88,54 @@ class BatchSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         """Queue a finished span; wake the worker at once for an error or a full batch."""
-        if not span.context or not span.context.trace_flags.sampled:
+        context = span.context
+        if not context or not context.trace_flags.sampled:
             return
-        is_error = span.status.status_code is StatusCode.ERROR
+        if span.status.status_code is StatusCode.ERROR:
+            self._on_end_error(span)
+            return
+        # The common case, a success: as little as possible under the lock.
         with self._lock:
-            self._counts["pushed"] += 1
+            self._pushed += 1
+            successes = self._successes
             if self._shutdown:
                 self._counts["dropped.shutdown"] += 1
                 return
-            queued = len(self._successes) + len(self._errors)
-            if is_error:
-                if len(self._errors) >= self._max_errors:
-                    self._counts["dropped.queue_full"] += 1
-                    return
-                if queued >= self._max_queue and self._successes:
-                    self._successes.popleft()  # successes make way for errors
-                    self._counts["dropped.queue_full"] += 1
-                    self._processed += 1
-                self._errors.append(span)
-                self._urgent = True
-            else:
-                if queued >= self._max_queue:
-                    self._counts["dropped.queue_full"] += 1
-                    return
-                self._successes.append(span)
+            if len(successes) + len(self._errors) >= self._max_queue:
+                self._counts["dropped.queue_full"] += 1
+                return
+            successes.append(span)
             self._enqueued += 1
-            self._counts["queued"] += 1
-            wake = is_error or len(self._successes) >= self._batch_size
             if self._worker is None:
                 self._start_worker()
-        if wake:
+            if len(successes) < self._batch_size:
+                return
+        # A full batch: wake the worker, unless a wake is already pending (the worker clears the flag
+        # before it looks at the queue, so it will see this span either way). Setting the event on
+        # every call while the worker catches up would take its condition lock each time.
+        if not self._wake.is_set():
             self._wake.set()
+
+    def _on_end_error(self, span: ReadableSpan) -> None:
+        """Queue a failed call's span (successes make way for it) and wake the worker at once."""
+        with self._lock:
+            self._pushed += 1
+            if self._shutdown:
+                self._counts["dropped.shutdown"] += 1
+                return
+            if len(self._errors) >= self._max_errors:
+                self._counts["dropped.queue_full"] += 1
+                return
+            if len(self._successes) + len(self._errors) >= self._max_queue and self._successes:
+                self._successes.popleft()  # successes make way for errors
+                self._counts["dropped.queue_full"] += 1
+                self._processed += 1
+            self._errors.append(span)
+            self._urgent = True
+            self._enqueued += 1
+            if self._worker is None:
+                self._start_worker()
+        self._wake.set()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Export everything queued so far; True when it was all handed to the exporter in time."""
@@ -193,6 +212,8 @@ class BatchSpanProcessor(SpanProcessor):
         """Queue length and counters: pushed, queued, exported, failed, spooled at exit and dropped by reason."""
         with self._lock:
             counts = dict(self._counts)
+            counts["pushed"] = self._pushed
+            counts["queued"] = self._enqueued
             queue = len(self._successes) + len(self._errors)
             in_flight = len(self._in_flight) - self._abandoned
         dropped = {key.split(".", 1)[1]: value for key, value in counts.items() if key.startswith("dropped.")}

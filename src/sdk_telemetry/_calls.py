@@ -8,25 +8,115 @@ from __future__ import annotations
 
 import inspect
 import logging
-import time
 import traceback
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from time import time_ns
+from types import CoroutineType
 from typing import Any
 
 import orjson
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler
+from opentelemetry.trace import INVALID_SPAN, ProxyTracer, Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace.propagation import _SPAN_KEY
 from sdk_telemetry_exporters import attributes as attr
 
 from sdk_telemetry import _consent, _errors, _privacy
-from sdk_telemetry._metrics import FUNCTION, OUTCOME, InvocationMetrics
+from sdk_telemetry._metrics import FUNCTION, OUTCOME, InvocationMetrics, metrics_recorded
 from sdk_telemetry._version import __version__
 
 _logger = logging.getLogger(__name__)
-_tracer = trace.get_tracer(attr.INVOCATION_SCOPE, __version__)
+_tracer: Tracer = trace.get_tracer(attr.INVOCATION_SCOPE, __version__)
 _metrics: InvocationMetrics | None = None
+_INTERNAL = SpanKind.INTERNAL
+_NO_LINKS: tuple[Any, ...] = ()
+
+# The tracer that `_tracer` resolved to, with the `_tracer` it came from. A `ProxyTracer` resolves
+# once a real TracerProvider is set and then never changes; calling the real tracer directly skips
+# the proxy on every call. Tests (and anyone) may replace `_tracer`: the cache follows it.
+_resolved: tuple[Tracer | None, Tracer] = (None, _tracer)
+# What the resolved tracer's sampler does without looking at the span (see `_sampler_drops`).
+_drops: str | None = None
+_root_drops = False
+_dropped_parent: Context | None = None  # the parent context of the last call the sampler dropped
+
+
+def _current_tracer() -> Tracer:
+    """The tracer to start spans with: the real one behind `_tracer` once there is one."""
+    global _resolved, _drops, _root_drops, _dropped_parent
+    tracer = _tracer
+    source, real = _resolved
+    if source is tracer:
+        return real
+    _dropped_parent = None
+    inner: Tracer | None = tracer
+    if isinstance(tracer, ProxyTracer):
+        inner = tracer._real_tracer
+        if inner is None:
+            tracer._tracer  # noqa: B018 - resolves the proxy when a provider has been set since
+            inner = tracer._real_tracer
+        if inner is None:  # no provider yet: go through the proxy (no-op) and look again next call
+            _drops = None
+            return tracer
+    assert inner is not None
+    _drops, _root_drops = _sampler_drops(getattr(inner, "sampler", None))
+    _resolved = (tracer, inner)
+    return inner
+
+
+def _is_always_off(sampler: Any) -> bool:
+    return isinstance(sampler, StaticSampler) and sampler._decision is Decision.DROP
+
+
+def _is_always_on(sampler: Any) -> bool:
+    return isinstance(sampler, StaticSampler) and sampler._decision is Decision.RECORD_AND_SAMPLE
+
+
+def _sampler_drops(sampler: Any) -> tuple[str | None, bool]:
+    """Whether the SDK sampler's decision is known without calling it: "all" (always off), "parent"
+    (parent-based with the default delegates: a valid parent's sampled flag decides, the root
+    sampler decides for a root span, and the second value says whether that root sampler drops
+    everything), or None (ask the sampler)."""
+    if _is_always_off(sampler):
+        return "all", True
+    if (
+        isinstance(sampler, ParentBased)
+        and _is_always_on(sampler._remote_parent_sampled)
+        and _is_always_on(sampler._local_parent_sampled)
+        and _is_always_off(sampler._remote_parent_not_sampled)
+        and _is_always_off(sampler._local_parent_not_sampled)
+    ):
+        return "parent", _is_always_off(sampler._root)
+    return None, False
+
+
+def _sampled_out(parent: Context) -> bool:
+    """True when the tracer's sampler would certainly drop a span started in `parent`."""
+    if _drops == "all":
+        return True
+    span = parent.get(_SPAN_KEY)
+    if span is None:
+        return _root_drops
+    context = span.get_span_context()  # type: ignore[attr-defined]
+    if context is None or not context.is_valid:
+        return _root_drops
+    return not context.trace_flags.sampled
+
+
+# Context attach/detach straight on the context variable of the default runtime context (what
+# `opentelemetry.context.attach` does, minus two calls); any other runtime context goes through
+# the API.
+_runtime = otel_context._RUNTIME_CONTEXT
+_context_var = _runtime._current_context if type(_runtime) is ContextVarsRuntimeContext else None
+_get_context: Callable[[], Context] = _context_var.get if _context_var is not None else otel_context.get_current
+_attach_context: Callable[[Context], object] = _context_var.set if _context_var is not None else otel_context.attach
+_reset_context: Callable[[Any], object] = (
+    _context_var.reset if _context_var is not None else otel_context._RUNTIME_CONTEXT.detach
+)
 
 SUCCESS = "success"
 ERROR = "error"
@@ -73,28 +163,52 @@ class Call:
 
     __slots__ = ("context", "ended", "span", "spec", "start_ns", "started", "token")
 
-    def __init__(self, spec: CallSpec, span: Span, start_ns: int) -> None:
+    def __init__(self, spec: CallSpec, span: Span, start_ns: int, context: Context) -> None:
         self.spec = spec
         self.span = span
         self.start_ns = start_ns
-        self.context = trace.set_span_in_context(span)
+        self.context = context  # the caller's context with this call's span as the current span
         self.token: object | None = None
         self.ended = False
         self.started = False  # a generator's first step has run
 
 
+#: What `begin` returns for a sync or async call with nothing to record (no span, no metrics): run
+#: it as it is. (Generators get a `Call` with no span all the same: they run a step at a time, maybe
+#: in other contexts, and each step must see the context they were called in.)
+UNTRACED: Call = Call.__new__(Call)
+
+
 def begin(spec: CallSpec, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], attach: bool) -> Call | None:
-    """Start the call's span (and make it current when `attach`); None if telemetry failed."""
+    """Start the call's span (and make it current when `attach`); None if telemetry failed,
+    `UNTRACED` when the call has nothing to record."""
     try:
-        start_ns = time.time_ns()
-        span = _tracer.start_span(
-            spec.name, kind=SpanKind.INTERNAL, attributes=spec.start_attributes, start_time=start_ns
-        )
+        global _dropped_parent
+        parent = _get_context()
+        if parent is _dropped_parent and _resolved[0] is _tracer:
+            dropped = True  # the same (immutable) context as the last call the sampler dropped
+        else:
+            tracer = _current_tracer()
+            dropped = _drops is not None and _sampled_out(parent)
+            if dropped:
+                _dropped_parent = parent
+        if dropped:
+            # The sampler would return a non-recording span that no processor ever sees: skip
+            # making one. Its children see the same parent and are dropped alike. The call's
+            # metrics are still recorded by `finish`, when there is a MeterProvider to take them.
+            if attach and not metrics_recorded():  # a generator still needs `parent` at each step
+                return UNTRACED
+            return Call(spec, INVALID_SPAN, time_ns(), parent)
+        start_ns = time_ns()
+        # Positional: name, context, kind, attributes, links, start_time (the API's signature).
+        span = tracer.start_span(spec.name, parent, _INTERNAL, spec.start_attributes, _NO_LINKS, start_ns)
         if spec.capture_args and span.is_recording():
             span.set_attribute(attr.PROPS, _captured_arguments(spec, instance, args, kwargs))
-        call = Call(spec, span, start_ns)
+        values = dict(parent)  # what `trace.set_span_in_context(span, parent)` builds
+        values[_SPAN_KEY] = span
+        call = Call(spec, span, start_ns, Context(values))
         if attach:
-            call.token = otel_context.attach(call.context)
+            call.token = _attach_context(call.context)
         return call
     except Exception:
         _logger.debug("sdk-telemetry: could not start a span for %s", spec.name, exc_info=True)
@@ -104,9 +218,10 @@ def begin(spec: CallSpec, instance: Any, args: tuple[Any, ...], kwargs: dict[str
 def finish(call: Call, exc: BaseException | None, generator_end: str | None = None) -> None:
     """End the call's span with its outcome and record the invocation metrics; never raises."""
     try:
-        if call.token is not None:
-            token, call.token = call.token, None
-            otel_context.detach(token)  # type: ignore[arg-type]
+        token = call.token
+        if token is not None:
+            call.token = None
+            _detach_token(token)
         span = call.span
         error_type = None
         outcome = SUCCESS
@@ -119,9 +234,10 @@ def finish(call: Call, exc: BaseException | None, generator_end: str | None = No
                 span.set_attribute("sdk_telemetry.cancelled", type(exc).__name__)
         if generator_end is not None:
             span.set_attribute(attr.GENERATOR_END, generator_end)
-        end_ns = time.time_ns()
-        span.end(end_time=end_ns)
-        if _consent.withheld():  # consent required and not granted: no metrics either
+        end_ns = time_ns()
+        span.end(end_ns)
+        # No MeterProvider behind the global proxy (or a no-op one): recording would do nothing.
+        if not metrics_recorded() or _consent.withheld():  # consent withheld: no metrics either
             return
         _invocation_metrics().record(call.spec.outcome_attributes[outcome], (end_ns - call.start_ns) / 1e9, error_type)
     except Exception:
@@ -173,15 +289,24 @@ def _captured_arguments(spec: CallSpec, instance: Any, args: tuple[Any, ...], kw
 
 def call_sync(spec: CallSpec, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     """Run a plain call inside its span; a returned coroutine is traced until it completes."""
-    call = begin(spec, instance, args, kwargs, attach=True)
+    parent = _get_context()
+    if parent is _dropped_parent and _resolved[0] is _tracer and not metrics_recorded():
+        call: Call | None = UNTRACED  # `begin`'s sampled-out shortcut, without the call to it
+    else:
+        call = begin(spec, instance, args, kwargs, attach=True)
     if call is None:
         return wrapped(*args, **kwargs)
+    if call is UNTRACED:
+        result = wrapped(*args, **kwargs)
+        if isinstance(result, CoroutineType):  # awaited later, maybe elsewhere: in the caller's context
+            return _await_in_span(Call(spec, INVALID_SPAN, time_ns(), parent), result)
+        return result
     try:
         result = wrapped(*args, **kwargs)
     except BaseException as exc:
         finish(call, exc)
         raise
-    if inspect.iscoroutine(result):  # a sync function handing back an awaitable: time the await
+    if isinstance(result, CoroutineType):  # a sync function handing back an awaitable: time the await
         _detach(call)
         return _await_in_span(call, result)
     finish(call, None)
@@ -192,8 +317,10 @@ async def call_async(
     spec: CallSpec, wrapped: Callable[..., Awaitable[Any]], instance: Any, args: Any, kwargs: Any
 ) -> Any:
     """Await an `async def` call inside its span."""
+    if _get_context() is _dropped_parent and _resolved[0] is _tracer and not metrics_recorded():
+        return await wrapped(*args, **kwargs)  # `begin`'s sampled-out shortcut, without the call to it
     call = begin(spec, instance, args, kwargs, attach=True)
-    if call is None:
+    if call is None or call is UNTRACED:
         return await wrapped(*args, **kwargs)
     try:
         result = await wrapped(*args, **kwargs)
@@ -339,7 +466,7 @@ async def _traced_async_generator(call: Call, inner: AsyncGenerator[Any, Any]) -
 
 def _attach(call: Call) -> object | None:
     try:
-        return otel_context.attach(call.context)
+        return _attach_context(call.context)
     except Exception:
         return None
 
@@ -347,7 +474,7 @@ def _attach(call: Call) -> object | None:
 def _detach_token(token: object | None) -> None:
     if token is not None:
         try:
-            otel_context.detach(token)  # type: ignore[arg-type]
+            _reset_context(token)
         except Exception:
             _logger.debug("sdk-telemetry: context detach failed", exc_info=True)
 

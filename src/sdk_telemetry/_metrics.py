@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from opentelemetry import metrics
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.metrics import _internal as _metrics_api
 
 from sdk_telemetry._version import __version__
 
 FUNCTION = "function.name"
 OUTCOME = "outcome"
 ERROR_TYPE = "error.type"
+
+_checked: tuple[Any, bool] = (None, False)  # the global MeterProvider last looked at, and the answer
+
+
+def metrics_recorded() -> bool:
+    """False while the global MeterProvider is unset (the API's proxy) or a no-op one.
+
+    Instruments made through the proxy do nothing until a real provider is set, and then follow
+    it; so skipping the calls meanwhile changes nothing but their cost.
+    """
+    global _checked
+    provider = _metrics_api._METER_PROVIDER
+    if provider is None:
+        return False
+    seen, recorded = _checked
+    if seen is not provider:
+        recorded = not isinstance(provider, NoOpMeterProvider)
+        _checked = (provider, recorded)
+    return recorded
 
 
 class InvocationMetrics:
