@@ -1,6 +1,6 @@
 """How fast `sdk-telemetry serve` ingests over HTTP: Composio-style batches of 100 invocations.
 
-    python bench/ingest.py [--events 200000] [--batch 100] [--connections 8] [--format composio|otlp]
+    python bench/ingest.py [--events 200000] [--batch 100] [--connections 16] [--format composio|otlp]
 
 Starts the receiver in a subprocess (a fresh store in a temporary directory, an API key),
 sends pre-built request bodies over keep-alive connections from client threads, and counts
@@ -92,7 +92,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--connections", type=int, default=16)
     parser.add_argument(
         "--dir", type=Path, default=None, help="where the store file goes (default: a temporary directory)"
     )

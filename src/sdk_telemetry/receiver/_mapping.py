@@ -12,7 +12,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
 from sdk_telemetry_exporters import attributes as attr
 
 from sdk_telemetry.receiver._models import Invocation, MetricValue, TinkerBatch
@@ -53,12 +52,19 @@ def _resource(payload: Invocation, extra: Mapping[str, Any]) -> dict[str, Any]:
 def invocation_rows(
     payloads: Sequence[Invocation], idempotency_key: str | None, extra_resource: Mapping[str, Any], now_ns: int
 ) -> list[TraceRow]:
-    """`otel_traces` rows for Composio-style payloads (one span each, scope `sdk_telemetry`)."""
+    """`otel_traces` rows for Composio-style payloads (one span each, scope `sdk_telemetry`).
+
+    The rows are the ones `_rows.trace_row` builds, assembled here directly: this runs for every
+    event the receiver takes in (attributes hold no sample rate or session, so the rate is 1.0 and
+    the session comes from the resource).
+    """
     rows = []
-    resources: dict[bytes, tuple[dict[str, Any], str]] = {}  # one encoding per distinct source+metadata
+    # One resource (and its encoding) per distinct source + project + provider in the batch.
+    resources: dict[Any, tuple[str, str, str, str]] = {}
+    scope = attr.INVOCATION_SCOPE
     for index, payload in enumerate(payloads):
-        metadata = payload.get("metadata") or {}
-        event_id = metadata.get("eventId")
+        metadata = payload.get("metadata")
+        event_id = metadata.get("eventId") if metadata else None
         if event_id is None:
             event_id = (
                 _rows.content_id("idempotency-key", idempotency_key, index)
@@ -66,48 +72,69 @@ def invocation_rows(
                 else _rows.content_id(payload)
             )
         timestamp = payload.get("timestamp")
-        attributes: dict[str, Any] = {}
-        events: list[dict[str, Any]] = []
-        status, message = "Unset", ""
-        error = payload.get("error")
         start = int(timestamp * NS_PER_S) if timestamp is not None else now_ns
-        if error is not None:
-            status, message = "Error", error.get("message", "")
-            attributes[attr.ERROR_TYPE] = error["name"]
-            if "errorId" in error:
-                attributes[attr.ERROR_ID] = error["errorId"]
-            if "code" in error:
-                attributes[attr.ERROR_CODE] = error["code"]
-            exception = {"exception.type": error["name"]}
-            if "message" in error:
-                exception["exception.message"] = error["message"]
-            if "stack" in error:
-                exception["exception.stacktrace"] = error["stack"]
-            events.append({"Timestamp": start, "Name": "exception", "Attributes": exception})
-        if "props" in payload:
-            attributes[attr.PROPS] = _rows.dumps(payload["props"])
-        metadata_fields = (metadata.get("projectId"), metadata.get("provider"))
-        cache_key = orjson.dumps((payload.get("source"), metadata_fields))
+        source = payload.get("source")
+        cache_key = (
+            tuple(source.items()) if source else None,
+            metadata.get("projectId") if metadata else None,
+            metadata.get("provider") if metadata else None,
+        )
         cached = resources.get(cache_key)
         if cached is None:
             resource = _resource(payload, extra_resource)
-            cached = resources[cache_key] = (resource, _rows.dumps(resource))
-        resource, resource_json = cached
+            cached = resources[cache_key] = (
+                str(resource[attr.SERVICE_NAME]),
+                _rows.dumps(resource),
+                str(resource.get(attr.DEPLOYMENT_ENVIRONMENT, "")),
+                str(resource.get(attr.SESSION_ID) or ""),
+            )
+        service, resource_json, environment, session = cached
+        error = payload.get("error")
+        if error is None and "props" not in payload:
+            attributes_json, status, message, events_json = "{}", "Unset", "", "[]"
+        else:
+            attributes: dict[str, Any] = {}
+            events: list[dict[str, Any]] = []
+            status, message = "Unset", ""
+            if error is not None:
+                status, message = "Error", error.get("message", "")
+                attributes[attr.ERROR_TYPE] = error["name"]
+                if "errorId" in error:
+                    attributes[attr.ERROR_ID] = error["errorId"]
+                if "code" in error:
+                    attributes[attr.ERROR_CODE] = error["code"]
+                exception = {"exception.type": error["name"]}
+                if "message" in error:
+                    exception["exception.message"] = error["message"]
+                if "stack" in error:
+                    exception["exception.stacktrace"] = error["stack"]
+                events.append({"Timestamp": start, "Name": "exception", "Attributes": exception})
+            if "props" in payload:
+                attributes[attr.PROPS] = _rows.dumps(payload["props"])
+            attributes_json, events_json = _rows.dumps(attributes), _rows.dumps(events)
+        duration = int(payload.get("durationMs", 0.0) * 1_000_000)
         rows.append(
-            _rows.trace_row(
-                timestamp=start,
-                trace_id=event_id[:32],
-                span_id=event_id[32:48],
-                name=payload["functionName"],
-                duration=int(payload.get("durationMs", 0.0) * 1_000_000),
-                resource=resource,
-                resource_json=resource_json,
-                attributes=attributes,
-                scope=attr.INVOCATION_SCOPE,
-                service=resource[attr.SERVICE_NAME],
-                status=status,
-                status_message=message,
-                events=events,
+            (
+                start,
+                event_id[:32],
+                event_id[32:48],
+                "",
+                "",
+                payload["functionName"],
+                "Internal",
+                service,
+                resource_json,
+                scope,
+                "",
+                attributes_json,
+                duration if duration > 0 else 0,
+                status,
+                message,
+                events_json,
+                "[]",
+                1.0,
+                environment,
+                session,
             )
         )
     return rows

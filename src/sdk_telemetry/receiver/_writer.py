@@ -139,8 +139,18 @@ class StoreWriter:
         try:
             with self._connection:
                 self._connection.execute("BEGIN IMMEDIATE")
-                for batch, _ in group:
-                    self._insert(batch, stored)
+                # One insert per table for the whole group (it is committed or refused as a whole).
+                if len(group) == 1:
+                    self._insert(group[0][0], stored)
+                else:
+                    self._insert(
+                        Batch(
+                            spans=[row for batch, _ in group for row in batch.spans],
+                            events=[row for batch, _ in group for row in batch.events],
+                            metrics=[row for batch, _ in group for row in batch.metrics],
+                        ),
+                        stored,
+                    )
         except Exception as exc:
             _logger.warning("sdk-telemetry serve: could not store %d row(s): %s", size, exc)
             for _, future in group:

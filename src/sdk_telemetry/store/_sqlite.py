@@ -221,6 +221,15 @@ INSERT INTO otel_traces_summary VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO UPDATE SET Kept = Kept + excluded.Kept, Calls = Calls + excluded.Calls,
     Errors = Errors + excluded.Errors, DurationSum = DurationSum + excluded.DurationSum
 """
+_SUMMARY_ADD = """
+INSERT INTO otel_traces_summary
+SELECT ScopeName, SpanName, ServiceName, Environment, COUNT(*), SUM(1.0 / SampleRate),
+       SUM((StatusCode = 'Error') / SampleRate), SUM(Duration)
+FROM otel_traces NOT INDEXED WHERE rowid > ? GROUP BY ScopeName, SpanName, ServiceName, Environment
+ON CONFLICT DO UPDATE SET Kept = Kept + excluded.Kept, Calls = Calls + excluded.Calls,
+    Errors = Errors + excluded.Errors, DurationSum = DurationSum + excluded.DurationSum
+"""
+_MAX_ROWID = 2**63 - 1
 # Positions in a trace row.
 _SCOPE, _NAME, _SERVICE, _DURATION, _STATUS, _RATE, _ENVIRONMENT = 9, 5, 7, 12, 13, 17, 18
 
@@ -236,19 +245,30 @@ def insert_spans(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]
     unique: dict[tuple[str, str], tuple[Any, ...]] = {}
     for row in rows:
         unique.setdefault((row[1], row[2]), row)
-    trace_ids = list({key[0] for key in unique})
-    for start in range(0, len(trace_ids), 500):
-        chunk = trace_ids[start : start + 500]
-        for found in connection.execute(
-            f"SELECT TraceId, SpanId FROM otel_traces WHERE TraceId IN ({', '.join('?' * len(chunk))})", chunk
-        ):
-            unique.pop(found, None)
     new = list(unique.values())
     if not new:
         return new
-    connection.executemany(INSERT, new)
+    # The common case, no row stored before, costs no lookup: insert them all (a row already
+    # present is ignored), and only when some row was ignored (a retry, another writer's copy)
+    # find the new ones, by their rowids, which SQLite assigns above the largest one present.
+    (last,) = connection.execute("SELECT COALESCE(MAX(rowid), 0) FROM otel_traces").fetchone()
+    if last >= _MAX_ROWID - len(new):  # rowids would be chosen at random: look the rows up first
+        new = _not_stored(connection, unique)
+        if new:
+            connection.executemany(INSERT, new)
+            _add_to_summary(connection, new)
+        return new
+    if connection.executemany(INSERT, new).rowcount != len(new):
+        added = set(connection.execute("SELECT TraceId, SpanId FROM otel_traces WHERE rowid > ?", (last,)))
+        new = [row for row in new if (row[1], row[2]) in added]
+    if new:  # the new rows are the ones above `last`: SQLite sums them (without holding the GIL)
+        connection.execute(_SUMMARY_ADD, (last,))
+    return new
+
+
+def _add_to_summary(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     totals: dict[tuple[Any, ...], list[Any]] = {}
-    for row in new:
+    for row in rows:
         key = (row[_SCOPE], row[_NAME], row[_SERVICE], row[_ENVIRONMENT])
         entry = totals.get(key)
         if entry is None:
@@ -260,7 +280,20 @@ def insert_spans(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]
             entry[2] += weight
         entry[3] += row[_DURATION]
     connection.executemany(_SUMMARY_UPSERT, [(*key, *entry) for key, entry in totals.items()])
-    return new
+
+
+def _not_stored(
+    connection: sqlite3.Connection, unique: dict[tuple[str, str], tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """The rows of `unique` whose (TraceId, SpanId) is not in `otel_traces` yet."""
+    trace_ids = list({key[0] for key in unique})
+    for start in range(0, len(trace_ids), 500):
+        chunk = trace_ids[start : start + 500]
+        for found in connection.execute(
+            f"SELECT TraceId, SpanId FROM otel_traces WHERE TraceId IN ({', '.join('?' * len(chunk))})", chunk
+        ):
+            unique.pop(found, None)
+    return list(unique.values())
 
 
 def _statements(script: str) -> list[str]:
