@@ -108,9 +108,9 @@ class SamplingSettings:
     def _cache(self) -> dict[str, float]:
         return {}
 
-    @property
+    @cached_property
     def active(self) -> bool:
-        """False when every call is kept (the default)."""
+        """False when every call is kept (the default); computed once, it is asked for every span."""
         return self.rate < 1.0 or any(rate < 1.0 for _, rate in self.rates)
 
     def rate_for(self, function: str) -> float:
