@@ -14,25 +14,22 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import threading
 import time
-import weakref
-from typing import Any
+from typing import Any, ClassVar
 
-from opentelemetry import context as otel_context
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.resources import Resource
 from sdk_telemetry_exporters import tinker
 
+from sdk_telemetry._batching import SPOOL_RESERVE_MAX, SPOOL_RESERVE_SHARE, BatchingCore
+
+__all__ = ["SPOOL_RESERVE_MAX", "SPOOL_RESERVE_SHARE", "URGENT_TYPES", "EventQueue", "accepted", "begin_offer"]
+
 _logger = logging.getLogger(__name__)
-_SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY  # our own HTTP requests make no spans
 URGENT_TYPES = frozenset({tinker.UNHANDLED_EXCEPTION, tinker.SESSION_END})
 _accepted = threading.local()
-#: Share of the exit bound kept for writing unsent events to the spool (at most `SPOOL_RESERVE_MAX` seconds).
-SPOOL_RESERVE_SHARE = 0.25
-SPOOL_RESERVE_MAX = 0.5
 
 
 def begin_offer() -> None:
@@ -45,8 +42,17 @@ def accepted() -> int:
     return int(getattr(_accepted, "count", 0))
 
 
-class EventQueue(LogRecordProcessor):
+class EventQueue(BatchingCore[ReadableLogRecord], LogRecordProcessor):
     """Batches emitted log records to one exporter on a daemon thread started at the first record."""
+
+    _logger: ClassVar[logging.Logger] = _logger
+    _NOUN = "event"
+    _EXPORTER = "events exporter"
+    _THREAD_NAME = "sdk-telemetry-events"
+    _SUCCESS = LogRecordExportResult.SUCCESS
+    _FAILURE = LogRecordExportResult.FAILURE
+    _SETTLE_IN_FLIGHT_AT_SHUTDOWN = True  # the flush counter counts each record once, as soon as settled
+    exporter: LogRecordExporter
 
     def __init__(
         self,
@@ -56,31 +62,16 @@ class EventQueue(LogRecordProcessor):
         schedule_delay: float = 2.0,
         shutdown_timeout: float = 2.0,
     ) -> None:
-        self.exporter = exporter
-        self._max_queue = max(1, max_queue_size)
-        self._batch_size = max(1, max_export_batch_size)
-        self._delay = schedule_delay
-        self._shutdown_timeout = shutdown_timeout
-        self._counts: collections.Counter[str] = collections.Counter()
-        self.last_error: str | None = None
-        self._init_worker_state()
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.WeakMethod(self._init_worker_state)
-            os.register_at_fork(after_in_child=lambda: (method := ref()) and method())
+        self._init_core(exporter, max_queue_size, max_export_batch_size, schedule_delay, shutdown_timeout)
 
     def _init_worker_state(self) -> None:
-        """Fresh locks, an empty queue and no worker: at construction and in a forked child."""
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._done = threading.Condition(self._lock)
+        """Fresh locks, an empty queue and no worker: at construction and in a forked child.
+
+        The flush counter is the core's `_processed`: exported, failed, spooled or dropped after being pushed.
+        """
+        super()._init_worker_state()
         self._queue: collections.deque[ReadableLogRecord] = collections.deque()
-        self._worker: threading.Thread | None = None
-        self._urgent = False
-        self._shutdown = False
         self._pushed = 0  # the push counter
-        self._flushed = 0  # the flush counter: exported, failed, spooled or dropped after being pushed
-        self._in_flight: list[ReadableLogRecord] = []  # records inside the exporter right now
-        self._abandoned = 0  # of those, already accounted for by a shutdown that gave up on them
 
     # --- LogRecordProcessor ----------------------------------------------------------------
 
@@ -122,7 +113,7 @@ class EventQueue(LogRecordProcessor):
     def request_flush(self) -> None:
         """Ask the worker to send what is queued now, without waiting."""
         with self._lock:
-            if self._flushed >= self._pushed:
+            if self._processed >= self._pushed:
                 return
             self._urgent = True
         self._wake.set()
@@ -136,77 +127,18 @@ class EventQueue(LogRecordProcessor):
             if not self._wait_for(target, max(0.0, deadline - time.monotonic())):
                 return False
             with self._lock:
-                if self._flushed >= self._pushed:
+                if self._processed >= self._pushed:
                     return True
 
     def _wait_for(self, target: int, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self._lock:
-            if self._flushed >= target:
+            if self._processed >= target:
                 return True
             if self._worker is None or (self._shutdown and not self._worker.is_alive()):
                 return False
             self._urgent = True
-        self._wake.set()
-        with self._done:
-            while self._flushed < target:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._done.wait(remaining)
-        return True
-
-    def shutdown(self, timeout: float | None = None) -> None:
-        """Stop accepting records, send what is queued within `timeout` seconds, release the exporter.
-
-        What is not exported by then goes to the exporter's spool when it has one; the rest is
-        counted as `dropped.exit_timeout`.
-        """
-        limit = self._shutdown_timeout if timeout is None else timeout
-        deadline = time.monotonic() + limit
-        spool = getattr(self.exporter, "spool", None)
-        reserve = min(SPOOL_RESERVE_MAX, limit * SPOOL_RESERVE_SHARE) if callable(spool) else 0.0
-        with self._lock:
-            if self._shutdown:
-                return
-            self._shutdown = True
-            worker = self._worker
-        self._wake.set()
-        if worker is not None:
-            worker.join(max(0.0, deadline - reserve - time.monotonic()))
-            if worker.is_alive():
-                with self._lock:
-                    unsent = [*self._queue, *self._in_flight]
-                    self._abandoned = len(self._in_flight)
-                    self._flushed += len(unsent)  # accounted for here: spooled or dropped
-                    self._queue.clear()  # the worker must not send them later
-                    self._done.notify_all()
-                spooled = self._spool(spool, unsent) if callable(spool) and unsent else 0
-                with self._lock:
-                    if spooled:
-                        self._counts["spooled"] += spooled
-                    if len(unsent) > spooled:
-                        self._counts["dropped.exit_timeout"] += len(unsent) - spooled
-                if unsent:
-                    _logger.warning(
-                        "sdk-telemetry: exit bound of %.1fs reached; %d event(s) not sent, %d of them spooled",
-                        limit,
-                        len(unsent),
-                        spooled,
-                    )
-        try:
-            self.exporter.shutdown()  # type: ignore[no-untyped-call]
-        except Exception:
-            _logger.exception("sdk-telemetry: events exporter shutdown failed")
-
-    @staticmethod
-    def _spool(spool: Any, records: list[ReadableLogRecord]) -> int:
-        """Hand `records` to the exporter's spool; how many it accounted for (never more than given)."""
-        try:
-            return max(0, min(len(records), int(spool(records))))
-        except Exception:
-            _logger.exception("sdk-telemetry: the events exporter could not spool unsent events")
-            return 0
+        return self._await_processed(target, deadline)
 
     # --- accounting ------------------------------------------------------------------------
 
@@ -215,7 +147,7 @@ class EventQueue(LogRecordProcessor):
         with self._lock:
             counts = dict(self._counts)
             queue = len(self._queue)
-            pushed, flushed = self._pushed, self._flushed
+            pushed, flushed = self._pushed, self._processed
         return {
             "queue": queue,
             "queued": counts.get("queued", 0),
@@ -224,68 +156,22 @@ class EventQueue(LogRecordProcessor):
             "exported": counts.get("exported", 0),
             "failed": counts.get("failed", 0),
             "spooled": counts.get("spooled", 0),
-            "dropped": {key.split(".", 1)[1]: n for key, n in counts.items() if key.startswith("dropped.")},
+            "dropped": self._dropped(counts),
             "last_error": self.last_error,
         }
 
-    # --- the worker ------------------------------------------------------------------------
+    # --- the batching core's view of the queue (under the lock) -----------------------------
 
-    def _start_worker(self) -> None:
-        self._worker = threading.Thread(target=self._run, name="sdk-telemetry-events", daemon=True)
-        self._worker.start()
+    def _queued_len(self) -> int:
+        return len(self._queue)
 
-    def _run(self) -> None:
-        while True:
-            woken = self._wake.wait(self._delay)
-            self._wake.clear()
-            with self._lock:
-                stopping = self._shutdown
-                drain_all = stopping or self._urgent or not woken
-                self._urgent = False
-                idle = not woken and not self._queue
-            self._export_queued(drain_all)
-            if stopping:
-                return
-            if idle:
-                self._resend_spooled()
+    def _full_batch_waiting(self) -> bool:
+        return len(self._queue) >= self._batch_size
 
-    def _resend_spooled(self) -> None:
-        """While idle, let the exporter resend what it spooled (it knows when the endpoint answers again)."""
-        resend = getattr(self.exporter, "resend_spooled", None)
-        if not callable(resend):
-            return
-        token = otel_context.attach(otel_context.set_value(_SUPPRESS, True))
-        try:
-            resend()
-        except Exception:
-            _logger.exception("sdk-telemetry: resending spooled events failed")
-        finally:
-            otel_context.detach(token)
+    def _take_batch(self) -> list[ReadableLogRecord]:
+        return [self._queue.popleft() for _ in range(min(len(self._queue), self._batch_size))]
 
-    def _export_queued(self, drain_all: bool) -> None:
-        while True:
-            with self._lock:
-                if not self._queue or (not drain_all and len(self._queue) < self._batch_size):
-                    return
-                batch = [self._queue.popleft() for _ in range(min(len(self._queue), self._batch_size))]
-                self._in_flight = batch  # in the same step: a shutdown sees each record queued or in flight
-            self._export(batch)
-
-    def _export(self, batch: list[ReadableLogRecord]) -> None:
-        token = otel_context.attach(otel_context.set_value(_SUPPRESS, True))
-        try:
-            result = self.exporter.export(batch)
-        except Exception as exc:  # an exporter bug must not kill the worker
-            _logger.exception("sdk-telemetry: events exporter raised")
-            result = LogRecordExportResult.FAILURE
-            self.last_error = f"{type(exc).__name__}: {exc}"
-        finally:
-            otel_context.detach(token)
-        with self._lock:
-            counted = len(batch) - self._abandoned  # the rest were spooled or dropped by `shutdown`
-            self._in_flight = []
-            self._abandoned = 0
-            if counted:
-                self._counts["exported" if result is LogRecordExportResult.SUCCESS else "failed"] += counted
-            self._flushed += counted
-            self._done.notify_all()
+    def _take_queued(self) -> list[ReadableLogRecord]:
+        queued = [*self._queue]
+        self._queue.clear()
+        return queued
