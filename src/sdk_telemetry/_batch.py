@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
 from sdk_telemetry._batching import SPOOL_RESERVE_MAX, SPOOL_RESERVE_SHARE, BatchingCore
+from sdk_telemetry._call_span import CallSpan
 
 __all__ = ["ERROR_SHARE", "SPOOL_RESERVE_MAX", "SPOOL_RESERVE_SHARE", "BatchSpanProcessor"]
 
@@ -39,6 +40,8 @@ class BatchSpanProcessor(BatchingCore[ReadableSpan], SpanProcessor):
     _SUCCESS = SpanExportResult.SUCCESS
     _FAILURE = SpanExportResult.FAILURE
     _SETTLE_IN_FLIGHT_AT_SHUTDOWN = False
+    #: `on_start` does nothing: instrumented calls need not call it.
+    quiet_on_start = True
     exporter: SpanExporter
 
     def __init__(
@@ -74,9 +77,10 @@ class BatchSpanProcessor(BatchingCore[ReadableSpan], SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         """Queue a finished span; wake the worker at once for an error or a full batch."""
-        context = span.context
-        if not context or not context.trace_flags.sampled:
-            return
+        if type(span) is not CallSpan:  # an instrumented call's span is always sampled
+            context = span.context
+            if not context or not context.trace_flags.sampled:
+                return
         if span.status.status_code is StatusCode.ERROR:
             self._on_end_error(span)
             return

@@ -20,12 +20,14 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler
 from opentelemetry.trace import INVALID_SPAN, ProxyTracer, Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.trace.propagation import _SPAN_KEY
 from sdk_telemetry_exporters import attributes as attr
 
 from sdk_telemetry import _consent, _errors, _privacy
+from sdk_telemetry._call_span import SpanFactory
 from sdk_telemetry._metrics import FUNCTION, OUTCOME, InvocationMetrics, metrics_recorded
 from sdk_telemetry._version import __version__
 
@@ -43,11 +45,14 @@ _resolved: tuple[Tracer | None, Tracer] = (None, _tracer)
 _drops: str | None = None
 _root_drops = False
 _dropped_parent: Context | None = None  # the parent context of the last call the sampler dropped
+# Makes the spans of the resolved tracer when its sampler keeps every span it is asked about (see
+# `_call_span`); None: spans are started through the tracer.
+_factory: SpanFactory | None = None
 
 
 def _current_tracer() -> Tracer:
     """The tracer to start spans with: the real one behind `_tracer` once there is one."""
-    global _resolved, _drops, _root_drops, _dropped_parent
+    global _resolved, _drops, _root_drops, _dropped_parent, _factory
     tracer = _tracer
     source, real = _resolved
     if source is tracer:
@@ -60,12 +65,34 @@ def _current_tracer() -> Tracer:
             tracer._tracer  # noqa: B018 - resolves the proxy when a provider has been set since
             inner = tracer._real_tracer
         if inner is None:  # no provider yet: go through the proxy (no-op) and look again next call
-            _drops = None
+            _drops, _factory = None, None
             return tracer
     assert inner is not None
-    _drops, _root_drops = _sampler_drops(getattr(inner, "sampler", None))
+    sampler = getattr(inner, "sampler", None)
+    _drops, _root_drops = _sampler_drops(sampler)
+    _factory = _span_factory(inner, sampler)
     _resolved = (tracer, inner)
     return inner
+
+
+def refresh() -> None:
+    """The setup changed (providers, processors, samplers): resolve the tracer again at the next call."""
+    global _resolved
+    _resolved = (None, _tracer)
+
+
+def _span_factory(tracer: Tracer, sampler: Any) -> SpanFactory | None:
+    """A factory for `tracer`'s spans when it is an enabled SDK tracer whose sampler keeps every span
+    that reaches it (always on, or parent-based with default delegates and an always-on root)."""
+    if not isinstance(tracer, SdkTracer) or not tracer._is_enabled():
+        return None
+    if not (_is_always_on(sampler) or (_drops == "parent" and not _root_drops)):
+        return None
+    try:
+        return SpanFactory(tracer)
+    except Exception:  # an SDK whose tracer lacks what the factory reads: start spans through it
+        _logger.debug("sdk-telemetry: spans go through the SDK tracer", exc_info=True)
+        return None
 
 
 def _is_always_off(sampler: Any) -> bool:
@@ -200,8 +227,14 @@ def begin(spec: CallSpec, instance: Any, args: tuple[Any, ...], kwargs: dict[str
                 return UNTRACED
             return Call(spec, INVALID_SPAN, time_ns(), parent)
         start_ns = time_ns()
-        # Positional: name, context, kind, attributes, links, start_time (the API's signature).
-        span = tracer.start_span(spec.name, parent, _INTERNAL, spec.start_attributes, _NO_LINKS, start_ns)
+        factory = _factory
+        if factory is not None:
+            parent_span: Any = parent.get(_SPAN_KEY)
+            parent_context = parent_span.get_span_context() if parent_span is not None else None
+            span: Span = factory.start(spec.name, spec.start_attributes, parent_context, start_ns)
+        else:
+            # Positional: name, context, kind, attributes, links, start_time (the API's signature).
+            span = tracer.start_span(spec.name, parent, _INTERNAL, spec.start_attributes, _NO_LINKS, start_ns)
         if spec.capture_args and span.is_recording():
             span.set_attribute(attr.PROPS, _captured_arguments(spec, instance, args, kwargs))
         values = dict(parent)  # what `trace.set_span_in_context(span, parent)` builds

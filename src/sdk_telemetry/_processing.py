@@ -17,6 +17,7 @@ from opentelemetry.trace import Link, Status
 from sdk_telemetry_exporters import attributes as attr
 
 from sdk_telemetry import _consent, _privacy, _sampling
+from sdk_telemetry._call_span import CallSpan
 from sdk_telemetry._settings import Settings
 
 _logger = logging.getLogger(__name__)
@@ -25,6 +26,8 @@ _failed = 0
 #: Resource attributes kept in minimal mode: which SDK, which version.
 _MINIMAL_RESOURCE_KEYS = (attr.SERVICE_NAME, attr.SERVICE_VERSION)
 _minimal_resources: dict[int, tuple[Resource, Resource]] = {}
+# id of a function's shared start attributes -> (those attributes, the scrubber, its result).
+_shared_results: dict[int, tuple[Any, _privacy.Scrubber, dict[str, Any] | None]] = {}
 
 
 def activate(settings: Settings | None) -> None:
@@ -95,11 +98,14 @@ def _copy(
 def _scrubbed(span: ReadableSpan, scrubber: _privacy.Scrubber, rate: float) -> ReadableSpan:
     """`span` itself when nothing needs to change, else a copy with its data made safe."""
     original = span.attributes or {}
-    attributes = scrubber.attributes(original)
+    if type(span) is CallSpan and not span._owned:  # the function's shared start attributes
+        attributes = _shared_attributes(original, scrubber)
+    else:
+        attributes = scrubber.attributes(original)
     if rate < 1.0:
         attributes = {**(attributes if attributes is not None else original), attr.SAMPLE_RATE: rate}
-    events = _events(span.events, scrubber)
-    links = _links(span.links, scrubber)
+    events = _events(span.events, scrubber) if span._events else None
+    links = _links(span.links, scrubber) if span._links else None
     status = span.status
     description = status.description
     if description:
@@ -117,6 +123,19 @@ def _scrubbed(span: ReadableSpan, scrubber: _privacy.Scrubber, rate: float) -> R
         status,
         span.resource,
     )
+
+
+def _shared_attributes(attributes: Any, scrubber: _privacy.Scrubber) -> dict[str, Any] | None:
+    """`scrubber.attributes(attributes)` for attributes that every call of a function shares (and
+    nothing changes): worked out once per function and set of rules."""
+    cached = _shared_results.get(id(attributes))
+    if cached is not None and cached[0] is attributes and cached[1] is scrubber:
+        return cached[2]
+    result = scrubber.attributes(attributes)
+    if len(_shared_results) > 4096:
+        _shared_results.clear()
+    _shared_results[id(attributes)] = (attributes, scrubber, result)
+    return result
 
 
 def _events(events: Any, scrubber: _privacy.Scrubber) -> list[Event] | None:

@@ -26,7 +26,7 @@ from opentelemetry.trace import StatusCode
 from sdk_telemetry_exporters import attributes as attr
 from typing_extensions import Unpack
 
-from sdk_telemetry import _events_metrics, _exporters, _instrument, _processing, _state
+from sdk_telemetry import _calls, _events_metrics, _exporters, _instrument, _processing, _state
 from sdk_telemetry._batch import BatchSpanProcessor
 from sdk_telemetry._events import Session, severity_name, validate_event
 from sdk_telemetry._events_capture import CaptureExceptions
@@ -58,6 +58,11 @@ class _Forwarder(SpanProcessor):
         self.session: Session | None = None
         self.tag_session = False  # the provider's resource does not carry the session id
         self.owner = owner  # the handle of a private provider; None for the global provider
+
+    @property
+    def quiet_on_start(self) -> bool:
+        """Whether `on_start` does nothing (instrumented calls then skip calling it)."""
+        return not (self.tag_session and self.session is not None)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         """Mark the span with the session id when the provider's resource does not carry it."""
@@ -410,6 +415,7 @@ def _build(settings: Settings, metric_readers: Sequence[MetricReader], strict: b
         forwarder.processors = tuple(processor for _, processor in processors)
         forwarder.session = session
         forwarder.tag_session = tracer_provider.resource.attributes.get(attr.SESSION_ID) != session.id
+        _calls.refresh()
     if global_:
         _meter_provider(resource, settings, metric_readers, strict)
         if settings.session.http_spans:
