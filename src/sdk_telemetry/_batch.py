@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from opentelemetry.context import Context
@@ -53,6 +54,9 @@ class BatchSpanProcessor(BatchingCore[ReadableSpan], SpanProcessor):
         shutdown_timeout: float = 2.0,
     ) -> None:
         self._pushed = 0  # spans offered (kept as plain ints: counted on every call)
+        #: Called before the queue is looked at (by the worker, a flush, the shutdown) to take in the
+        #: spans staged upstream (see `_forwarder`); None when nothing stages spans for this processor.
+        self.source: Callable[[], None] | None = None
         self._init_core(exporter, max_queue_size, max_export_batch_size, schedule_delay, shutdown_timeout)
         self._max_errors = max(1, int(self._max_queue * ERROR_SHARE))
 
@@ -106,6 +110,28 @@ class BatchSpanProcessor(BatchingCore[ReadableSpan], SpanProcessor):
         if not self._wake.is_set():
             self._wake.set()
 
+    def on_end_many(self, spans: list[ReadableSpan]) -> None:
+        """Queue finished, sampled spans that are not failures (a drained stage) under one lock."""
+        if not spans:
+            return
+        with self._lock:
+            self._pushed += len(spans)
+            if self._shutdown:
+                self._counts["dropped.shutdown"] += len(spans)
+                return
+            successes = self._successes
+            room = max(0, self._max_queue - len(successes) - len(self._errors))
+            if len(spans) > room:
+                self._counts["dropped.queue_full"] += len(spans) - room
+                spans = spans[:room]
+            successes.extend(spans)
+            self._enqueued += len(spans)
+            if self._worker is None:
+                self._start_worker()
+            if len(successes) < self._batch_size:
+                return
+        self.wake()
+
     def _on_end_error(self, span: ReadableSpan) -> None:
         """Queue a failed call's span (successes make way for it) and wake the worker at once."""
         with self._lock:
@@ -127,9 +153,23 @@ class BatchSpanProcessor(BatchingCore[ReadableSpan], SpanProcessor):
                 self._start_worker()
         self._wake.set()
 
+    def wake(self) -> None:
+        """Ask the worker to look at the queue (and what is staged upstream) now."""
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def _pull(self) -> None:
+        source = self.source
+        if source is not None:
+            try:
+                source()
+            except Exception:
+                _logger.exception("sdk-telemetry: taking in staged spans failed")
+
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Export everything queued so far; True when it was all handed to the exporter in time."""
         deadline = time.monotonic() + timeout_millis / 1000
+        self._pull()
         with self._lock:
             if self._worker is None or self._shutdown:
                 return self._processed >= self._enqueued
@@ -141,6 +181,7 @@ class BatchSpanProcessor(BatchingCore[ReadableSpan], SpanProcessor):
 
     def stats(self) -> dict[str, Any]:
         """Queue length and counters: pushed, queued, exported, failed, spooled at exit and dropped by reason."""
+        self._pull()  # what is staged upstream counts as pushed
         with self._lock:
             counts = dict(self._counts)
             counts["pushed"] = self._pushed

@@ -97,6 +97,9 @@ class BatchingCore(Generic[T]):
         """Remove and return everything queued."""
         raise NotImplementedError
 
+    def _pull(self) -> None:
+        """Take in what waits upstream before looking at the queue (nothing by default)."""
+
     # --- flush and shutdown ------------------------------------------------------------------
 
     def _await_processed(self, target: int, deadline: float) -> bool:
@@ -118,6 +121,7 @@ class BatchingCore(Generic[T]):
         """
         limit = self._shutdown_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
+        self._pull()
         spool = getattr(self.exporter, "spool", None)
         reserve = min(SPOOL_RESERVE_MAX, limit * SPOOL_RESERVE_SHARE) if callable(spool) else 0.0
         with self._lock:
@@ -149,6 +153,7 @@ class BatchingCore(Generic[T]):
                         self._NOUN,
                         spooled,
                     )
+        self._pull()  # staged while stopping: counted as dropped at shutdown, not left unseen
         try:
             self.exporter.shutdown()
         except Exception:
@@ -177,6 +182,7 @@ class BatchingCore(Generic[T]):
         while True:
             woken = self._wake.wait(self._delay)
             self._wake.clear()
+            self._pull()
             with self._lock:
                 stopping = self._shutdown
                 # The interval passed, an urgent item or a flush is waiting, or we are stopping: send all.

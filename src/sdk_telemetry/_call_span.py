@@ -52,7 +52,7 @@ class SpanFactory:
         self.limits: SpanLimits = tracer._span_limits
         self.id_generator = tracer.id_generator
         self._multi = tracer.span_processor  # the provider's active (multi) span processor
-        self._quiet_for: object = None  # the processor tuple last found to be all quiet
+        self._quiet_for: Any = None  # the processor tuple last found to be all quiet
         random_ids = bool(getattr(self.id_generator, "is_trace_id_random", lambda: False)())
         self.root_flags = _SAMPLED_RANDOM if random_ids else _SAMPLED
 
@@ -86,7 +86,12 @@ class SpanFactory:
     def end(self, span: CallSpan) -> None:
         """Hand the ended span to the provider's processors."""
         multi = self._multi
-        if getattr(multi, "_span_processors", None) is not self._quiet_for:
+        processors = getattr(multi, "_span_processors", None)
+        if processors is self._quiet_for:
+            if len(processors) == 1:  # one quiet processor (ours): skip the multi-processor's loop
+                processors[0].on_end(span)
+                return
+        else:
             on_ending = getattr(multi, "_on_ending", None)
             if on_ending is not None:
                 on_ending(span)

@@ -16,13 +16,11 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from opentelemetry import metrics, trace
-from opentelemetry.context import Context
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
-from opentelemetry.trace import StatusCode
+from opentelemetry.sdk.trace import TracerProvider
 from sdk_telemetry_exporters import attributes as attr
 from typing_extensions import Unpack
 
@@ -32,69 +30,17 @@ from sdk_telemetry._events import Session, severity_name, validate_event
 from sdk_telemetry._events_capture import CaptureExceptions
 from sdk_telemetry._events_capture import create_task as _create_task
 from sdk_telemetry._events_queue import EventQueue
+from sdk_telemetry._forwarder import Forwarder
 from sdk_telemetry._health import health_summary
-from sdk_telemetry._processing import prepare
 from sdk_telemetry._settings import Settings, SettingsArguments, resolve_settings
 
 _logger = logging.getLogger(__name__)
 _lock = threading.RLock()
 _current: Telemetry | None = None
-_forwarders: dict[int, _Forwarder] = {}
+_forwarders: dict[int, Forwarder] = {}
 _handles: set[Telemetry] = set()  # handles made by create_telemetry(), until they are shut down
 _exit_hook_registered = False
 T = TypeVar("T")
-
-
-class _Forwarder(SpanProcessor):
-    """Added once to a TracerProvider; hands spans to the processors and session of one handle.
-
-    Reconfiguring swaps the handle behind it, so a provider never holds two of ours. Failed
-    instrumented calls become `UNHANDLED_EXCEPTION` events of the handle's session.
-    """
-
-    def __init__(self, owner: Telemetry | None = None) -> None:
-        self.processors: tuple[BatchSpanProcessor, ...] = ()
-        self.settings = Settings()
-        self.session: Session | None = None
-        self.tag_session = False  # the provider's resource does not carry the session id
-        self.owner = owner  # the handle of a private provider; None for the global provider
-
-    @property
-    def quiet_on_start(self) -> bool:
-        """Whether `on_start` does nothing (instrumented calls then skip calling it)."""
-        return not (self.tag_session and self.session is not None)
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        """Mark the span with the session id when the provider's resource does not carry it."""
-        session = self.session
-        if self.tag_session and session is not None:
-            span.set_attribute(attr.SESSION_ID, session.id)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        """Prepare the finished span (privacy, sampling), hand it to every processor, log a failure."""
-        processors = self.processors
-        session = self.session
-        if not processors and (session is None or span.status.status_code is not StatusCode.ERROR):
-            return  # nothing to export, no failure to log
-        prepared = prepare(span, self.settings)
-        if prepared is None:
-            return
-        for processor in processors:
-            processor.on_end(prepared)
-        if session is not None and prepared.status.status_code is StatusCode.ERROR:
-            scope = prepared.instrumentation_scope
-            if scope is not None and scope.name == attr.INVOCATION_SCOPE:
-                session.log_span_exception(prepared)
-
-    def shutdown(self) -> None:
-        """Shut the handle down within the configured exit bound."""
-        telemetry = self.owner or _current
-        if telemetry is not None:
-            telemetry.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Flush every current processor."""
-        return all([processor.force_flush(timeout_millis) for processor in self.processors])
 
 
 class Telemetry:
@@ -407,14 +353,12 @@ def _build(settings: Settings, metric_readers: Sequence[MetricReader], strict: b
     if tracer_provider is not None:
         forwarder = _forwarders.get(id(tracer_provider)) if global_ else None
         if forwarder is None:
-            forwarder = _Forwarder(None if global_ else telemetry)
+            forwarder = Forwarder(functools.partial(_shutdown_handle, None if global_ else telemetry))
             if global_:
                 _forwarders[id(tracer_provider)] = forwarder
             tracer_provider.add_span_processor(forwarder)
-        forwarder.settings = settings
-        forwarder.processors = tuple(processor for _, processor in processors)
-        forwarder.session = session
         forwarder.tag_session = tracer_provider.resource.attributes.get(attr.SESSION_ID) != session.id
+        forwarder.use(tuple(processor for _, processor in processors), settings, session)
         _calls.refresh()
     if global_:
         _meter_provider(resource, settings, metric_readers, strict)
@@ -529,6 +473,13 @@ def _meter_provider(
         _logger.warning("sdk-telemetry: the application's MeterProvider is kept; its readers receive our metrics")
         return
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=True))
+
+
+def _shutdown_handle(owner: Telemetry | None) -> None:
+    """Shut down `owner`, or the current global handle when None (a provider's shutdown reaches here)."""
+    telemetry = owner or _current
+    if telemetry is not None:
+        telemetry.shutdown()
 
 
 def _register_exit_hook() -> None:

@@ -15,11 +15,12 @@ import random
 import re
 import threading
 import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import requests
+import urllib3
 
 from sdk_telemetry_exporters._fork import reinit_after_fork
 
@@ -80,7 +81,9 @@ class HttpTransport:
         self._max_wait = max_wait
         self._closed = threading.Event()
         self._lock = threading.Lock()
-        self._session = requests.Session()
+        # The proxy variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) as they are when the exporter is made.
+        self._proxies = urllib.request.getproxies()
+        self._pools: dict[tuple[str, str, int | None], urllib3.PoolManager] = {}
         self.requests = 0
         self.retries = 0
         self.splits = 0
@@ -89,8 +92,23 @@ class HttpTransport:
     def _after_fork(self) -> None:
         """A forked child gets its own connections and locks; the parent's sockets are never reused."""
         self._lock = threading.Lock()
-        self._session = requests.Session()
+        self._pools = {}
         self.requests = self.retries = self.splits = 0
+
+    def _pool(self, url: str) -> urllib3.PoolManager:
+        """The connection pool for `url`'s origin: through its proxy, if the environment names one."""
+        parsed = urllib3.util.parse_url(url)
+        key = (parsed.scheme or "http", parsed.host or "", parsed.port)
+        pool = self._pools.get(key)
+        if pool is None:
+            proxy = self._proxies.get(key[0])
+            if proxy and not urllib.request.proxy_bypass(key[1]):
+                pool = urllib3.ProxyManager(proxy, maxsize=4)
+            else:
+                pool = urllib3.PoolManager(maxsize=4)
+            with self._lock:
+                pool = self._pools.setdefault(key, pool)
+        return pool
 
     @property
     def closed(self) -> bool:
@@ -148,18 +166,26 @@ class HttpTransport:
     def close(self) -> None:
         """Interrupt waits and refuse further sends."""
         self._closed.set()
-        self._session.close()
+        for pool in list(self._pools.values()):
+            pool.clear()
 
     def _attempt(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float, attempt: int) -> SendResult:
         with self._lock:
             self.requests += 1
         try:
-            response = self._session.post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False)
-        except Exception as exc:  # RequestException, and ValueError/UnicodeError raised by http.client
+            response = self._pool(url).request(
+                "POST",
+                url,
+                body=body,
+                headers=headers,
+                timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                retries=False,  # retries are ours, with backoff and Retry-After
+                redirect=False,
+            )
+        except Exception as exc:  # urllib3's HTTPError family, and ValueError/UnicodeError raised by http.client
             return SendResult(ok=False, error=f"{type(exc).__name__}: {exc}", attempts=attempt)
-        status = response.status_code
+        status = response.status
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        response.close()
         if 200 <= status < 300:
             return SendResult(ok=True, status=status, attempts=attempt)
         if retry_after is not None:

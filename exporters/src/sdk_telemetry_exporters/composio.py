@@ -220,10 +220,8 @@ class ComposioSpanExporter(SpanExporter):
         deadline = time.monotonic() + self._timeout * 2
         delivery = self._delivery
         delivery.begin_export()
-        by_id = {span_event_id(span): span for span in spans}
         all_ok = True
-        for batch, counter in self._batches(spans):
-            members = [by_id[payload_event_id(item)] for item in batch.items if payload_event_id(item) in by_id]
+        for batch, counter, members in self._batches(spans):
             all_ok &= delivery.deliver(batch, members, deadline, counter)
         delivery.resend(deadline)  # when the endpoint answers again (probes back off while it does not)
         return SpanExportResult.SUCCESS if all_ok else SpanExportResult.FAILURE
@@ -236,7 +234,7 @@ class ComposioSpanExporter(SpanExporter):
         accounted for and are not written twice.
         """
         try:
-            batches = [batch for batch, _ in self._batches(spans)]
+            batches = [batch for batch, _, _ in self._batches(spans)]
             return self._delivery.spool_batches(batches) + (len(spans) - sum(len(b.items) for b in batches))
         except Exception:
             _logger.exception("sdk-telemetry: spooling at exit failed")
@@ -267,10 +265,11 @@ class ComposioSpanExporter(SpanExporter):
         result["items_failed"] += self.items_unmapped
         return result
 
-    def _batches(self, spans: Sequence[ReadableSpan]) -> list[tuple[WireBatch, str]]:
-        """Errors one per batch, then successes in batches of at most 100."""
-        errors: list[WireBatch] = []
+    def _batches(self, spans: Sequence[ReadableSpan]) -> list[tuple[WireBatch, str, list[ReadableSpan]]]:
+        """Errors one per batch, then successes in batches of at most 100; each with its counter and spans."""
+        errors: list[tuple[WireBatch, str, list[ReadableSpan]]] = []
         invocations: list[dict[str, Any]] = []
+        members: list[ReadableSpan] = []
         for span in spans:
             if not is_invocation(span):
                 self.non_invocation_spans += 1
@@ -282,13 +281,14 @@ class ComposioSpanExporter(SpanExporter):
                 self.items_unmapped += 1
                 continue
             if is_error_report(span):
-                errors.append(WireBatch(ERRORS_PATH, (payload,), single=True))
+                errors.append((WireBatch(ERRORS_PATH, (payload,), single=True), "errors_sent", [span]))
             else:
                 invocations.append(payload)
-        batches = [(batch, "errors_sent") for batch in errors]
+                members.append(span)
+        batches = errors
         for start in range(0, len(invocations), MAX_BATCH):
             chunk = tuple(invocations[start : start + MAX_BATCH])
-            batches.append((WireBatch(INVOCATIONS_PATH, chunk), "invocations_sent"))
+            batches.append((WireBatch(INVOCATIONS_PATH, chunk), "invocations_sent", members[start : start + MAX_BATCH]))
         return batches
 
     def _source_and_metadata(self, resource: Resource) -> tuple[dict[str, str], dict[str, str]]:
