@@ -22,20 +22,23 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Mapping, Sequence
+from random import getrandbits
 from time import time_ns
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
 _logger = logging.getLogger(__name__)
-_UNSET = Status(StatusCode.UNSET)
+UNSET_STATUS = Status(StatusCode.UNSET)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | getattr(TraceFlags, "RANDOM_TRACE_ID", 0))
 _RANDOM_FLAG = int(getattr(TraceFlags, "RANDOM_TRACE_ID", 0))
@@ -44,7 +47,17 @@ _RANDOM_FLAG = int(getattr(TraceFlags, "RANDOM_TRACE_ID", 0))
 class SpanFactory:
     """What every `CallSpan` of one SDK tracer shares: resource, scope, limits, ids, processors."""
 
-    __slots__ = ("_multi", "_quiet_for", "id_generator", "limits", "resource", "root_flags", "scope")
+    __slots__ = (
+        "_multi",
+        "_only",
+        "_quiet_for",
+        "id_generator",
+        "limits",
+        "random_ids",
+        "resource",
+        "root_flags",
+        "scope",
+    )
 
     def __init__(self, tracer: Any) -> None:
         self.resource: Resource = tracer.resource
@@ -53,25 +66,44 @@ class SpanFactory:
         self.id_generator = tracer.id_generator
         self._multi = tracer.span_processor  # the provider's active (multi) span processor
         self._quiet_for: Any = None  # the processor tuple last found to be all quiet
+        self._only: Any = None  # its one processor, when it has one
         random_ids = bool(getattr(self.id_generator, "is_trace_id_random", lambda: False)())
         self.root_flags = _SAMPLED_RANDOM if random_ids else _SAMPLED
+        # The SDK's default generator draws from `random`; drawing directly skips two calls a span.
+        self.random_ids = type(self.id_generator) is RandomIdGenerator
 
-    def start(self, name: str, attributes: Mapping[str, Any], parent: SpanContext | None, start_ns: int) -> CallSpan:
-        """A started span for `name` under `parent` (None or invalid: a new trace)."""
+    def start(
+        self,
+        name: str,
+        attributes: Mapping[str, Any],
+        parent: SpanContext | None,
+        start_ns: int,
+        parent_context: Context | None = None,
+    ) -> CallSpan:
+        """A started span for `name` under `parent` (None or invalid: a new trace); `parent_context`
+        is what the processors' `on_start` get."""
         span = CallSpan.__new__(CallSpan)
         span._name = name
         span._factory = self
         span._start_time = start_ns
         span._attributes = attributes
-        span._span_id = self.id_generator.generate_span_id()
-        if parent is None or not parent.is_valid:
-            span._trace_id = self.id_generator.generate_trace_id()
+        if self.random_ids:
+            span._span_id = getrandbits(64) or self.id_generator.generate_span_id()
+            if parent is None or not parent.is_valid:
+                span._trace_id = getrandbits(128) or self.id_generator.generate_trace_id()
+            else:
+                span._trace_id = parent.trace_id
+                span._parent = parent
         else:
-            span._trace_id = parent.trace_id
-            span._parent = parent
+            span._span_id = self.id_generator.generate_span_id()
+            if parent is None or not parent.is_valid:
+                span._trace_id = self.id_generator.generate_trace_id()
+            else:
+                span._trace_id = parent.trace_id
+                span._parent = parent
         processors = getattr(self._multi, "_span_processors", None)
         if processors is not self._quiet_for and not self._all_quiet(processors):
-            self._multi.on_start(span, parent_context=None)
+            self._multi.on_start(span, parent_context=parent_context)
         return span
 
     def _all_quiet(self, processors: Any) -> bool:
@@ -80,18 +112,14 @@ class SpanFactory:
             return False
         if all(getattr(processor, "quiet_on_start", False) for processor in processors):
             self._quiet_for = processors
+            self._only = processors[0] if len(processors) == 1 else None
             return True
         return False
 
     def end(self, span: CallSpan) -> None:
-        """Hand the ended span to the provider's processors."""
+        """Hand the ended span to the provider's processors (`_on_ending`, then `on_end`)."""
         multi = self._multi
-        processors = getattr(multi, "_span_processors", None)
-        if processors is self._quiet_for:
-            if len(processors) == 1:  # one quiet processor (ours): skip the multi-processor's loop
-                processors[0].on_end(span)
-                return
-        else:
+        if getattr(multi, "_span_processors", None) is not self._quiet_for:
             on_ending = getattr(multi, "_on_ending", None)
             if on_ending is not None:
                 on_ending(span)
@@ -105,7 +133,7 @@ class CallSpan(trace.Span, ReadableSpan):
     _parent: SpanContext | None = None
     _end_time: int | None = None
     _context: SpanContext | None = None
-    _status: Status = _UNSET
+    _status: Status = UNSET_STATUS
     _events: Sequence[Event] = ()
     _links: Sequence[trace.Link] = ()
     _kind = SpanKind.INTERNAL
@@ -170,7 +198,12 @@ class CallSpan(trace.Span, ReadableSpan):
         self._end_time = end_time
         if self._owned:
             self._attributes._immutable = True
-        self._factory.end(self)
+        factory = self._factory
+        only = factory._only
+        if only is not None and factory._multi._span_processors is factory._quiet_for:
+            only.on_end(self)  # one quiet processor (ours): skip the multi-processor's loop
+        else:
+            factory.end(self)
 
     def _writable_attributes(self) -> BoundedAttributes:
         if not self._owned:

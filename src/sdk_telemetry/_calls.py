@@ -212,10 +212,12 @@ def begin(spec: CallSpec, instance: Any, args: tuple[Any, ...], kwargs: dict[str
     try:
         global _dropped_parent
         parent = _get_context()
-        if parent is _dropped_parent and _resolved[0] is _tracer:
+        source, tracer = _resolved
+        if source is _tracer and parent is _dropped_parent:
             dropped = True  # the same (immutable) context as the last call the sampler dropped
         else:
-            tracer = _current_tracer()
+            if source is not _tracer:
+                tracer = _current_tracer()
             dropped = _drops is not None and _sampled_out(parent)
             if dropped:
                 _dropped_parent = parent
@@ -231,7 +233,7 @@ def begin(spec: CallSpec, instance: Any, args: tuple[Any, ...], kwargs: dict[str
         if factory is not None:
             parent_span: Any = parent.get(_SPAN_KEY)
             parent_context = parent_span.get_span_context() if parent_span is not None else None
-            span: Span = factory.start(spec.name, spec.start_attributes, parent_context, start_ns)
+            span: Span = factory.start(spec.name, spec.start_attributes, parent_context, start_ns, parent)
         else:
             # Positional: name, context, kind, attributes, links, start_time (the API's signature).
             span = tracer.start_span(spec.name, parent, _INTERNAL, spec.start_attributes, _NO_LINKS, start_ns)

@@ -13,7 +13,6 @@ take the direct path, where the processors' own bounds and drop counters apply.
 from __future__ import annotations
 
 import collections
-import functools
 import logging
 import os
 import threading
@@ -28,7 +27,7 @@ from sdk_telemetry_exporters import attributes as attr
 from sdk_telemetry import _consent
 from sdk_telemetry._batch import BatchSpanProcessor
 from sdk_telemetry._events import Session
-from sdk_telemetry._processing import prepare
+from sdk_telemetry._processing import prepare, prepare_many
 from sdk_telemetry._settings import Settings
 
 _logger = logging.getLogger(__name__)
@@ -51,6 +50,7 @@ class Forwarder(SpanProcessor):
         self._shutdown_owner = shutdown_owner
         self._batch = 1
         self._stage_limit = 1
+        self._consent_required = False
         self._init_stage()
         if hasattr(os, "register_at_fork"):
             ref = weakref.WeakMethod(self._init_stage)
@@ -70,6 +70,7 @@ class Forwarder(SpanProcessor):
         self.session = session
         self._batch = max(1, settings.batch_size)
         self._stage_limit = self._batch * STAGED_BATCHES
+        self._consent_required = settings.privacy.consent_required
         self.processors = processors
 
     @property
@@ -86,11 +87,11 @@ class Forwarder(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         """Stage a finished span for the processors, or forward it now (a failure, a full stage)."""
         processors = self.processors
-        if processors and span.status.status_code is not _ERROR:
+        if processors and span._status.status_code is not _ERROR:
             first = processors[0]
             staged = self._staged
             if first._worker is not None and not first._shutdown and len(staged) < self._stage_limit:
-                if self.settings.privacy.consent_required and not _consent.consent_granted():
+                if self._consent_required and not _consent.consent_granted():
                     _consent.count_withheld()  # decided now: consent given later must not let it through
                     return
                 staged.append(span)
@@ -112,8 +113,7 @@ class Forwarder(SpanProcessor):
                     taken.append(staged.popleft())
                 except IndexError:
                     break
-            settings = self.settings
-            ready = [span for span in map(functools.partial(prepare, settings=settings), taken) if span is not None]
+            ready = prepare_many(taken, self.settings)
             for processor in self.processors:
                 processor.on_end_many(ready)
 

@@ -309,10 +309,8 @@ def _dispatcher(spec: CallSpec, function: Callable[..., Any]) -> Callable[..., A
     else:
         call = _calls.call_sync
 
-    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        return call(spec, wrapped, instance, args, kwargs)
-
-    return wrapper
+    # A partial (C-level) rather than a closure: one Python frame fewer on every call.
+    return functools.partial(call, spec)
 
 
 def _patterns(value: str | Iterable[str] | None) -> tuple[str, ...]:

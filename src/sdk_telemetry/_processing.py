@@ -17,7 +17,7 @@ from opentelemetry.trace import Link, Status
 from sdk_telemetry_exporters import attributes as attr
 
 from sdk_telemetry import _consent, _privacy, _sampling
-from sdk_telemetry._call_span import CallSpan
+from sdk_telemetry._call_span import UNSET_STATUS, CallSpan
 from sdk_telemetry._settings import Settings
 
 _logger = logging.getLogger(__name__)
@@ -59,6 +59,33 @@ def prepare(span: ReadableSpan, settings: Settings) -> ReadableSpan | None:
             _failed += 1
         _logger.debug("sdk-telemetry: could not prepare span %r; dropped", getattr(span, "name", "?"), exc_info=True)
         return None
+
+
+def prepare_many(spans: list[ReadableSpan], settings: Settings) -> list[ReadableSpan]:
+    """`prepare` for each span, keeping those to export; an instrumented call's span that has nothing
+    to scrub, sample or cut down (the common success) is passed through without the general steps."""
+    privacy = settings.privacy
+    if _privacy._active is None:
+        activate(settings)
+    plain = not (privacy.minimal or privacy.sampling.active or privacy.consent_required)
+    scrubber = privacy.scrubber
+    ready: list[ReadableSpan] = []
+    for span in spans:
+        if (
+            plain
+            and type(span) is CallSpan
+            and not span._owned
+            and span._status is UNSET_STATUS
+            and not span._events
+            and not span._links
+            and _shared_attributes(span._attributes, scrubber) is None
+        ):
+            ready.append(span)
+            continue
+        prepared = prepare(span, settings)
+        if prepared is not None:
+            ready.append(prepared)
+    return ready
 
 
 def stats() -> dict[str, Any]:
