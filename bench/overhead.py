@@ -1,12 +1,14 @@
-"""What sdk-telemetry costs the application: per-call overhead and CPU per exported span.
+"""What sdk-telemetry costs the application, against the OpenTelemetry SDK in the same run.
 
-    python bench/overhead.py            # about a minute on a 2-core machine
+    python bench/overhead.py            # a few minutes on a 2-core machine
     python bench/overhead.py --quick    # fewer rounds, for a smoke run
 
 Part 1 times one call of a trivial function, bare and instrumented in several ways, in
 interleaved rounds, and prints medians. Part 2 counts the CPU time (all threads of the process)
-spent per span exported to a loopback HTTP server that runs in another process. See
-bench/README.md for what each row means.
+spent per span exported to a loopback HTTP server that runs in another process. Part 3 measures
+the memory held per queued invocation (bench/memory.py); part 4 adds Logfire and Sentry rows
+where they are installed (bench/peers.py). The run ends with issue 7's goals, each a ratio from
+this run. See bench/README.md for what each row means.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import multiprocessing
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -32,6 +35,8 @@ for _name in list(os.environ):
     if _name.startswith(("OTEL_", "SDK_TELEMETRY_")) or _name in ("DO_NOT_TRACK", "TELEMETRY_DISABLED"):
         del os.environ[_name]
 
+import memory  # noqa: E402
+import peers  # noqa: E402
 import wrapt  # noqa: E402
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider  # noqa: E402
 from opentelemetry.sdk.trace.export import BatchSpanProcessor as SdkBatchSpanProcessor  # noqa: E402
@@ -157,7 +162,7 @@ class Case:
         self.samples: list[float] = []  # µs per call, one per round
 
 
-def per_call_overhead(rounds: int, target_seconds: float) -> None:
+def per_call_overhead(rounds: int, target_seconds: float) -> dict[str, float]:
     import sdk_telemetry
 
     loop = asyncio.new_event_loop()
@@ -265,6 +270,17 @@ def per_call_overhead(rounds: int, target_seconds: float) -> None:
     telemetry.shutdown(timeout=5)
     sdk_provider.shutdown()
     loop.close()
+
+    def ratio(label: str) -> float:
+        case = next(case for case in cases if case.label == label)
+        return (medians[label] - medians[case.base]) / sdk_overhead
+
+    return {
+        "sync": ratio("sdk-telemetry instrument(), sync call"),
+        "async": ratio("sdk-telemetry instrument(), async call"),
+        "generator": ratio("sdk-telemetry instrument(), generator"),
+        "sampled_out": ratio("sdk-telemetry sync call, parent not sampled"),
+    }
 
 
 # --- part 2: CPU per exported span ----------------------------------------------------------------
@@ -447,7 +463,7 @@ def exporter_alone_run(url: str, spans: int, repeats: int, result_queue: Any) ->
     result_queue.put({key: statistics.median(values) for key, values in samples.items()})
 
 
-def cpu_per_span(spans: int, repeats: int) -> None:
+def cpu_per_span(spans: int, repeats: int) -> dict[str, float]:
     context = multiprocessing.get_context("spawn")
     port_queue = context.Queue()
     server = context.Process(target=serve, args=(port_queue,), daemon=True)
@@ -535,6 +551,45 @@ def cpu_per_span(spans: int, repeats: int) -> None:
         for result in results[variant]:
             if result["exported"] != result["spans"] or result["dropped"]:
                 print(f"WARNING: {variant}: {result['exported']:,} of {result['spans']:,} spans exported")
+    return {
+        "total": cpu["ours+composio"] / cpu["sdk+otlp"],
+        "otlp_export": (cpu["ours+otlp@512"] - cpu["ours+discard"]) / (cpu["sdk+otlp"] - cpu["sdk+discard"]),
+    }
+
+
+def disabled_patches_nothing() -> bool:
+    """Goal 4: with telemetry off, `instrument()` hands back the function itself and starts no thread."""
+    code = (
+        "import threading, sdk_telemetry\n"
+        "sdk_telemetry.configure_telemetry(enabled=False)\n"
+        "def f(): return None\n"
+        "print(sdk_telemetry.instrument(f) is f and threading.active_count() == 1)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SDK_TELEMETRY_"))}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    return done.stdout.strip() == "True"
+
+
+def print_goals(goals: dict[str, float], disabled_ok: bool | None) -> None:
+    """Issue 7's goals: each ratio of this run against its bound."""
+    bounds = [
+        ("1. hot path, sync call (x raw SDK span)", "sync", 0.1),
+        ("1. hot path, async call", "async", 0.1),
+        ("1. hot path, generator", "generator", 0.1),
+        ("2. total CPU per exported invocation, Composio vs SDK + OTLP/HTTP", "total", 0.3),
+        ("3. bytes per queued invocation (x SDK span in its queue)", "memory", 0.25),
+        ("4. sampled-out call (x raw SDK span)", "sampled_out", 0.05),
+        ("5. OTLP export step, ours@512 vs upstream pipeline (stretch)", "otlp_export", 0.5),
+    ]
+    print("Goals (issue 7), from this run")
+    print()
+    for label, key, bound in bounds:
+        if key in goals:
+            verdict = "met" if goals[key] <= bound else "not met"
+            print(f"  {label:66} {goals[key]:6.3f}x  (goal <= {bound}x: {verdict})")
+    if disabled_ok is not None:
+        label = "4. telemetry disabled: instrument() returns the function, no thread"
+        print(f"  {label:66} {'yes' if disabled_ok else 'NO'}")
 
 
 def main() -> None:
@@ -543,7 +598,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None, help="part 1 rounds (default 15)")
     parser.add_argument("--spans", type=int, default=None, help="part 2 spans per run (default 20,000)")
     parser.add_argument("--repeats", type=int, default=None, help="part 2 runs per variant (default 5)")
-    parser.add_argument("--part", choices=("1", "2", "all"), default="all")
+    parser.add_argument("--part", choices=("1", "2", "3", "4", "all"), default="all")
     args = parser.parse_args()
     rounds = args.rounds or (5 if args.quick else 15)
     spans = args.spans or (4000 if args.quick else 20_000)
@@ -559,11 +614,21 @@ def main() -> None:
         f" wrapt {wrapt.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s)"
     )
     print()
+    goals: dict[str, float] = {}
     if args.part in ("1", "all"):
-        per_call_overhead(rounds, target)
+        goals.update(per_call_overhead(rounds, target))
         print()
     if args.part in ("2", "all"):
-        cpu_per_span(spans, repeats)
+        goals.update(cpu_per_span(spans, repeats))
+        print()
+    if args.part in ("3", "all"):
+        calls = 2_000 if args.quick else 10_000
+        goals["memory"] = memory.report(memory.bytes_per_queued(calls), calls)
+        print()
+    if args.part in ("4", "all"):
+        peers.report(peers.peer_rows(3 if args.quick else 9))
+        print()
+    print_goals(goals, disabled_patches_nothing() if args.part == "all" else None)
 
 
 if __name__ == "__main__":

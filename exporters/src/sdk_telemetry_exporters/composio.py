@@ -114,24 +114,31 @@ def _without_nulls(value: Any) -> Any:
 
 
 def invocation_payload(span: ReadableSpan, source: Mapping[str, str], metadata: Mapping[str, str]) -> dict[str, Any]:
-    """Map one finished invocation span onto the wire payload."""
+    """Map one finished invocation span onto the wire payload.
+
+    `source` is put in as it is (the same object in every payload of a batch: nothing changes a
+    payload once it is built); `metadata` is copied, as each payload adds its own `eventId`.
+    """
     payload: dict[str, Any] = {"functionName": span.name}
-    if span.start_time is not None:
-        payload["timestamp"] = span.start_time / 1e9
-        if span.end_time is not None:
-            payload["durationMs"] = (span.end_time - span.start_time) / 1e6
-    props = (span.attributes or {}).get(attr.PROPS)
+    start, end = span.start_time, span.end_time
+    if start is not None:
+        payload["timestamp"] = start / 1e9
+        if end is not None:
+            payload["durationMs"] = (end - start) / 1e6
+    attributes = span.attributes
+    props = attributes.get(attr.PROPS) if attributes else None
     if props:
         try:
             payload["props"] = _without_nulls(orjson.loads(str(props)))
         except orjson.JSONDecodeError:
             payload["props"] = {"value": str(props)}
     if source:
-        payload["source"] = dict(source)
+        payload["source"] = source
     payload["metadata"] = {**metadata, "eventId": span_event_id(span)}
-    error = error_object(span)
-    if error is not None:
-        payload["error"] = error
+    if span.status.status_code is StatusCode.ERROR:
+        error = error_object(span)
+        if error is not None:
+            payload["error"] = error
     return payload
 
 
@@ -280,7 +287,7 @@ class ComposioSpanExporter(SpanExporter):
                 _logger.exception("sdk-telemetry: could not map span %r", span.name)
                 self.items_unmapped += 1
                 continue
-            if is_error_report(span):
+            if "error" in payload and is_error_report(span):
                 errors.append((WireBatch(ERRORS_PATH, (payload,), single=True), "errors_sent", [span]))
             else:
                 invocations.append(payload)
