@@ -177,6 +177,11 @@ class CallSpan(trace.Span, ReadableSpan):
         return self._factory.scope
 
     @property
+    def shares_attributes(self) -> bool:
+        """True while the attributes are the function's shared, immutable start attributes (encoders may cache them)."""
+        return not self._owned
+
+    @property
     def attributes(self) -> types.Attributes:
         attributes: types.Attributes = self._attributes
         return attributes

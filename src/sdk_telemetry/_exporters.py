@@ -54,7 +54,7 @@ def span_exporter(name: str, settings: Settings) -> SpanExporter:
 
         return LocalSpanExporter(settings.store_path)
     if name in ("otlp", "otlp_proto_http"):
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from sdk_telemetry_exporters.otlp import OTLPSpanExporter  # upstream's, with the direct encoder
 
         return OTLPSpanExporter()
     if name == "console":

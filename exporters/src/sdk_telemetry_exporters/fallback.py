@@ -53,7 +53,7 @@ class OtlpFallback:
     @classmethod
     def from_env(cls) -> OtlpFallback:
         """A fallback to the upstream OTLP/HTTP exporter configured by the `OTEL_EXPORTER_OTLP_*` variables."""
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from sdk_telemetry_exporters.otlp import OTLPSpanExporter
 
         return cls(OTLPSpanExporter())
 
