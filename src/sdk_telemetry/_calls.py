@@ -20,6 +20,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+from opentelemetry.metrics import _internal as _meter_api
 from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler
 from opentelemetry.trace import INVALID_SPAN, ProxyTracer, Span, SpanKind, Status, StatusCode, Tracer
@@ -145,6 +146,8 @@ _reset_context: Callable[[Any], object] = (
     _context_var.reset if _context_var is not None else otel_context._RUNTIME_CONTEXT.detach
 )
 
+_set_item = dict.__setitem__
+
 SUCCESS = "success"
 ERROR = "error"
 CANCELLED = "cancelled"
@@ -239,9 +242,9 @@ def begin(spec: CallSpec, instance: Any, args: tuple[Any, ...], kwargs: dict[str
             span = tracer.start_span(spec.name, parent, _INTERNAL, spec.start_attributes, _NO_LINKS, start_ns)
         if spec.capture_args and span.is_recording():
             span.set_attribute(attr.PROPS, _captured_arguments(spec, instance, args, kwargs))
-        values = dict(parent)  # what `trace.set_span_in_context(span, parent)` builds
-        values[_SPAN_KEY] = span
-        call = Call(spec, span, start_ns, Context(values))
+        context = Context(parent)  # what `trace.set_span_in_context(span, parent)` builds, in one copy
+        _set_item(context, _SPAN_KEY, span)  # a Context refuses item assignment once it is handed out
+        call = Call(spec, span, start_ns, context)
         if attach:
             call.token = _attach_context(call.context)
         return call
@@ -325,7 +328,11 @@ def _captured_arguments(spec: CallSpec, instance: Any, args: tuple[Any, ...], kw
 def call_sync(spec: CallSpec, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     """Run a plain call inside its span; a returned coroutine is traced until it completes."""
     parent = _get_context()
-    if parent is _dropped_parent and _resolved[0] is _tracer and not metrics_recorded():
+    if (
+        parent is _dropped_parent
+        and _resolved[0] is _tracer
+        and (_meter_api._METER_PROVIDER is None or not metrics_recorded())  # no MeterProvider: no call
+    ):
         call: Call | None = UNTRACED  # `begin`'s sampled-out shortcut, without the call to it
     else:
         call = begin(spec, instance, args, kwargs, attach=True)
@@ -390,7 +397,7 @@ def call_generator(
         finish(call, exc)
         raise
     outer = _traced_generator(call, inner)
-    weakref.finalize(outer, _end_if_abandoned, call)
+    _watch(outer, call)
     return outer
 
 
@@ -407,7 +414,7 @@ def call_async_generator(
         finish(call, exc)
         raise
     outer = _traced_async_generator(call, inner)
-    weakref.finalize(outer, _end_if_abandoned, call)
+    _watch(outer, call)
     return outer
 
 
@@ -415,6 +422,21 @@ def _finish_once(call: Call, exc: BaseException | None, generator_end: str | Non
     if not call.ended:
         call.ended = True
         finish(call, exc, generator_end)
+
+
+# A traced generator's weak reference -> its call, until the generator is collected. (A weak
+# reference with a callback costs a third of `weakref.finalize`, paid on every generator call.)
+_watched: dict[weakref.ref[Any], Call] = {}
+
+
+def _watch(outer: Any, call: Call) -> None:
+    _watched[weakref.ref(outer, _collected)] = call
+
+
+def _collected(ref: weakref.ref[Any]) -> None:
+    call = _watched.pop(ref, None)
+    if call is not None:
+        _end_if_abandoned(call)
 
 
 def _end_if_abandoned(call: Call) -> None:

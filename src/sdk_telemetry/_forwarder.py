@@ -32,8 +32,11 @@ from sdk_telemetry._settings import Settings
 
 _logger = logging.getLogger(__name__)
 _ERROR = StatusCode.ERROR
+#: The workers are woken when this many batches are staged: each wake costs the application thread a
+#: hand-over of the GIL, so they are woken for several batches at a time.
+WAKE_BATCHES = 4
 #: The stage holds at most this many batches before spans take the direct path.
-STAGED_BATCHES = 4
+STAGED_BATCHES = 16
 
 
 class Forwarder(SpanProcessor):
@@ -48,7 +51,7 @@ class Forwarder(SpanProcessor):
         self.session: Session | None = None
         self.tag_session = False  # the provider's resource does not carry the session id
         self._shutdown_owner = shutdown_owner
-        self._batch = 1
+        self._wake_at = 1
         self._stage_limit = 1
         self._consent_required = False
         self._init_stage()
@@ -68,8 +71,9 @@ class Forwarder(SpanProcessor):
             processor.source = self.drain
         self.settings = settings
         self.session = session
-        self._batch = max(1, settings.batch_size)
-        self._stage_limit = self._batch * STAGED_BATCHES
+        batch = max(1, settings.batch_size)
+        self._wake_at = batch * WAKE_BATCHES
+        self._stage_limit = batch * STAGED_BATCHES
         self._consent_required = settings.privacy.consent_required
         self.processors = processors
 
@@ -95,7 +99,7 @@ class Forwarder(SpanProcessor):
                     _consent.count_withheld()  # decided now: consent given later must not let it through
                     return
                 staged.append(span)
-                if len(staged) % self._batch == 0:
+                if len(staged) % self._wake_at == 0:
                     for processor in processors:
                         processor.wake()
                 return
