@@ -20,6 +20,7 @@ whose only span processors are ours is not asked `on_start`, which would do noth
 from __future__ import annotations
 
 import logging
+import threading
 import traceback
 from collections.abc import Mapping, Sequence
 from random import getrandbits
@@ -38,6 +39,7 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 from opentelemetry.util import types
 
 _logger = logging.getLogger(__name__)
+_copy_lock = threading.Lock()
 UNSET_STATUS = Status(StatusCode.UNSET)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | getattr(TraceFlags, "RANDOM_TRACE_ID", 0))
@@ -212,11 +214,16 @@ class CallSpan(trace.Span, ReadableSpan):
 
     def _writable_attributes(self) -> BoundedAttributes:
         if not self._owned:
-            limits = self._factory.limits
-            self._attributes = BoundedAttributes(
-                limits.max_span_attributes, self._attributes, immutable=False, max_value_len=limits.max_attribute_length
-            )
-            self._owned = True
+            with _copy_lock:  # two threads writing the first attribute at once must share one copy
+                if not self._owned:
+                    limits = self._factory.limits
+                    self._attributes = BoundedAttributes(
+                        limits.max_span_attributes,
+                        self._attributes,
+                        immutable=False,
+                        max_value_len=limits.max_attribute_length,
+                    )
+                    self._owned = True
         attributes: BoundedAttributes = self._attributes
         return attributes
 

@@ -4,10 +4,11 @@
 A failed call is handled at once, on the thread that ended it: prepared, queued (which wakes the
 exporter) and logged as an `UNHANDLED_EXCEPTION` event of the handle's session. Any other span is
 only staged: appended to a deque, which is all the application thread pays for. The batching
-processors' workers drain the stage (`drain`) when they wake: every batch interval, when a batch's
-worth is staged, before a flush and at shutdown. The stage is bounded: beyond a few batches (a
-worker busy in a slow export), or while no worker runs yet or the processors are shut down, spans
-take the direct path, where the processors' own bounds and drop counters apply.
+processors' workers drain the stage (`drain`) when they wake: every batch interval, when
+`WAKE_BATCHES` batches are staged, before a flush, `stats()` and at shutdown. The stage is bounded:
+beyond `STAGED_BATCHES` batches (a worker busy in a slow export), or while no worker runs yet or the
+processors are shut down, spans take the direct path, where the processors' own bounds and drop
+counters apply.
 """
 
 from __future__ import annotations
