@@ -197,3 +197,29 @@ def test_another_sampler_gets_the_sdk_span_and_decides(provider: TracerProvider)
     Client().plain()
     [span] = memory.get_finished_spans()
     assert span.name == "Client.plain" and not isinstance(span, CallSpan)
+
+
+def test_links_and_limits_follow_the_provider(provider: TracerProvider) -> None:
+    from opentelemetry.sdk.trace import SpanLimits
+
+    provider._span_limits = SpanLimits(max_attributes=2, max_span_attribute_length=4, max_links=1)
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+
+    class Linking:
+        def run(self) -> None:
+            span = trace.get_current_span()
+            span.add_link(SpanContext(0x1, 0x2, is_remote=True), {"why": "because"})
+            span.add_link(SpanContext(0x3, 0x4, is_remote=True), {"then": "later"})  # over max_links: the oldest goes;
+            # max_span_attribute_length cuts span attribute values only (as in the SDK)
+            span.set_attribute("long", "abcdefgh")
+            span.set_attribute("third", 3)  # over max_attributes: the oldest (code.function.name) goes
+
+    instrument(Linking)
+    Linking().run()
+    [span] = memory.get_finished_spans()
+    [link] = span.links  # the SDK's bounded lists keep the newest
+    assert link.context.span_id == 0x4 and dict(link.attributes or {}) == {"then": "later"}
+    assert span.dropped_links == 1
+    assert dict(span.attributes or {}) == {"long": "abcd", "third": 3}
+    assert span.dropped_attributes == 1

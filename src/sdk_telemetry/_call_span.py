@@ -221,7 +221,7 @@ class CallSpan(trace.Span, ReadableSpan):
                         limits.max_span_attributes,
                         self._attributes,
                         immutable=False,
-                        max_value_len=limits.max_attribute_length,
+                        max_value_len=limits.max_span_attribute_length,
                     )
                     self._owned = True
         attributes: BoundedAttributes = self._attributes
@@ -241,23 +241,23 @@ class CallSpan(trace.Span, ReadableSpan):
         if self._end_time is not None:
             return
         limits = self._factory.limits
-        bounded = BoundedAttributes(
-            limits.max_event_attributes, attributes, immutable=True, max_value_len=limits.max_attribute_length
-        )
         if not isinstance(self._events, BoundedList):
             self._events = BoundedList(limits.max_events)
-        self._events.append(Event(name, bounded, timestamp))
+        self._events.append(Event(name, self._frozen(limits.max_event_attributes, attributes), timestamp))
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         if self._end_time is not None or context is None or not (context.is_valid or attributes):
             return
         limits = self._factory.limits
-        bounded = BoundedAttributes(
-            limits.max_link_attributes, attributes, immutable=True, max_value_len=limits.max_attribute_length
-        )
         if not isinstance(self._links, BoundedList):
             self._links = BoundedList(limits.max_links)
-        self._links.append(trace.Link(context, bounded))
+        self._links.append(trace.Link(context, self._frozen(limits.max_link_attributes, attributes)))
+
+    def _frozen(self, most: int | None, attributes: types.Attributes) -> BoundedAttributes:
+        """An event's or a link's attributes: at most `most`, values cut to the span limits, immutable."""
+        return BoundedAttributes(
+            most, attributes, immutable=True, max_value_len=self._factory.limits.max_attribute_length
+        )
 
     def update_name(self, name: str) -> None:
         if self._end_time is None:
