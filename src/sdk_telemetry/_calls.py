@@ -28,7 +28,7 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 from sdk_telemetry_exporters import attributes as attr
 
 from sdk_telemetry import _consent, _errors, _privacy
-from sdk_telemetry._call_span import SpanFactory
+from sdk_telemetry._call_span import CallSpan, SpanFactory
 from sdk_telemetry._metrics import FUNCTION, OUTCOME, InvocationMetrics, metrics_recorded
 from sdk_telemetry._version import __version__
 
@@ -242,9 +242,7 @@ def begin(spec: CallSpec, instance: Any, args: tuple[Any, ...], kwargs: dict[str
             span = tracer.start_span(spec.name, parent, _INTERNAL, spec.start_attributes, _NO_LINKS, start_ns)
         if spec.capture_args and span.is_recording():
             span.set_attribute(attr.PROPS, _captured_arguments(spec, instance, args, kwargs))
-        context = Context(parent)  # what `trace.set_span_in_context(span, parent)` builds, in one copy
-        _set_item(context, _SPAN_KEY, span)  # a Context refuses item assignment once it is handed out
-        call = Call(spec, span, start_ns, context)
+        call = Call(spec, span, start_ns, _in_context(parent, span))
         if attach:
             call.token = _attach_context(call.context)
         return call
@@ -325,6 +323,47 @@ def _captured_arguments(spec: CallSpec, instance: Any, args: tuple[Any, ...], kw
 # --- the four flavours of call -------------------------------------------------------------
 
 
+def _lean_span(spec: CallSpec, parent: Context) -> CallSpan | None:
+    """The started span of a call in the common case — a lean span (`_factory`), no argument capture,
+    no MeterProvider, the default runtime context — or None: then `begin` and `finish` decide (a
+    sampled-out call, any other setup, a failure here)."""
+    factory = _factory
+    if (
+        factory is None
+        or _meter_api._METER_PROVIDER is not None
+        or spec.capture_args
+        or _context_var is None
+        or _resolved[0] is not _tracer
+    ):
+        return None
+    try:
+        parent_span: Any = parent.get(_SPAN_KEY)
+        if parent_span is None:
+            if _root_drops:
+                return None
+            parent_context = None
+        else:
+            parent_context = parent_span.get_span_context()
+            if _drops is not None and parent_context.is_valid and not parent_context.trace_flags.sampled:
+                return None
+        return factory.start(spec.name, spec.start_attributes, parent_context, time_ns(), parent)
+    except Exception:
+        return None
+
+
+def _in_context(parent: Context, span: Span) -> Context:
+    context = Context(parent)  # what `trace.set_span_in_context(span, parent)` builds, in one copy
+    _set_item(context, _SPAN_KEY, span)  # a Context refuses item assignment once it is handed out
+    return context
+
+
+def _end(span: CallSpan, spec: CallSpec) -> None:
+    try:
+        span.end()
+    except Exception:
+        _logger.debug("sdk-telemetry: could not finish the span of %s", spec.name, exc_info=True)
+
+
 def call_sync(spec: CallSpec, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     """Run a plain call inside its span; a returned coroutine is traced until it completes."""
     parent = _get_context()
@@ -333,14 +372,29 @@ def call_sync(spec: CallSpec, wrapped: Callable[..., Any], instance: Any, args: 
         and _resolved[0] is _tracer
         and (_meter_api._METER_PROVIDER is None or not metrics_recorded())  # no MeterProvider: no call
     ):
-        call: Call | None = UNTRACED  # `begin`'s sampled-out shortcut, without the call to it
-    else:
-        call = begin(spec, instance, args, kwargs, attach=True)
-    if call is None:
-        return wrapped(*args, **kwargs)
-    if call is UNTRACED:
-        result = wrapped(*args, **kwargs)
+        result = wrapped(*args, **kwargs)  # `begin`'s sampled-out shortcut, without the call to it
         if isinstance(result, CoroutineType):  # awaited later, maybe elsewhere: in the caller's context
+            return _await_in_span(Call(spec, INVALID_SPAN, time_ns(), parent), result)
+        return result
+    span = _lean_span(spec, parent)
+    if span is not None:  # the common case, kept short
+        context = _in_context(parent, span)
+        token = _context_var.set(context)  # type: ignore[union-attr]  # checked by _lean_span
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _reset_context(token)
+            finish(Call(spec, span, span._start_time, context), exc)
+            raise
+        _reset_context(token)
+        if isinstance(result, CoroutineType):  # a sync function handing back an awaitable: time the await
+            return _await_in_span(Call(spec, span, span._start_time, context), result)
+        _end(span, spec)
+        return result
+    call = begin(spec, instance, args, kwargs, attach=True)
+    if call is None or call is UNTRACED:
+        result = wrapped(*args, **kwargs)
+        if call is UNTRACED and isinstance(result, CoroutineType):
             return _await_in_span(Call(spec, INVALID_SPAN, time_ns(), parent), result)
         return result
     try:
@@ -359,8 +413,22 @@ async def call_async(
     spec: CallSpec, wrapped: Callable[..., Awaitable[Any]], instance: Any, args: Any, kwargs: Any
 ) -> Any:
     """Await an `async def` call inside its span."""
-    if _get_context() is _dropped_parent and _resolved[0] is _tracer and not metrics_recorded():
+    parent = _get_context()
+    if parent is _dropped_parent and _resolved[0] is _tracer and not metrics_recorded():
         return await wrapped(*args, **kwargs)  # `begin`'s sampled-out shortcut, without the call to it
+    span = _lean_span(spec, parent)
+    if span is not None:  # the common case, kept short
+        context = _in_context(parent, span)
+        token = _context_var.set(context)  # type: ignore[union-attr]  # checked by _lean_span
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            _reset_context(token)
+            finish(Call(spec, span, span._start_time, context), exc)
+            raise
+        _reset_context(token)
+        _end(span, spec)
+        return result
     call = begin(spec, instance, args, kwargs, attach=True)
     if call is None or call is UNTRACED:
         return await wrapped(*args, **kwargs)
