@@ -15,6 +15,7 @@ rows above `otel_traces_durations_through` (the newest, by rowid) are read from 
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -170,6 +171,40 @@ def _insert(table: str, columns: tuple[str, ...]) -> str:
 INSERT = _insert("otel_traces", TRACE_COLUMNS)
 INSERT_LOG = _insert("otel_logs", LOG_COLUMNS)
 INSERT_METRIC = _insert("otel_metrics_gauge", METRIC_COLUMNS)
+#: The parameters one statement may bind when the library cannot say (SQLite before 3.32).
+_DEFAULT_MAX_VARIABLES = 999
+#: Rows in one multi-row INSERT at most (a power of two).
+_MAX_INSERT_ROWS = 1024
+
+
+def insert_rows(connection: sqlite3.Connection, table: str, columns: tuple[str, ...], rows: Sequence[Any]) -> int:
+    """`INSERT OR IGNORE` `rows` into `table`, many rows per statement; returns how many were new.
+
+    `executemany` runs one statement per row and releases the GIL around each; while another
+    thread holds the GIL (the receiver's event loop), each row then waits for it, up to the
+    switch interval. Multi-row statements of power-of-two sizes (so that they stay in the
+    statement cache) wait once per statement instead.
+    """
+    getlimit = getattr(connection, "getlimit", None)  # Python 3.11+
+    variables = getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit else _DEFAULT_MAX_VARIABLES
+    size = min(_MAX_INSERT_ROWS, 1 << ((variables // len(columns)).bit_length() - 1))
+    inserted, start = 0, 0
+    while start < len(rows):
+        while size > len(rows) - start:
+            size //= 2
+        chunk = rows[start : start + size]
+        values = [value for row in chunk for value in row]
+        inserted += connection.execute(_multi_row_insert(table, columns, size), values).rowcount
+        start += size
+    return inserted
+
+
+@functools.lru_cache(maxsize=64)
+def _multi_row_insert(table: str, columns: tuple[str, ...], rows: int) -> str:
+    placeholders = f"({', '.join('?' * len(columns))})"
+    return f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) VALUES {', '.join([placeholders] * rows)}"
+
+
 BUSY_TIMEOUT_MS = 10_000
 #: New rows join `otel_traces_durations` once this many are waiting (queries read them meanwhile).
 DURATION_BATCH_ROWS = 50_000
@@ -328,7 +363,7 @@ def insert_spans(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]
                 [row[1:3] for row in new],
             )
         return new
-    if connection.executemany(INSERT, new).rowcount != len(new):
+    if insert_rows(connection, "otel_traces", TRACE_COLUMNS, new) != len(new):
         added = set(connection.execute("SELECT TraceId, SpanId FROM otel_traces WHERE rowid > ?", (last,)))
         new = [row for row in new if (row[1], row[2]) in added]
     if new:  # the new rows are the ones above `last`: SQLite sums them (without holding the GIL)
