@@ -186,7 +186,8 @@ def insert_rows(connection: sqlite3.Connection, table: str, columns: tuple[str, 
     statement cache) wait once per statement instead.
     """
     getlimit = getattr(connection, "getlimit", None)  # Python 3.11+
-    variables = getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if getlimit else _DEFAULT_MAX_VARIABLES
+    limit = getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER", None)
+    variables = getlimit(limit) if getlimit and limit is not None else _DEFAULT_MAX_VARIABLES
     size = min(_MAX_INSERT_ROWS, 1 << ((variables // len(columns)).bit_length() - 1))
     inserted, start = 0, 0
     while start < len(rows):
