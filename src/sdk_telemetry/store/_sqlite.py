@@ -303,15 +303,13 @@ def _index_durations(connection: sqlite3.Connection, through: int) -> None:
     connection.execute("UPDATE otel_traces_durations_through SET TraceRow = ?", (through,))
 
 
-def _keep_durations(connection: sqlite3.Connection, last: int) -> None:
-    """After new rows went in above rowid `last`: move the waiting ones into `otel_traces_durations`
-    once there are `DURATION_BATCH_ROWS` of them."""
-    mark = durations_through(connection)
+def _keep_durations(connection: sqlite3.Connection, last: int, mark: int, top: int) -> None:
+    """After new rows went in at rowids `last` + 1 .. `top`, with the durations mark at `mark`: move
+    the waiting rows into `otel_traces_durations` once there are `DURATION_BATCH_ROWS` of them."""
     if mark > last:  # the rows above `last` were deleted: new rowids start below the mark
         connection.execute("UPDATE otel_traces_durations_through SET TraceRow = ?", (last,))
         mark = last
-    (top,) = connection.execute("SELECT MAX(rowid) FROM otel_traces").fetchone()
-    if top is not None and top - mark >= DURATION_BATCH_ROWS:
+    if top - mark >= DURATION_BATCH_ROWS:
         _index_durations(connection, top)
 
 
@@ -329,6 +327,9 @@ ON CONFLICT DO UPDATE SET Kept = Kept + excluded.Kept, Calls = Calls + excluded.
     Errors = Errors + excluded.Errors, DurationSum = DurationSum + excluded.DurationSum
 """
 _MAX_ROWID = 2**63 - 1
+#: The largest rowid of `otel_traces` and the durations mark.
+_POSITIONS = """SELECT (SELECT COALESCE(MAX(rowid), 0) FROM otel_traces),
+    COALESCE((SELECT TraceRow FROM otel_traces_durations_through), 0)"""
 # Positions in a trace row.
 _SCOPE, _NAME, _SERVICE, _DURATION, _STATUS, _RATE, _ENVIRONMENT = 9, 5, 7, 12, 13, 17, 18
 
@@ -350,7 +351,8 @@ def insert_spans(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]
     # The common case, no row stored before, costs no lookup: insert them all (a row already
     # present is ignored), and only when some row was ignored (a retry, another writer's copy)
     # find the new ones, by their rowids, which SQLite assigns above the largest one present.
-    (last,) = connection.execute("SELECT COALESCE(MAX(rowid), 0) FROM otel_traces").fetchone()
+    # One statement, as each one waits for the GIL again when another thread holds it.
+    last, mark = connection.execute(_POSITIONS).fetchone()
     if last >= _MAX_ROWID - len(new):  # rowids would be chosen at random: look the rows up first
         new = _not_stored(connection, unique)
         if new:
@@ -364,12 +366,13 @@ def insert_spans(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]
                 [row[1:3] for row in new],
             )
         return new
-    if insert_rows(connection, "otel_traces", TRACE_COLUMNS, new) != len(new):
+    inserted = insert_rows(connection, "otel_traces", TRACE_COLUMNS, new)
+    if inserted != len(new):
         added = set(connection.execute("SELECT TraceId, SpanId FROM otel_traces WHERE rowid > ?", (last,)))
         new = [row for row in new if (row[1], row[2]) in added]
     if new:  # the new rows are the ones above `last`: SQLite sums them (without holding the GIL)
         connection.execute(_SUMMARY_ADD, (last,))
-        _keep_durations(connection, last)
+        _keep_durations(connection, last, mark, last + inserted)
     return new
 
 
