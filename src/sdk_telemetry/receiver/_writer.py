@@ -179,7 +179,7 @@ class StoreWriter:
         if batch.spans:
             stored.spans += _sqlite.insert_spans(self._connection, batch.spans)
         if batch.events:
-            self._connection.executemany(_sqlite.INSERT_LOG, batch.events)
+            _sqlite.insert_rows(self._connection, "otel_logs", _sqlite.LOG_COLUMNS, batch.events)
         if batch.metrics:
             # A metric value's id is new unless a retry sent it before.
             for row in batch.metrics:

@@ -5,18 +5,24 @@ The tables follow the OpenTelemetry Collector's ClickHouse schema (`otel_traces`
 asked of a ClickHouse cluster. A few columns are added that ClickHouse reads from the maps
 instead (`SampleRate`, `Environment`, `SessionId`), so that SQLite filters and scales without
 parsing JSON on every row.
+
+Percentiles walk `otel_traces_durations`, (ScopeName, SpanName, Duration) in order. A row would
+land in such an index at a random place, dirtying about one page per row and commit (half the
+cost of an insert), so rows join it in bulk instead, sorted, `DURATION_BATCH_ROWS` at a time:
+rows above `otel_traces_durations_through` (the newest, by rowid) are read from `otel_traces`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 #: Bumped when the schema changes; `connect()` migrates older files in place.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS otel_traces (
@@ -42,7 +48,6 @@ CREATE TABLE IF NOT EXISTS otel_traces (
     SessionId          TEXT NOT NULL DEFAULT '',
     UNIQUE (TraceId, SpanId)
 );
-CREATE INDEX IF NOT EXISTS otel_traces_name_duration ON otel_traces (ScopeName, SpanName, Duration);
 CREATE INDEX IF NOT EXISTS otel_traces_timestamp ON otel_traces (Timestamp);
 CREATE INDEX IF NOT EXISTS otel_traces_errors ON otel_traces (ScopeName) WHERE StatusCode = 'Error';
 CREATE TABLE IF NOT EXISTS otel_traces_summary (
@@ -61,6 +66,20 @@ CREATE TRIGGER IF NOT EXISTS otel_traces_summary_delete AFTER DELETE ON otel_tra
         Errors = Errors - (OLD.StatusCode = 'Error') / OLD.SampleRate, DurationSum = DurationSum - OLD.Duration
     WHERE ScopeName = OLD.ScopeName AND SpanName = OLD.SpanName AND ServiceName = OLD.ServiceName
         AND Environment = OLD.Environment;
+END;
+CREATE TABLE IF NOT EXISTS otel_traces_durations (
+    ScopeName TEXT NOT NULL,
+    SpanName  TEXT NOT NULL,
+    Duration  INTEGER NOT NULL,
+    TraceRow  INTEGER NOT NULL,   -- otel_traces.rowid
+    PRIMARY KEY (ScopeName, SpanName, Duration, TraceRow)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS otel_traces_durations_through (
+    TraceRow INTEGER NOT NULL     -- the otel_traces rows up to this rowid are in otel_traces_durations
+);
+CREATE TRIGGER IF NOT EXISTS otel_traces_durations_delete AFTER DELETE ON otel_traces BEGIN
+    DELETE FROM otel_traces_durations WHERE ScopeName = OLD.ScopeName AND SpanName = OLD.SpanName
+        AND Duration = OLD.Duration AND TraceRow = OLD.rowid;
 END;
 CREATE TABLE IF NOT EXISTS otel_logs (
     Timestamp          INTEGER NOT NULL,   -- nanoseconds since the epoch
@@ -152,7 +171,44 @@ def _insert(table: str, columns: tuple[str, ...]) -> str:
 INSERT = _insert("otel_traces", TRACE_COLUMNS)
 INSERT_LOG = _insert("otel_logs", LOG_COLUMNS)
 INSERT_METRIC = _insert("otel_metrics_gauge", METRIC_COLUMNS)
+#: The parameters one statement may bind when the library cannot say (SQLite before 3.32).
+_DEFAULT_MAX_VARIABLES = 999
+#: Rows in one multi-row INSERT at most (a power of two).
+_MAX_INSERT_ROWS = 1024
+
+
+def insert_rows(connection: sqlite3.Connection, table: str, columns: tuple[str, ...], rows: Sequence[Any]) -> int:
+    """`INSERT OR IGNORE` `rows` into `table`, many rows per statement; returns how many were new.
+
+    `executemany` runs one statement per row and releases the GIL around each; while another
+    thread holds the GIL (the receiver's event loop), each row then waits for it, up to the
+    switch interval. Multi-row statements of power-of-two sizes (so that they stay in the
+    statement cache) wait once per statement instead.
+    """
+    getlimit = getattr(connection, "getlimit", None)  # Python 3.11+
+    limit = getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER", None)
+    variables = getlimit(limit) if getlimit and limit is not None else _DEFAULT_MAX_VARIABLES
+    size = min(_MAX_INSERT_ROWS, 1 << ((variables // len(columns)).bit_length() - 1))
+    inserted, start = 0, 0
+    while start < len(rows):
+        while size > len(rows) - start:
+            size //= 2
+        chunk = rows[start : start + size]
+        values = [value for row in chunk for value in row]
+        inserted += connection.execute(_multi_row_insert(table, columns, size), values).rowcount
+        start += size
+    return inserted
+
+
+@functools.lru_cache(maxsize=64)
+def _multi_row_insert(table: str, columns: tuple[str, ...], rows: int) -> str:
+    placeholders = f"({', '.join('?' * len(columns))})"
+    return f"INSERT OR IGNORE INTO {table} ({', '.join(columns)}) VALUES {', '.join([placeholders] * rows)}"
+
+
 BUSY_TIMEOUT_MS = 10_000
+#: New rows join `otel_traces_durations` once this many are waiting (queries read them meanwhile).
+DURATION_BATCH_ROWS = 50_000
 #: Page cache per connection (KiB): the indexes of a million spans stay in memory.
 CACHE_KIB = 65_536
 
@@ -182,11 +238,12 @@ def connect(path: Path, create: bool = True) -> sqlite3.Connection:
 
 
 def _migrate(connection: sqlite3.Connection) -> None:
-    """Create the tables; a version-1 `otel_traces` (no derived columns, no summary) is rebuilt."""
+    """Create the tables; a version-1 `otel_traces` (no derived columns, no summary) is rebuilt, and
+    the per-row duration index of versions 2 to 4 gives way to `otel_traces_durations`."""
     present = {row[1] for row in connection.execute("PRAGMA table_info(otel_traces)")}
+    connection.execute("DROP INDEX IF EXISTS otel_traces_name_duration")
     if present and "SampleRate" not in present:
         connection.execute("ALTER TABLE otel_traces RENAME TO otel_traces_v1")
-        connection.execute("DROP INDEX IF EXISTS otel_traces_name_duration")
         connection.execute("DROP INDEX IF EXISTS otel_traces_timestamp")
     for statement in _statements(SCHEMA):
         connection.execute(statement)
@@ -202,6 +259,7 @@ def _migrate(connection: sqlite3.Connection) -> None:
         connection.execute("DROP TABLE otel_traces_v1")
     connection.execute("DROP TRIGGER IF EXISTS otel_traces_summary_insert")
     rebuild_summary(connection)
+    rebuild_durations(connection)
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
@@ -214,6 +272,45 @@ def rebuild_summary(connection: sqlite3.Connection) -> None:
                SUM((StatusCode = 'Error') / SampleRate), SUM(Duration)
         FROM otel_traces GROUP BY ScopeName, SpanName, ServiceName, Environment"""
     )
+
+
+def rebuild_durations(connection: sqlite3.Connection) -> None:
+    """Put every `otel_traces` row in `otel_traces_durations` (after a migration, or a `VACUUM`,
+    which may renumber the rows)."""
+    connection.execute("DELETE FROM otel_traces_durations")
+    connection.execute("DELETE FROM otel_traces_durations_through")
+    connection.execute("INSERT INTO otel_traces_durations_through VALUES (0)")
+    _index_durations(connection, _MAX_ROWID)
+
+
+def durations_through(connection: sqlite3.Connection) -> int:
+    """The rowid up to which `otel_traces` rows are in `otel_traces_durations`; rows above it are not."""
+    row = connection.execute("SELECT TraceRow FROM otel_traces_durations_through").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _index_durations(connection: sqlite3.Connection, through: int) -> None:
+    """Add the rows from the current mark up to rowid `through` to `otel_traces_durations`, sorted."""
+    (top,) = connection.execute("SELECT COALESCE(MAX(rowid), 0) FROM otel_traces").fetchone()
+    through = min(through, top)
+    connection.execute(
+        """INSERT OR IGNORE INTO otel_traces_durations
+        SELECT ScopeName, SpanName, Duration, rowid FROM otel_traces
+        WHERE rowid > (SELECT TraceRow FROM otel_traces_durations_through) AND rowid <= ?
+        ORDER BY ScopeName, SpanName, Duration, rowid""",
+        (through,),
+    )
+    connection.execute("UPDATE otel_traces_durations_through SET TraceRow = ?", (through,))
+
+
+def _keep_durations(connection: sqlite3.Connection, last: int, mark: int, top: int) -> None:
+    """After new rows went in at rowids `last` + 1 .. `top`, with the durations mark at `mark`: move
+    the waiting rows into `otel_traces_durations` once there are `DURATION_BATCH_ROWS` of them."""
+    if mark > last:  # the rows above `last` were deleted: new rowids start below the mark
+        connection.execute("UPDATE otel_traces_durations_through SET TraceRow = ?", (last,))
+        mark = last
+    if top - mark >= DURATION_BATCH_ROWS:
+        _index_durations(connection, top)
 
 
 _SUMMARY_UPSERT = """
@@ -230,6 +327,9 @@ ON CONFLICT DO UPDATE SET Kept = Kept + excluded.Kept, Calls = Calls + excluded.
     Errors = Errors + excluded.Errors, DurationSum = DurationSum + excluded.DurationSum
 """
 _MAX_ROWID = 2**63 - 1
+#: The largest rowid of `otel_traces` and the durations mark.
+_POSITIONS = """SELECT (SELECT COALESCE(MAX(rowid), 0) FROM otel_traces),
+    COALESCE((SELECT TraceRow FROM otel_traces_durations_through), 0)"""
 # Positions in a trace row.
 _SCOPE, _NAME, _SERVICE, _DURATION, _STATUS, _RATE, _ENVIRONMENT = 9, 5, 7, 12, 13, 17, 18
 
@@ -251,18 +351,28 @@ def insert_spans(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]
     # The common case, no row stored before, costs no lookup: insert them all (a row already
     # present is ignored), and only when some row was ignored (a retry, another writer's copy)
     # find the new ones, by their rowids, which SQLite assigns above the largest one present.
-    (last,) = connection.execute("SELECT COALESCE(MAX(rowid), 0) FROM otel_traces").fetchone()
+    # One statement, as each one waits for the GIL again when another thread holds it.
+    last, mark = connection.execute(_POSITIONS).fetchone()
     if last >= _MAX_ROWID - len(new):  # rowids would be chosen at random: look the rows up first
         new = _not_stored(connection, unique)
         if new:
             connection.executemany(INSERT, new)
             _add_to_summary(connection, new)
+            # Random rowids may fall below the mark: those rows join the durations now.
+            connection.executemany(
+                """INSERT OR IGNORE INTO otel_traces_durations
+                SELECT ScopeName, SpanName, Duration, rowid FROM otel_traces WHERE TraceId = ? AND SpanId = ?
+                AND rowid <= (SELECT TraceRow FROM otel_traces_durations_through)""",
+                [row[1:3] for row in new],
+            )
         return new
-    if connection.executemany(INSERT, new).rowcount != len(new):
+    inserted = insert_rows(connection, "otel_traces", TRACE_COLUMNS, new)
+    if inserted != len(new):
         added = set(connection.execute("SELECT TraceId, SpanId FROM otel_traces WHERE rowid > ?", (last,)))
         new = [row for row in new if (row[1], row[2]) in added]
     if new:  # the new rows are the ones above `last`: SQLite sums them (without holding the GIL)
         connection.execute(_SUMMARY_ADD, (last,))
+        _keep_durations(connection, last, mark, last + inserted)
     return new
 
 

@@ -7,14 +7,17 @@ smallest value with at least p % of the values at or below it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sdk_telemetry_exporters.attributes import INVOCATION_SCOPE
+
+from sdk_telemetry.store._percentiles import Durations
 
 NS_PER_MS = 1_000_000
 NS_PER_S = 1_000_000_000
@@ -135,13 +138,14 @@ class FunctionStats:
 def function_stats(connection: sqlite3.Connection, filters: Filters | None = None) -> list[FunctionStats]:
     """Per-function figures over the stored invocations that match `filters`, busiest function first.
 
-    Unfiltered (or by service and environment only), counts come from the summary table that
-    triggers keep and percentiles from walking the (ScopeName, SpanName, Duration) index from its
-    nearer end; other filters scan the matching rows once.
+    Unfiltered (or by service and environment only), counts come from the summary table and
+    percentiles from walking the sorted durations from their nearer end (`_percentiles`), in one
+    read snapshot; other filters scan the matching rows once.
     """
     filters = filters or Filters()
     if filters.session is None and filters.start is None and filters.end is None:
-        result = _stats_from_summary(connection, filters)
+        with _snapshot(connection):
+            result = _stats_from_summary(connection, filters)
     else:
         result = _stats_by_scan(connection, filters)
     result.sort(key=lambda row: (-row.calls, row.function))
@@ -161,11 +165,12 @@ def _stats_from_summary(connection: sqlite3.Connection, filters: Filters) -> lis
         """,
         [INVOCATION_SCOPE, *params],
     ).fetchall()
+    durations = Durations(connection, INVOCATION_SCOPE, where, params)
     result = []
     for name, kept, calls, errors, total in rows:
 
         def rank(fraction: float, name: str = name, kept: int = kept) -> float:
-            return _ranked(connection, name, kept, nearest_rank(kept, fraction), where, params)
+            return durations.ranked(name, kept, nearest_rank(kept, fraction)) / NS_PER_MS
 
         result.append(
             FunctionStats(
@@ -178,22 +183,24 @@ def _stats_from_summary(connection: sqlite3.Connection, filters: Filters) -> lis
                 p95_ms=rank(0.95),
                 p99_ms=rank(0.99),
                 min_ms=rank(0.0),
-                max_ms=_ranked(connection, name, kept, kept, where, params),
+                max_ms=durations.ranked(name, kept, kept) / NS_PER_MS,
                 kept=kept,
             )
         )
     return result
 
 
-def _ranked(connection: sqlite3.Connection, name: str, count: int, rank: int, where: str, params: list[Any]) -> float:
-    """The `rank`-th smallest duration of `name` (1-based), walking the index from its nearer end."""
-    descending = rank > count // 2
-    (duration,) = connection.execute(
-        f"SELECT Duration FROM otel_traces WHERE ScopeName = ? AND SpanName = ?{where} "
-        f"ORDER BY Duration {'DESC' if descending else 'ASC'} LIMIT 1 OFFSET ?",
-        [INVOCATION_SCOPE, name, *params, (count - rank) if descending else rank - 1],
-    ).fetchone()
-    return float(duration) / NS_PER_MS
+@contextlib.contextmanager
+def _snapshot(connection: sqlite3.Connection) -> Iterator[None]:
+    """One read transaction around several statements (unless one is open already)."""
+    if connection.in_transaction:
+        yield
+        return
+    connection.execute("BEGIN")
+    try:
+        yield
+    finally:
+        connection.rollback()
 
 
 def _stats_by_scan(connection: sqlite3.Connection, filters: Filters) -> list[FunctionStats]:
