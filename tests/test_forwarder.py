@@ -75,7 +75,9 @@ def test_stats_count_what_is_staged_as_pushed() -> None:
 
 
 def test_the_stage_is_bounded_while_the_worker_is_stuck_in_an_export() -> None:
-    keeping, forwarder = setup(batch_size=10, queue_size=1000)
+    keeping, forwarder = setup(batch_size=10, queue_size=2000)
+    limit = 10 * STAGED_BATCHES
+    calls = limit + 300
     client = Client()
     keeping.gate.clear()
     client.call(0)
@@ -84,15 +86,15 @@ def test_the_stage_is_bounded_while_the_worker_is_stuck_in_an_export() -> None:
     telemetry.flush(wait=False)
     assert keeping.exporting.wait(5)  # the worker now waits inside export()
     most = 0
-    for n in range(1, 500):
+    for n in range(1, calls):
         client.call(n)
         most = max(most, forwarder.staged())
-    assert most <= 10 * STAGED_BATCHES
+    assert most == limit  # filled up to the bound, never past it: the rest went straight to the queue
     keeping.gate.set()
     assert telemetry.flush(10)
     stats = telemetry.stats()["exporters"]["local"]
-    assert stats["pushed"] == 500
-    assert stats["exported"] + sum(stats["dropped"].values()) == 500
+    assert stats["pushed"] == calls
+    assert stats["exported"] + sum(stats["dropped"].values()) == calls
     assert len(keeping.spans) == stats["exported"]
 
 

@@ -36,8 +36,9 @@ _ERROR = StatusCode.ERROR
 #: The workers are woken when this many batches are staged: each wake costs the application thread a
 #: hand-over of the GIL, so they are woken for several batches at a time.
 WAKE_BATCHES = 4
-#: The stage holds at most this many batches before spans take the direct path.
-STAGED_BATCHES = 16
+#: The stage holds at most this many batches before spans take the direct path. A woken worker may wait
+#: one GIL switch interval (5 ms, over a thousand calls) before it runs: the stage must outlast that.
+STAGED_BATCHES = 64
 
 
 class Forwarder(SpanProcessor):
