@@ -223,3 +223,13 @@ def test_links_and_limits_follow_the_provider(provider: TracerProvider) -> None:
     assert span.dropped_links == 1
     assert dict(span.attributes or {}) == {"long": "abcd", "third": 3}
     assert span.dropped_attributes == 1
+
+
+def test_a_failing_processor_never_reaches_the_call(provider: TracerProvider, memory: InMemorySpanExporter) -> None:
+    class Broken(SpanProcessor):
+        def on_end(self, span: ReadableSpan) -> None:
+            raise RuntimeError("processor bug")
+
+    provider.add_span_processor(Broken())
+    assert Client().plain() == 1
+    assert [span.name for span in memory.get_finished_spans()] == ["Client.plain"]

@@ -67,6 +67,7 @@ class SpanFactory:
         self.limits: SpanLimits = tracer._span_limits
         self.id_generator = tracer.id_generator
         self._multi = tracer.span_processor  # the provider's active (multi) span processor
+        self._multi._span_processors  # noqa: B018 - fails here (spans go through the SDK) if it has none
         self._quiet_for: Any = None  # the processor tuple last found to be all quiet
         self._only: Any = None  # its one processor, when it has one
         random_ids = bool(getattr(self.id_generator, "is_trace_id_random", lambda: False)())
@@ -103,8 +104,7 @@ class SpanFactory:
             else:
                 span._trace_id = parent.trace_id
                 span._parent = parent
-        processors = getattr(self._multi, "_span_processors", None)
-        if processors is not self._quiet_for and not self._all_quiet(processors):
+        if self._multi._span_processors is not self._quiet_for and not self._all_quiet(self._multi._span_processors):
             self._multi.on_start(span, parent_context=parent_context)
         return span
 
@@ -197,6 +197,7 @@ class CallSpan(trace.Span, ReadableSpan):
         return self._end_time is None
 
     def end(self, end_time: int | None = None) -> None:
+        """End the span and hand it to the provider's processors; never raises."""
         if self._end_time is not None:
             _logger.debug("sdk-telemetry: end() on an ended span %s", self._name)
             return
@@ -207,10 +208,13 @@ class CallSpan(trace.Span, ReadableSpan):
             self._attributes._immutable = True
         factory = self._factory
         only = factory._only
-        if only is not None and factory._multi._span_processors is factory._quiet_for:
-            only.on_end(self)  # one quiet processor (ours): skip the multi-processor's loop
-        else:
-            factory.end(self)
+        try:
+            if only is not None and factory._multi._span_processors is factory._quiet_for:
+                only.on_end(self)  # one quiet processor (ours): skip the multi-processor's loop
+            else:
+                factory.end(self)
+        except Exception:  # a processor's failure must not reach the instrumented call
+            _logger.debug("sdk-telemetry: a span processor failed on %s", self._name, exc_info=True)
 
     def _writable_attributes(self) -> BoundedAttributes:
         if not self._owned:

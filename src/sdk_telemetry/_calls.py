@@ -85,8 +85,8 @@ def refresh() -> None:
 def _span_factory(tracer: Tracer, sampler: Any) -> SpanFactory | None:
     """A factory for `tracer`'s spans when it is an enabled SDK tracer whose sampler keeps every span
     that reaches it (always on, or parent-based with default delegates and an always-on root)."""
-    if not isinstance(tracer, SdkTracer) or not tracer._is_enabled():
-        return None
+    if _context_var is None or not isinstance(tracer, SdkTracer) or not tracer._is_enabled():
+        return None  # (another runtime context: calls attach through the API, in `begin`)
     if not (_is_always_on(sampler) or (_drops == "parent" and not _root_drops)):
         return None
     try:
@@ -324,17 +324,11 @@ def _captured_arguments(spec: CallSpec, instance: Any, args: tuple[Any, ...], kw
 
 
 def _lean_span(spec: CallSpec, parent: Context) -> CallSpan | None:
-    """The started span of a call in the common case — a lean span (`_factory`), no argument capture,
-    no MeterProvider, the default runtime context — or None: then `begin` and `finish` decide (a
-    sampled-out call, any other setup, a failure here)."""
+    """The started span of a call in the common case — a lean span (`_factory`, which implies the
+    default runtime context), no argument capture, no MeterProvider — or None: then `begin` and
+    `finish` decide (a sampled-out call, any other setup, a failure here)."""
     factory = _factory
-    if (
-        factory is None
-        or _meter_api._METER_PROVIDER is not None
-        or spec.capture_args
-        or _context_var is None
-        or _resolved[0] is not _tracer
-    ):
+    if factory is None or _meter_api._METER_PROVIDER is not None or spec.capture_args or _resolved[0] is not _tracer:
         return None
     try:
         parent_span: Any = parent.get(_SPAN_KEY)
@@ -352,16 +346,12 @@ def _lean_span(spec: CallSpec, parent: Context) -> CallSpan | None:
 
 
 def _in_context(parent: Context, span: Span) -> Context:
-    context = Context(parent)  # what `trace.set_span_in_context(span, parent)` builds, in one copy
+    """What `trace.set_span_in_context(span, parent)` builds, in one copy."""
+    if not parent:  # the root context (a top-level call): nothing to copy
+        return Context({_SPAN_KEY: span})
+    context = Context(parent)
     _set_item(context, _SPAN_KEY, span)  # a Context refuses item assignment once it is handed out
     return context
-
-
-def _end(span: CallSpan, spec: CallSpec) -> None:
-    try:
-        span.end()
-    except Exception:
-        _logger.debug("sdk-telemetry: could not finish the span of %s", spec.name, exc_info=True)
 
 
 def call_sync(spec: CallSpec, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
@@ -379,7 +369,7 @@ def call_sync(spec: CallSpec, wrapped: Callable[..., Any], instance: Any, args: 
     span = _lean_span(spec, parent)
     if span is not None:  # the common case, kept short
         context = _in_context(parent, span)
-        token = _context_var.set(context)  # type: ignore[union-attr]  # checked by _lean_span
+        token = _context_var.set(context)  # type: ignore[union-attr]  # a factory implies it
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
@@ -389,7 +379,7 @@ def call_sync(spec: CallSpec, wrapped: Callable[..., Any], instance: Any, args: 
         _reset_context(token)
         if isinstance(result, CoroutineType):  # a sync function handing back an awaitable: time the await
             return _await_in_span(Call(spec, span, span._start_time, context), result)
-        _end(span, spec)
+        span.end()  # never raises
         return result
     call = begin(spec, instance, args, kwargs, attach=True)
     if call is None or call is UNTRACED:
@@ -419,7 +409,7 @@ async def call_async(
     span = _lean_span(spec, parent)
     if span is not None:  # the common case, kept short
         context = _in_context(parent, span)
-        token = _context_var.set(context)  # type: ignore[union-attr]  # checked by _lean_span
+        token = _context_var.set(context)  # type: ignore[union-attr]  # a factory implies it
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
@@ -427,7 +417,7 @@ async def call_async(
             finish(Call(spec, span, span._start_time, context), exc)
             raise
         _reset_context(token)
-        _end(span, spec)
+        span.end()  # never raises
         return result
     call = begin(spec, instance, args, kwargs, attach=True)
     if call is None or call is UNTRACED:

@@ -27,6 +27,7 @@ from sdk_telemetry_exporters import attributes as attr
 
 from sdk_telemetry import _consent
 from sdk_telemetry._batch import BatchSpanProcessor
+from sdk_telemetry._call_span import UNSET_STATUS
 from sdk_telemetry._events import Session
 from sdk_telemetry._processing import prepare, prepare_many
 from sdk_telemetry._settings import Settings
@@ -93,7 +94,8 @@ class Forwarder(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         """Stage a finished span for the processors, or forward it now (a failure, a full stage)."""
         processors = self.processors
-        if processors and span._status.status_code is not _ERROR:
+        status = span._status
+        if processors and (status is UNSET_STATUS or status.status_code is not _ERROR):
             first = processors[0]
             staged = self._staged
             if first._worker is not None and not first._shutdown and len(staged) < self._stage_limit:
