@@ -277,12 +277,23 @@ class ComposioSpanExporter(SpanExporter):
         errors: list[tuple[WireBatch, str, list[ReadableSpan]]] = []
         invocations: list[dict[str, Any]] = []
         members: list[ReadableSpan] = []
+        scope_seen: Any = None  # the last scope found to be ours, and the last resource mapped
+        resource_seen: Any = None
+        source: dict[str, str] = {}
+        metadata: dict[str, str] = {}
         for span in spans:
-            if not is_invocation(span):
-                self.non_invocation_spans += 1
-                continue
+            scope = span.instrumentation_scope
+            if scope is not scope_seen:
+                if not is_invocation(span):
+                    self.non_invocation_spans += 1
+                    continue
+                scope_seen = scope
+            resource = span.resource
+            if resource is not resource_seen:
+                source, metadata = self._source_and_metadata(resource)
+                resource_seen = resource
             try:
-                payload = invocation_payload(span, *self._source_and_metadata(span.resource))
+                payload = invocation_payload(span, source, metadata)
             except Exception:
                 _logger.exception("sdk-telemetry: could not map span %r", span.name)
                 self.items_unmapped += 1
