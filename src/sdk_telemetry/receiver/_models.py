@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, TypeAdapter
 from typing_extensions import NotRequired, TypedDict
 
-_STRICT = ConfigDict(strict=True)
+# String values (event ids, messages) are rarely repeated: caching them costs more than it saves.
+_STRICT = ConfigDict(strict=True, cache_strings="keys")
 NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 Finite = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 #: `metadata.eventId`: f"{trace_id:032x}{span_id:016x}", the span's ids kept across retries.
@@ -114,7 +115,7 @@ TinkerEvent = Annotated[
 class TinkerBatch(TypedDict):
     """One request to `/api/v1/telemetry`."""
 
-    __pydantic_config__ = ConfigDict(strict=True, extra="forbid")  # type: ignore[misc]
+    __pydantic_config__ = ConfigDict(strict=True, extra="forbid", cache_strings="keys")  # type: ignore[misc]
     events: Annotated[list[TinkerEvent], Field(max_length=100)]
     platform: str
     sdk_version: str
@@ -133,7 +134,7 @@ class MetricValue(TypedDict):
     unit: NotRequired[str]
 
 
-INVOCATIONS = TypeAdapter(list[Invocation])
+INVOCATIONS = TypeAdapter(list[Invocation], config=ConfigDict(cache_strings="keys"))
 ERROR_REPORT = TypeAdapter(Invocation)
 TINKER_BATCH = TypeAdapter(TinkerBatch)
 METRIC_VALUE = TypeAdapter(MetricValue)
