@@ -90,21 +90,15 @@ class SpanFactory:
         span._factory = self
         span._start_time = start_ns
         span._attributes = attributes
-        if self.random_ids:
-            span._span_id = getrandbits(64) or self.id_generator.generate_span_id()
-            if parent is None or not parent.is_valid:
-                span._trace_id = getrandbits(128) or self.id_generator.generate_trace_id()
-            else:
-                span._trace_id = parent.trace_id
-                span._parent = parent
+        ids, direct = self.id_generator, self.random_ids  # (a zero draw is an invalid id: ask the generator)
+        span._span_id = (direct and getrandbits(64)) or ids.generate_span_id()
+        if parent is None or not parent.is_valid:
+            span._trace_id = (direct and getrandbits(128)) or ids.generate_trace_id()
         else:
-            span._span_id = self.id_generator.generate_span_id()
-            if parent is None or not parent.is_valid:
-                span._trace_id = self.id_generator.generate_trace_id()
-            else:
-                span._trace_id = parent.trace_id
-                span._parent = parent
-        if self._multi._span_processors is not self._quiet_for and not self._all_quiet(self._multi._span_processors):
+            span._trace_id = parent.trace_id
+            span._parent = parent
+        processors = self._multi._span_processors
+        if processors is not self._quiet_for and not self._all_quiet(processors):
             self._multi.on_start(span, parent_context=parent_context)
         return span
 

@@ -71,15 +71,19 @@ def prepare_many(spans: list[ReadableSpan], settings: Settings) -> list[Readable
     scrubber = privacy.scrubber
     ready: list[ReadableSpan] = []
     for span in spans:
-        if (
-            plain
-            and type(span) is CallSpan
-            and not span._owned
-            and span._status is UNSET_STATUS
-            and not span._events
-            and not span._links
-            and _shared_attributes(span._attributes, scrubber) is None
-        ):
+        try:
+            unchanged = (
+                plain
+                and type(span) is CallSpan
+                and not span._owned
+                and span._status is UNSET_STATUS
+                and not span._events
+                and not span._links
+                and _shared_attributes(span._attributes, scrubber) is None
+            )
+        except Exception:  # `prepare` below decides, and counts a failure
+            unchanged = False
+        if unchanged:
             ready.append(span)
             continue
         prepared = prepare(span, settings)
