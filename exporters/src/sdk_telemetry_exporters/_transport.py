@@ -18,7 +18,7 @@ import time
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import urllib3
 
@@ -84,6 +84,7 @@ class HttpTransport:
         # The proxy variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) as they are when the exporter is made.
         self._proxies = urllib.request.getproxies()
         self._pools: dict[tuple[str, str, int | None], urllib3.PoolManager] = {}
+        self._routes: dict[str, tuple[Any, str]] = {}
         self.requests = 0
         self.retries = 0
         self.splits = 0
@@ -93,22 +94,34 @@ class HttpTransport:
         """A forked child gets its own connections and locks; the parent's sockets are never reused."""
         self._lock = threading.Lock()
         self._pools = {}
+        self._routes = {}
         self.requests = self.retries = self.splits = 0
 
-    def _pool(self, url: str) -> urllib3.PoolManager:
-        """The connection pool for `url`'s origin: through its proxy, if the environment names one."""
+    def _route(self, url: str) -> tuple[Any, str]:
+        """What sends a request to `url` and the target it is given: the origin's connection pool and
+        the path, or a proxy manager and the whole URL when the environment names a proxy for it."""
+        route = self._routes.get(url)
+        if route is not None:
+            return route
         parsed = urllib3.util.parse_url(url)
         key = (parsed.scheme or "http", parsed.host or "", parsed.port)
-        pool = self._pools.get(key)
-        if pool is None:
-            proxy = self._proxies.get(key[0])
-            if proxy and not urllib.request.proxy_bypass(key[1]):
-                pool = urllib3.ProxyManager(proxy, maxsize=4)
-            else:
-                pool = urllib3.PoolManager(maxsize=4)
-            with self._lock:
-                pool = self._pools.setdefault(key, pool)
-        return pool
+        with self._lock:
+            manager = self._pools.get(key)
+            if manager is None:
+                proxy = self._proxies.get(key[0])
+                if proxy and not urllib.request.proxy_bypass(key[1]):
+                    manager = urllib3.ProxyManager(proxy, maxsize=4)
+                else:
+                    manager = urllib3.PoolManager(maxsize=4)
+                self._pools[key] = manager
+            if isinstance(manager, urllib3.ProxyManager):
+                route = (manager, url)
+            else:  # the origin's own pool: no URL parsing and pool lookup on every request
+                route = (manager.connection_from_url(url), parsed.request_uri)
+            if len(self._routes) > 64:
+                self._routes.clear()
+            self._routes[url] = route
+        return route
 
     @property
     def closed(self) -> bool:
@@ -173,9 +186,10 @@ class HttpTransport:
         with self._lock:
             self.requests += 1
         try:
-            response = self._pool(url).request(
+            opener, target = self._route(url)
+            response = opener.urlopen(
                 "POST",
-                url,
+                target,
                 body=body,
                 headers=headers,
                 timeout=urllib3.Timeout(connect=timeout, read=timeout),
