@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,11 +154,11 @@ class StoreWriter:
         except Exception as exc:
             _logger.warning("sdk-telemetry serve: could not store %d row(s): %s", size, exc)
             for _, future in group:
-                future.set_exception(exc)
+                _settle(future, exception=exc)
         else:
             self.committed_rows += size
             for _, future in group:
-                future.set_result(None)
+                _settle(future)
             self._mirror(stored)
         finally:
             with self._lock:
@@ -187,7 +187,23 @@ class StoreWriter:
                     stored.metrics.append(row)
 
     def _run_job(self, job: Job, future: Future[Any]) -> None:
+        if not future.set_running_or_notify_cancel():
+            return  # its waiter gave up (a query cancelled, the server stopping): nothing to answer
         try:
-            future.set_result(job(self._connection))
+            result = job(self._connection)
         except Exception as exc:
-            future.set_exception(exc)
+            _settle(future, exception=exc)
+        else:
+            _settle(future, result)
+
+
+def _settle(future: Future[Any], result: Any = None, exception: BaseException | None = None) -> None:
+    """Complete `future`, unless its waiter cancelled it meanwhile: then there is no one to tell (a
+    batch stays stored: the client retries it and the duplicate is dropped), and the writer goes on."""
+    try:
+        if exception is None:
+            future.set_result(result)
+        else:
+            future.set_exception(exception)
+    except InvalidStateError:
+        _logger.debug("sdk-telemetry serve: a waiter gave up before its write completed")
