@@ -131,3 +131,26 @@ def test_shutdown_exports_what_is_staged() -> None:
     client.call(99)  # after shutdown: counted as dropped, not staged
     assert forwarder.staged() == 0
     assert telemetry.processors[0].stats()["dropped"] == {"shutdown": 1}
+
+
+def test_staged_calls_are_cut_down_by_the_rules_in_force() -> None:
+    keeping, forwarder = setup(batch_size=100, excluded_fields=["code.function.name"])
+
+    class Mixed:
+        def lookup(self) -> int:
+            return 1
+
+        def public(self) -> int:
+            return 2
+
+    instrument(Mixed)
+    mixed = Mixed()
+    Client().call(0)  # starts the worker
+    for _ in range(5):  # two functions' shared attributes, alternating in one batch
+        mixed.lookup()
+        mixed.public()
+    assert forwarder.staged() == 10
+    telemetry = _setup.current_telemetry()
+    assert telemetry is not None and telemetry.flush(5)
+    assert sorted(span.name for span in keeping.spans) == ["Client.call"] + ["Mixed.lookup"] * 5 + ["Mixed.public"] * 5
+    assert all("code.function.name" not in (span.attributes or {}) for span in keeping.spans)

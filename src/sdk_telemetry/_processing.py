@@ -70,6 +70,8 @@ def prepare_many(spans: list[ReadableSpan], settings: Settings) -> list[Readable
     plain = not (privacy.minimal or privacy.sampling.active or privacy.consent_required)
     scrubber = privacy.scrubber
     ready: list[ReadableSpan] = []
+    seen: Any = None  # the last shared attributes looked at (a batch is mostly one function's calls)
+    seen_clean = False
     for span in spans:
         try:
             unchanged = (
@@ -79,8 +81,10 @@ def prepare_many(spans: list[ReadableSpan], settings: Settings) -> list[Readable
                 and span._status is UNSET_STATUS
                 and not span._events
                 and not span._links
-                and _shared_attributes(span._attributes, scrubber) is None
             )
+            if unchanged and span._attributes is not seen:
+                seen, seen_clean = span._attributes, _shared_attributes(span._attributes, scrubber) is None
+            unchanged = unchanged and seen_clean
         except Exception:  # `prepare` below decides, and counts a failure
             unchanged = False
         if unchanged:
