@@ -88,27 +88,7 @@ class BatchSpanProcessor(BatchingCore[ReadableSpan], SpanProcessor):
         if span.status.status_code is StatusCode.ERROR:
             self._on_end_error(span)
             return
-        # The common case, a success: as little as possible under the lock.
-        with self._lock:
-            self._pushed += 1
-            successes = self._successes
-            if self._shutdown:
-                self._counts["dropped.shutdown"] += 1
-                return
-            if len(successes) + len(self._errors) >= self._max_queue:
-                self._counts["dropped.queue_full"] += 1
-                return
-            successes.append(span)
-            self._enqueued += 1
-            if self._worker is None:
-                self._start_worker()
-            if len(successes) < self._batch_size:
-                return
-        # A full batch: wake the worker, unless a wake is already pending (the worker clears the flag
-        # before it looks at the queue, so it will see this span either way). Setting the event on
-        # every call while the worker catches up would take its condition lock each time.
-        if not self._wake.is_set():
-            self._wake.set()
+        self.on_end_many([span])
 
     def on_end_many(self, spans: list[ReadableSpan]) -> None:
         """Queue finished, sampled spans that are not failures (a drained stage) under one lock."""
@@ -130,6 +110,8 @@ class BatchSpanProcessor(BatchingCore[ReadableSpan], SpanProcessor):
                 self._start_worker()
             if len(successes) < self._batch_size:
                 return
+        # A full batch: wake the worker, unless a wake is already pending (the worker clears the flag
+        # before it looks at the queue, so it will see these spans either way).
         self.wake()
 
     def _on_end_error(self, span: ReadableSpan) -> None:
@@ -154,7 +136,8 @@ class BatchSpanProcessor(BatchingCore[ReadableSpan], SpanProcessor):
         self._wake.set()
 
     def wake(self) -> None:
-        """Ask the worker to look at the queue (and what is staged upstream) now."""
+        """Ask the worker to look at the queue (and what is staged upstream) now. Setting the event
+        only when it is clear spares the worker's condition lock on every call while it catches up."""
         if not self._wake.is_set():
             self._wake.set()
 

@@ -331,15 +331,17 @@ def _lean_span(spec: CallSpec, parent: Context) -> CallSpan | None:
     if factory is None or _meter_api._METER_PROVIDER is not None or spec.capture_args or _resolved[0] is not _tracer:
         return None
     try:
+        # With a factory the sampler keeps root spans; a parent-based one drops the children of a
+        # valid parent that is not sampled (left to `begin`, which remembers that parent).
         parent_span: Any = parent.get(_SPAN_KEY)
-        if parent_span is None:
-            if _root_drops:
-                return None
-            parent_context = None
-        else:
-            parent_context = parent_span.get_span_context()
-            if _drops is not None and parent_context.is_valid and not parent_context.trace_flags.sampled:
-                return None
+        parent_context = parent_span.get_span_context() if parent_span is not None else None
+        if (
+            _drops is not None
+            and parent_context is not None
+            and parent_context.is_valid
+            and not parent_context.trace_flags.sampled
+        ):
+            return None
         return factory.start(spec.name, spec.start_attributes, parent_context, time_ns(), parent)
     except Exception:
         return None

@@ -38,7 +38,11 @@ def activate(settings: Settings | None) -> None:
 
 
 def prepare(span: ReadableSpan, settings: Settings) -> ReadableSpan | None:
-    """The span to export (possibly a scrubbed copy), or None to drop it."""
+    """The span to export (possibly a scrubbed copy), or None to drop it.
+
+    A step added here must also end `prepare_many`'s pass-through (its `plain` test), which skips
+    these steps for spans they would leave unchanged.
+    """
     try:
         privacy = settings.privacy
         if _privacy._active is None:  # configure_telemetry() activates; this covers a setup made without it
