@@ -221,7 +221,7 @@ def main() -> None:
         f"sent {total}, received {report['distinct']}, lost {result['lost']}, duplicated {report['duplicates']}, "
         f"memory growth {result['rss_growth_mib']} MiB over {load_seconds:.0f}s"
     )
-    from sdk_telemetry._health import health_summary
+    from sdk_telemetry.pipeline.health import health_summary
 
     print(health_summary(stats))
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,12 +11,13 @@ from opentelemetry import metrics, trace
 from opentelemetry.util._once import Once
 
 import sdk_telemetry
-from sdk_telemetry import _calls, _consent, _processing, _setup, _state
-from tests.loopback import LoopbackServer
-
-ROOT = Path(__file__).resolve().parent.parent
-_CLEARED_PREFIXES = ("SDK_TELEMETRY_", "OTEL_")
-_CLEARED_NAMES = ("TELEMETRY_DISABLED", "DO_NOT_TRACK", "TINKER_TELEMETRY")
+from sdk_telemetry import telemetry as _setup
+from sdk_telemetry.config import state as _state
+from sdk_telemetry.instrument import calls as _calls
+from sdk_telemetry.pipeline import prepare as _processing
+from sdk_telemetry.privacy import consent as _consent
+from tests.helpers.loopback import LoopbackServer
+from tests.helpers.processes import CLEARED_NAMES, CLEARED_PREFIXES
 
 
 def _reset_otel_globals() -> None:
@@ -36,7 +34,7 @@ def _reset_otel_globals() -> None:
 def clean_telemetry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Every test starts unconfigured, with no telemetry variables set and its own store file."""
     for name in list(os.environ):
-        if name.startswith(_CLEARED_PREFIXES) or name in _CLEARED_NAMES:
+        if name.startswith(CLEARED_PREFIXES) or name in CLEARED_NAMES:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SDK_TELEMETRY_STORE", str(tmp_path / "telemetry.sqlite3"))
     _reset_otel_globals()
@@ -59,26 +57,3 @@ def server() -> Iterator[LoopbackServer]:
     """A recording HTTP server on 127.0.0.1 that answers 200."""
     with LoopbackServer() as running:
         yield running
-
-
-def child_env(**overrides: str) -> dict[str, str]:
-    """The environment for a child Python: the test's (already cleaned) plus `overrides`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_CLEARED_PREFIXES) and k not in _CLEARED_NAMES}
-    env["SDK_TELEMETRY_STORE"] = os.environ["SDK_TELEMETRY_STORE"]
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "examples"), env.get("PYTHONPATH")]))
-    env.update(overrides)
-    return env
-
-
-def run_python(
-    code: str, env: dict[str, str] | None = None, timeout: float = 60, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run `code` in a new interpreter (this venv's) and capture its output."""
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=env if env is not None else child_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=cwd,
-    )

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import child_env
-from tests.loopback import LoopbackServer, Reply
+from tests.helpers.loopback import LoopbackServer, Reply
+from tests.helpers.processes import child_env
 
 SLACK = 1.5
 

@@ -16,8 +16,8 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
-from tests.conftest import ROOT, child_env
-from tests.loopback import LoopbackServer
+from tests.helpers.loopback import LoopbackServer
+from tests.helpers.processes import ROOT, child_env
 
 BIN = Path(sys.executable).parent
 OPENTELEMETRY_INSTRUMENT = BIN / "opentelemetry-instrument"

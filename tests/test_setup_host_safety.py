@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from sdk_telemetry import configure_telemetry, instrument
-from tests.conftest import child_env, run_python
-from tests.loopback import LoopbackServer, Reply
+from tests.helpers.loopback import LoopbackServer, Reply
+from tests.helpers.processes import child_env, run_python
 
 #: Generous for a span's bookkeeping, far below any network round trip with retries or timeouts.
 CALL_BUDGET = 0.05

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from sdk_telemetry import configure_telemetry, instrument
-from tests.conftest import ROOT, child_env
+from tests.helpers.processes import ROOT, child_env
 
 
 class Client:

@@ -10,15 +10,15 @@ and a session-scoped event log (events and exceptions) beside them.
 The whole public API is listed here; modules whose names start with `_` may change.
 """
 
-from sdk_telemetry._batch import BatchSpanProcessor
-from sdk_telemetry._consent import consent_granted, grant_consent, revoke_consent
-from sdk_telemetry._events import Session
-from sdk_telemetry._events_capture import CaptureExceptions
-from sdk_telemetry._instrument import instrument, is_instrumented, uninstrument, uninstrument_all
-from sdk_telemetry._privacy import ScrubMatch
-from sdk_telemetry._settings import Settings
-from sdk_telemetry._setup import Telemetry, configure_telemetry, create_telemetry, current_telemetry
 from sdk_telemetry._version import __version__
+from sdk_telemetry.config.settings import Settings
+from sdk_telemetry.instrument.targets import instrument, is_instrumented, uninstrument, uninstrument_all
+from sdk_telemetry.pipeline.span_batcher import BatchSpanProcessor
+from sdk_telemetry.privacy.consent import consent_granted, grant_consent, revoke_consent
+from sdk_telemetry.privacy.scrubber import ScrubMatch
+from sdk_telemetry.session.capture import CaptureExceptions
+from sdk_telemetry.session.session import Session
+from sdk_telemetry.telemetry import Telemetry, configure_telemetry, create_telemetry, current_telemetry
 
 __all__ = [
     "BatchSpanProcessor",

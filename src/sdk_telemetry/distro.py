@@ -19,9 +19,10 @@ from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.sdk._configuration import _BaseConfigurator
 
-from sdk_telemetry import _instrument, _state
-from sdk_telemetry._imports import when_importable
-from sdk_telemetry._setup import configure_telemetry
+from sdk_telemetry.config import state as _state
+from sdk_telemetry.instrument import targets as _instrument
+from sdk_telemetry.instrument.imports import when_importable
+from sdk_telemetry.telemetry import configure_telemetry
 
 _logger = logging.getLogger(__name__)
 ENTRY_POINT_NAME = "sdk_telemetry"

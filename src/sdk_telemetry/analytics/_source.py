@@ -112,7 +112,7 @@ def store_path(path: str | os.PathLike[str] | None) -> Path:
     """The store file: `path`, or the configured one."""
     if path is not None:
         return Path(path)
-    from sdk_telemetry._settings import resolve_settings
+    from sdk_telemetry.config.settings import resolve_settings
 
     return resolve_settings().store_path
 

@@ -38,7 +38,7 @@ class LocalStore:
 
     def __init__(self, path: str | Path | None = None, retention_days: float = DEFAULT_RETENTION_DAYS) -> None:
         if path is None:
-            from sdk_telemetry._settings import resolve_settings
+            from sdk_telemetry.config.settings import resolve_settings
 
             path = resolve_settings().store_path
         self.path = Path(path)

@@ -60,7 +60,7 @@ class LocalSpanExporter(SpanExporter):
 
     def __init__(self, path: str | Path | None = None) -> None:
         if path is None:
-            from sdk_telemetry._settings import resolve_settings
+            from sdk_telemetry.config.settings import resolve_settings
 
             path = resolve_settings().store_path
         self.path = Path(path)

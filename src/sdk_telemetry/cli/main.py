@@ -1,0 +1,405 @@
+"""The `sdk-telemetry` command: read the store (`stats`, `errors`, `metrics`, `health`) and run the
+receiver (`serve`). The receiver's settings are read here, from its options and their environment
+variables; nothing else reads them."""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sdk_telemetry.cli.analytics import register_cli
+from sdk_telemetry.config.settings import resolve_settings
+from sdk_telemetry.store import _sqlite
+from sdk_telemetry.store._store import health
+from sdk_telemetry.store.clickhouse import ClickHouseStore
+from sdk_telemetry.store.queries import (
+    AGGREGATIONS,
+    ErrorGroup,
+    Filters,
+    FunctionStats,
+    QueryError,
+    function_stats,
+    get_metrics,
+    top_errors,
+)
+from sdk_telemetry.store.retention import DEFAULT_RETENTION_DAYS
+
+if TYPE_CHECKING:
+    import sqlite3
+
+app = typer.Typer(help="sdk-telemetry: look at what your SDK's telemetry recorded.", no_args_is_help=True)
+
+_STORE_HELP = "The store file (default: SDK_TELEMETRY_STORE or the user data directory)."
+StoreOption = Annotated[Optional[Path], typer.Option(help=_STORE_HELP)]  # noqa: UP045 (typer on 3.10)
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+ServiceOption = Annotated[Optional[str], typer.Option(help="Only this service (service.name).")]  # noqa: UP045
+EnvironmentOption = Annotated[Optional[str], typer.Option(help="Only this deployment environment.")]  # noqa: UP045
+SessionOption = Annotated[Optional[str], typer.Option(help="Only this session id.")]  # noqa: UP045
+SinceOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(help="Only since this time: ISO-8601, or an age such as 90s, 15m, 24h, 7d."),
+]
+UntilOption = Annotated[Optional[str], typer.Option(help="Only until this time (same forms as --since).")]  # noqa: UP045
+ClickHouseOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--clickhouse",
+        envvar="SDK_TELEMETRY_CLICKHOUSE_URL",
+        help="Ask a ClickHouse server (clickhouse-connect DSN) instead of the local store.",
+        show_default=False,
+    ),
+]
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@app.callback()
+def _root() -> None:
+    """sdk-telemetry: look at what your SDK's telemetry recorded."""
+
+
+def parse_when(value: str | None, now: float | None = None) -> str | None:
+    """An ISO-8601 time for `value`: ISO text as given, or an age (`15m`, `7d`) before now."""
+    if value is None:
+        return None
+    match = _AGE.match(value)
+    if match is None:
+        return value
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    moment = datetime.fromtimestamp((now if now is not None else time.time()) - seconds, tz=timezone.utc)
+    return moment.isoformat()
+
+
+def _open(store: Path | None) -> tuple[sqlite3.Connection, Path]:
+    path = store or resolve_settings().store_path
+    try:
+        return _sqlite.connect(path, create=False), path
+    except FileNotFoundError:
+        typer.echo(f"No telemetry recorded yet: no store at {path}.", err=True)
+        raise typer.Exit(1) from None
+
+
+def _filters(
+    service: str | None, environment: str | None, session: str | None, since: str | None, until: str | None
+) -> Filters:
+    return Filters(
+        service=service, environment=environment, session=session, start=parse_when(since), end=parse_when(until)
+    )
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _console() -> Console:
+    # Piped output gets room for the whole table instead of the default 80 columns.
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _fail(exc: QueryError) -> typer.Exit:
+    typer.echo(f"{exc.code}: {exc.message}", err=True)
+    return typer.Exit(2)
+
+
+@app.command()
+def stats(
+    store: StoreOption = None,
+    json: JsonOption = False,
+    service: ServiceOption = None,
+    environment: EnvironmentOption = None,
+    session: SessionOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    clickhouse: ClickHouseOption = None,
+) -> None:
+    """Per function: calls, errors, error rate, mean, p50, p95, p99 and max duration.
+
+    Calls and errors are scaled by the sampling rate; durations are over the kept calls.
+    """
+    filters = _filters(service, environment, session, since, until)
+    if clickhouse:
+        rows, where = _clickhouse(clickhouse).function_stats(filters), "ClickHouse"
+    else:
+        connection, path = _open(store)
+        where = str(path)
+        try:
+            rows = function_stats(connection, filters)
+        except QueryError as exc:
+            raise _fail(exc) from None
+        finally:
+            connection.close()
+    if json:
+        _print_json([row.as_dict() for row in rows])
+        return
+    _console().print(_stats_table(rows, where))
+
+
+@app.command()
+def errors(
+    store: StoreOption = None,
+    json: JsonOption = False,
+    service: ServiceOption = None,
+    environment: EnvironmentOption = None,
+    session: SessionOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="How many error types.")] = 10,
+    clickhouse: ClickHouseOption = None,
+) -> None:
+    """Top errors by type, each with its latest message."""
+    filters = _filters(service, environment, session, since, until)
+    if clickhouse:
+        rows, where = _clickhouse(clickhouse).top_errors(filters, limit), "ClickHouse"
+    else:
+        connection, path = _open(store)
+        where = str(path)
+        try:
+            rows = top_errors(connection, filters, limit)
+        except QueryError as exc:
+            raise _fail(exc) from None
+        finally:
+            connection.close()
+    if json:
+        _print_json([row.as_dict() for row in rows])
+        return
+    _console().print(_errors_table(rows, where))
+
+
+@app.command()
+def metrics(
+    names: Annotated[Optional[list[str]], typer.Argument(help="Metric names (default: all).")] = None,  # noqa: UP045
+    store: StoreOption = None,
+    aggregation: Annotated[str, typer.Option(help=f"One of {', '.join(AGGREGATIONS)}.")] = "MEAN",
+    since: SinceOption = None,
+    until: UntilOption = None,
+) -> None:
+    """Recorded metric values aggregated per name, as JSON (the Dream.OS shape)."""
+    connection, _ = _open(store)
+    time_range = (parse_when(since), parse_when(until)) if since or until else None
+    try:
+        answer = get_metrics(connection, names or None, time_range, aggregation)
+    except QueryError as exc:
+        raise _fail(exc) from None
+    finally:
+        connection.close()
+    _print_json(answer)
+
+
+@app.command("health")
+def health_command(
+    store: StoreOption = None,
+    retention_days: Annotated[
+        float, typer.Option(envvar="SDK_TELEMETRY_RETENTION_DAYS", help="The retention to report, in days.")
+    ] = DEFAULT_RETENTION_DAYS,
+) -> None:
+    """Status, version, what is stored, retention and storage usage, as JSON."""
+    connection, path = _open(store)
+    try:
+        _print_json(health(connection, path, retention_days, 0.0))
+    finally:
+        connection.close()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="SDK_TELEMETRY_SERVE_HOST", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="SDK_TELEMETRY_SERVE_PORT", help="Port (0: any free port).")] = 4319,
+    store: StoreOption = None,
+    api_key: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(
+            envvar="SDK_TELEMETRY_SERVE_API_KEYS",
+            help="An accepted API key (repeat, or a comma list in the variable); never logged.",
+            show_default=False,
+        ),
+    ] = None,
+    insecure_no_auth: Annotated[
+        bool, typer.Option("--insecure-no-auth", help="Accept requests without an API key (local use only).")
+    ] = False,
+    max_body_bytes: Annotated[
+        int, typer.Option(envvar="SDK_TELEMETRY_SERVE_MAX_BODY_BYTES", help="Largest body, after decompression.")
+    ] = 20 * 1024 * 1024,
+    max_backlog_rows: Annotated[
+        int, typer.Option(envvar="SDK_TELEMETRY_SERVE_MAX_BACKLOG", help="Rows waiting for the store before 503.")
+    ] = 100_000,
+    retention_days: Annotated[
+        float, typer.Option(envvar="SDK_TELEMETRY_RETENTION_DAYS", help="Days raw data is kept (0: forever).")
+    ] = DEFAULT_RETENTION_DAYS,
+    retention_interval: Annotated[
+        float, typer.Option(envvar="SDK_TELEMETRY_RETENTION_INTERVAL", help="Seconds between retention sweeps.")
+    ] = 3600.0,
+    clickhouse_url: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--clickhouse-url",
+            envvar="SDK_TELEMETRY_SERVE_CLICKHOUSE_URL",
+            help="Also copy what is stored to this ClickHouse server (clickhouse-connect DSN; the clickhouse extra).",
+            show_default=False,
+        ),
+    ] = None,
+    store_client_ip: Annotated[
+        bool,
+        typer.Option(
+            "--store-client-ip",
+            envvar="SDK_TELEMETRY_SERVE_STORE_CLIENT_IP",
+            help="Store the client's address, truncated to /24 (IPv4) or /48 (IPv6).",
+        ),
+    ] = False,
+    monitors: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(envvar="SDK_TELEMETRY_MONITORS", help="Threshold rules to evaluate (.yaml or .toml)."),
+    ] = None,
+) -> None:
+    """Run the receiver: Composio-style, Tinker-style and OTLP/HTTP endpoints into the store."""
+    try:
+        import uvicorn
+
+        from sdk_telemetry.dashboard import mount
+        from sdk_telemetry.monitors import MonitorConfigError, load_config
+        from sdk_telemetry.receiver import ReceiverSettings, create_app
+    except ImportError as exc:
+        typer.echo(
+            f"`sdk-telemetry serve` needs the server extra: pip install 'sdk-telemetry[server]' ({exc})", err=True
+        )
+        raise typer.Exit(1) from None
+    import socket
+
+    keys = tuple(part.strip() for value in api_key or () for part in value.split(",") if part.strip())
+    path = store or resolve_settings().store_path
+    try:
+        settings = ReceiverSettings(
+            store_path=path,
+            api_keys=keys,
+            insecure_no_auth=insecure_no_auth,
+            max_body_bytes=max_body_bytes,
+            max_backlog_rows=max_backlog_rows,
+            retention_days=retention_days,
+            retention_interval=retention_interval,
+            store_client_ip=store_client_ip,
+            clickhouse_url=clickhouse_url,
+        )
+    except ValueError as exc:
+        typer.echo(f"sdk-telemetry serve: {exc}", err=True)
+        raise typer.Exit(2) from None
+    try:  # a bad rule stops the start-up, naming the rule
+        rules = load_config(monitors) if monitors else None
+    except MonitorConfigError as exc:
+        typer.echo(f"sdk-telemetry serve: {exc}", err=True)
+        raise typer.Exit(2) from None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit it: uvicorn does not set it on sockets it is handed, and
+    # Nagle's algorithm would hold every keep-alive response's body for a delayed ACK (40 ms).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)  # connections made from now on wait until the app is ready
+    except OSError as exc:
+        typer.echo(f"sdk-telemetry serve: cannot listen on {host}:{port}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    auth = "no authentication (--insecure-no-auth)" if insecure_no_auth else f"{len(keys)} API key(s)"
+    typer.echo(f"sdk-telemetry serve: listening on http://{shown}:{bound} ({auth})")
+    copy = "; copying to ClickHouse" if clickhouse_url else ""
+    typer.echo(f"sdk-telemetry serve: storing in {path} (retention {retention_days:g} days){copy}")
+    typer.echo(f"sdk-telemetry serve: dashboard at http://{shown}:{bound}/dashboard/")
+    if rules is not None:
+        typer.echo(f"sdk-telemetry serve: evaluating {len(rules.rules)} monitor rule(s) from {monitors}")
+    sys.stdout.flush()
+    try:
+        application = create_app(settings)
+        mount(application, path, monitors=rules, api_keys=None if insecure_no_auth else keys)
+    except ImportError as exc:
+        typer.echo(f"sdk-telemetry serve: --clickhouse-url needs the clickhouse extra ({exc})", err=True)
+        raise typer.Exit(1) from None
+    config = uvicorn.Config(application, log_level="warning", access_log=False, lifespan="on")
+    _server_class(uvicorn.Server)(config).run(sockets=[sock])
+    typer.echo("sdk-telemetry serve: stopped; everything accepted is stored")
+
+
+def _server_class(base: Any) -> Any:
+    """uvicorn's Server, except that after a graceful shutdown on SIGINT/SIGTERM the command ends
+    normally (exit 0, with its closing line) instead of re-raising the signal."""
+    import contextlib
+
+    class Server(base):  # type: ignore[misc,valid-type]
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            with super().capture_signals():
+                yield
+                self._captured_signals.clear()
+
+    return Server
+
+
+def _clickhouse(url: str) -> ClickHouseStore:
+    try:
+        import clickhouse_connect  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        typer.echo("--clickhouse needs the clickhouse extra: pip install 'sdk-telemetry[clickhouse]'", err=True)
+        raise typer.Exit(1) from None
+    return ClickHouseStore.from_client(clickhouse_connect.get_client(dsn=url))
+
+
+def _stats_table(rows: list[FunctionStats], path: str) -> Table:
+    table = Table(title=f"Calls by function — {path}", title_justify="left")
+    table.add_column("function", style="bold", no_wrap=True)
+    for column in ("calls", "errors", "error rate", "mean ms", "p50 ms", "p95 ms", "p99 ms", "max ms"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        rate = f"{row.error_rate:.1%}"
+        table.add_row(
+            row.function,
+            f"{row.calls:,}",
+            f"{row.errors:,}",
+            f"[red]{rate}[/red]" if row.errors else rate,
+            f"{row.mean_ms:.2f}",
+            f"{row.p50_ms:.2f}",
+            f"{row.p95_ms:.2f}",
+            f"{row.p99_ms:.2f}",
+            f"{row.max_ms:.2f}",
+        )
+    if not rows:
+        table.caption = "No instrumented calls recorded yet."
+    elif any(row.kept != row.calls for row in rows):
+        table.caption = "Calls and errors scaled by the sampling rate; durations over the kept calls."
+    return table
+
+
+def _errors_table(rows: list[ErrorGroup], path: str) -> Table:
+    table = Table(title=f"Top errors — {path}", title_justify="left")
+    table.add_column("error type", style="bold red", no_wrap=True)
+    table.add_column("count", justify="right")
+    table.add_column("functions", justify="right")
+    table.add_column("last seen")
+    table.add_column("latest message (function)", overflow="fold")
+    for row in rows:
+        table.add_row(
+            row.error_type,
+            f"{row.count:,}",
+            str(row.functions),
+            row.last_seen or "",
+            f"{row.sample_message} ({row.sample_function})",
+        )
+    if not rows:
+        table.caption = "No errors recorded."
+    return table
+
+
+register_cli(app)  # funnel, journeys, retention, adoption, perf, export, monitors, mcp
+
+
+def main() -> None:
+    """Entry point of the `sdk-telemetry` console script."""
+    app()

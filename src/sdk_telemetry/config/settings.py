@@ -1,0 +1,184 @@
+"""Every setting of sdk-telemetry, read in this one place: arguments first, then the environment,
+then defaults. Nothing else in the package reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sdk_telemetry_exporters._env import ExporterSettings, parse_bool, parse_seconds
+from typing_extensions import TypedDict, Unpack
+
+from sdk_telemetry.config.session import SessionArguments, SessionSettings
+from sdk_telemetry.privacy.scrubber import PrivacyArguments, PrivacySettings
+
+# Opt-out variables: any truthy value turns telemetry off for the whole process.
+OPT_OUT_VARIABLES = ("SDK_TELEMETRY_DISABLED", "TELEMETRY_DISABLED", "DO_NOT_TRACK", "OTEL_SDK_DISABLED")
+#: Environments in which telemetry is off unless enabled explicitly.
+QUIET_ENVIRONMENTS = frozenset({"test", "ci"})
+
+DEFAULT_EXPORTER = "local"
+DEFAULT_BATCH_SIZE = 100
+DEFAULT_BATCH_INTERVAL = 2.0
+DEFAULT_QUEUE_SIZE = 10_000
+DEFAULT_EXIT_TIMEOUT = 2.0
+
+
+def default_store_path(env: Mapping[str, str]) -> Path:
+    """`$XDG_DATA_HOME/sdk-telemetry/telemetry.sqlite3` (`~/.local/share` when unset)."""
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "sdk-telemetry" / "telemetry.sqlite3"
+
+
+def _names(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Exporter names from a comma list or a sequence; `none` means no exporter."""
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    names = tuple(name.strip().lower() for name in items if name.strip())
+    return tuple(name for name in names if name != "none")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved configuration of one telemetry setup."""
+
+    enabled: bool = True
+    disabled_reason: str | None = None
+    service_name: str | None = None
+    service_version: str | None = None
+    environment: str | None = None
+    traces_exporters: tuple[str, ...] = (DEFAULT_EXPORTER,)
+    metrics_exporters: tuple[str, ...] = ()
+    http: ExporterSettings = field(default_factory=ExporterSettings)
+    project_id: str | None = None
+    provider: str | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_interval: float = DEFAULT_BATCH_INTERVAL
+    queue_size: int = DEFAULT_QUEUE_SIZE
+    exit_timeout: float = DEFAULT_EXIT_TIMEOUT
+    capture_args: bool = False
+    store_path: Path = field(default_factory=lambda: default_store_path(os.environ))
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    session: SessionSettings = field(default_factory=SessionSettings)
+    instrument_targets: tuple[str, ...] = ()
+
+
+def opt_out_reason(env: Mapping[str, str] | None = None) -> str | None:
+    """The name of the opt-out variable that is set to a truthy value, if any."""
+    environ = os.environ if env is None else env
+    for name in OPT_OUT_VARIABLES:
+        if parse_bool(environ.get(name)):
+            return name
+    return None
+
+
+class SettingsArguments(PrivacyArguments, SessionArguments, TypedDict, total=False):
+    """The keyword arguments of `configure_telemetry()`; each overrides its environment variable.
+
+    The privacy and session arguments are declared beside their settings, in `_privacy` and `_session`.
+    """
+
+    enabled: bool | None
+    enable_variable: str | None
+    service_name: str | None
+    service_version: str | None
+    environment: str | None
+    exporter: str | Sequence[str] | None
+    metrics_exporter: str | Sequence[str] | None
+    endpoint: str | None
+    api_key: str | None
+    headers: Mapping[str, str] | None
+    timeout: float | None
+    project_id: str | None
+    provider: str | None
+    batch_size: int | None
+    batch_interval: float | None
+    queue_size: int | None
+    exit_timeout: float | None
+    capture_args: bool | None
+    store_path: str | os.PathLike[str] | None
+    instrument: str | Sequence[str] | None
+
+
+def resolve_settings(env: Mapping[str, str] | None = None, **arguments: Unpack[SettingsArguments]) -> Settings:
+    """Settings from the arguments (None means "not given"), then `env`, then defaults.
+
+    Raises `TypeError` naming any argument that is not a setting.
+    """
+    unknown = sorted(set(arguments) - set(SettingsArguments.__annotations__))
+    if unknown:
+        raise TypeError(f"unknown telemetry setting(s): {', '.join(unknown)}")
+    environ = os.environ if env is None else env
+    given: dict[str, Any] = {key: value for key, value in arguments.items() if value is not None}
+
+    def text(argument: str, variable: str) -> str | None:
+        return given.get(argument) or environ.get(variable) or None
+
+    def number(argument: str, variable: str, default: float) -> float:
+        if argument in given:
+            return float(given[argument])
+        return parse_seconds(environ.get(variable), default, variable)
+
+    base = ExporterSettings.from_env(environ)
+    http = replace(
+        base,
+        endpoint=given.get("endpoint", base.endpoint),
+        api_key=given.get("api_key", base.api_key),
+        headers={**base.headers, **dict(given.get("headers", {}))},
+        timeout=float(given.get("timeout", base.timeout)),
+    )
+    environment = text("environment", "SDK_TELEMETRY_ENVIRONMENT")
+    store = text("store_path", "SDK_TELEMETRY_STORE")
+    if "store_path" in given and http.spool_dir is not None and not environ.get("SDK_TELEMETRY_SPOOL_DIR"):
+        http = replace(http, spool_dir=Path(given["store_path"]).expanduser().parent / "spool")  # beside the store
+    return Settings(
+        **_enablement(given.get("enabled"), given.get("enable_variable"), environment, environ),
+        service_name=text("service_name", "OTEL_SERVICE_NAME"),
+        service_version=text("service_version", "SDK_TELEMETRY_SERVICE_VERSION"),
+        environment=environment,
+        traces_exporters=_names(given.get("exporter", environ.get("OTEL_TRACES_EXPORTER", DEFAULT_EXPORTER))),
+        metrics_exporters=_names(given.get("metrics_exporter", environ.get("OTEL_METRICS_EXPORTER"))),
+        http=http,
+        project_id=text("project_id", "SDK_TELEMETRY_PROJECT_ID"),
+        provider=text("provider", "SDK_TELEMETRY_PROVIDER"),
+        batch_size=int(number("batch_size", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DEFAULT_BATCH_SIZE)),
+        # The argument is in seconds, the variable (as upstream) in milliseconds.
+        batch_interval=number("batch_interval", "", 0.0)
+        if "batch_interval" in given
+        else number("", "OTEL_BSP_SCHEDULE_DELAY", DEFAULT_BATCH_INTERVAL * 1000) / 1000,
+        queue_size=int(number("queue_size", "OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_QUEUE_SIZE)),
+        exit_timeout=number("exit_timeout", "SDK_TELEMETRY_EXIT_TIMEOUT", DEFAULT_EXIT_TIMEOUT),
+        capture_args=bool(given.get("capture_args", parse_bool(environ.get("SDK_TELEMETRY_CAPTURE_ARGS")))),
+        store_path=Path(store) if store else default_store_path(environ),
+        instrument_targets=_targets(given.get("instrument", environ.get("SDK_TELEMETRY_INSTRUMENT"))),
+        privacy=PrivacySettings.resolve(given, environ),
+        session=SessionSettings.resolve(given, environ),
+    )
+
+
+def _enablement(
+    enabled: bool | None, enable_variable: str | None, environment: str | None, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """`enabled` and `disabled_reason`: opt-out variables first, then `enabled`, then the environment.
+
+    `enable_variable` is an SDK's own switch with the Tinker meaning: unset is on, `1/true/yes/on`
+    is on, anything else is off.
+    """
+    explicit = enabled if enabled is not None else parse_bool(environ.get("SDK_TELEMETRY_ENABLED"))
+    reason = opt_out_reason(environ)
+    own_switch = environ.get(enable_variable) if enable_variable else None
+    if reason is None and own_switch is not None and own_switch.strip().lower() not in ("1", "true", "yes", "on"):
+        reason = f"{enable_variable}={own_switch}"
+    if reason is None and explicit is False:
+        reason = "enabled=False"
+    if reason is None and explicit is not True and environment and environment.lower() in QUIET_ENVIRONMENTS:
+        reason = f"environment={environment.lower()}"
+    return {"enabled": reason is None, "disabled_reason": reason}
+
+
+def _targets(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value or ())
+    return tuple(item.strip() for item in items if item.strip())

@@ -1,0 +1,210 @@
+"""The disk spool: survives kill -9, shared by processes without double sends, bounded, corruption-proof."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import orjson
+from sdk_telemetry_exporters import ComposioSpanExporter, ExporterSettings
+from sdk_telemetry_exporters.spool import Spool, WireBatch
+
+from tests.helpers.faults import Fault, FaultServer
+from tests.helpers.processes import child_env, run_python
+
+SPOOLING_CHILD = """
+import sys, time
+from sdk_telemetry import configure_telemetry, instrument
+
+class Client:
+    def call(self, n):
+        return n
+
+telemetry = configure_telemetry(exporter="composio", endpoint={url!r}, batch_interval=0.02, batch_size=5, timeout=0.2)
+instrument(Client)
+client = Client()
+n = 0
+while True:  # spool during the outage until killed
+    for _ in range(5):
+        client.call(n)
+        n += 1
+    telemetry.flush(timeout=5)
+    print(telemetry.stats()["exporters"]["composio"]["exporter"]["spooled"], flush=True)
+"""
+
+SENDING_CHILD = """
+from sdk_telemetry import configure_telemetry, instrument
+
+class Client:
+    def call(self, n):
+        return n
+
+telemetry = configure_telemetry(exporter="composio", endpoint={url!r}, batch_interval=0.02)
+instrument(Client)
+Client().call(-1)
+telemetry.flush(timeout=20)
+print(telemetry.stats()["exporters"]["composio"]["exporter"]["resent"], flush=True)
+"""
+
+
+def spooled_ids(directory: Path) -> set[str]:
+    """Event ids in the pending spool files (whole files only: what the spool promises to resend)."""
+    ids: set[str] = set()
+    for path in directory.rglob("*.batch"):
+        batch = WireBatch.from_record(path.read_bytes())
+        ids.update(item["metadata"]["eventId"] for item in batch.items)
+    return ids
+
+
+def test_kill_9_during_an_outage_then_a_new_process_delivers_every_spooled_event(tmp_path):
+    spool_dir = tmp_path / "spool"
+    server = FaultServer()
+    server.up()
+    url = server.url
+    server.down()  # the outage
+    env = child_env(SDK_TELEMETRY_SPOOL_DIR=str(spool_dir), SDK_TELEMETRY_RETRY_BASE="0.01")
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(SPOOLING_CHILD.format(url=url))],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    reported = 0
+    deadline = time.monotonic() + 20
+    while reported < 60 and time.monotonic() < deadline:
+        line = child.stdout.readline()
+        if not line:
+            break
+        reported = int(line)
+    os.kill(child.pid, signal.SIGKILL)  # in the middle of spooling
+    child.wait(timeout=10)
+    assert child.returncode == -signal.SIGKILL
+    assert reported >= 60, f"the child reported only {reported} spooled events; stderr: {child.stderr.read()[-2000:]}"
+
+    on_disk = spooled_ids(spool_dir)
+    assert len(on_disk) >= reported, f"{reported} reported spooled, {len(on_disk)} on disk"
+    try:
+        server.up()
+        result = run_python(SENDING_CHILD.format(url=url), env=env, timeout=60)
+        assert result.returncode == 0, result.stderr[-3000:]
+        missing = server.wait_for_ids(on_disk, timeout=10)
+    finally:
+        server.__exit__()
+    assert not missing, f"{len(missing)} of {len(on_disk)} spooled events never arrived"
+    assert int(result.stdout.split()[-1]) == len(on_disk)
+    assert server.duplicates() == 0
+    assert spooled_ids(spool_dir) == set()
+
+
+def test_senders_sharing_a_spool_never_send_a_batch_twice(tmp_path):
+    """Four exporters (as four processes would) resend one spool at once; claims by rename keep them apart."""
+    with FaultServer(then=Fault(delay=0.005)) as server:
+        settings = ExporterSettings(endpoint=server.url, spool_dir=tmp_path / "spool")
+        exporters = [ComposioSpanExporter(settings=settings) for _ in range(4)]
+        assert len({exporter.spool_directory for exporter in exporters}) == 1
+        deliver_shared_spool(server, exporters, Spool(Path(str(exporters[0].spool_directory))))
+
+
+def deliver_shared_spool(server: FaultServer, exporters: list[ComposioSpanExporter], spool: Spool) -> None:
+    expected = set()
+    for batch_number in range(40):
+        items = []
+        for index in range(5):
+            event = f"{batch_number:024x}{index:024x}"
+            expected.add(event)
+            items.append({"functionName": "A.b", "metadata": {"eventId": event}})
+        assert spool.put(WireBatch("/metrics/invocations", tuple(items)))
+
+    threads = [threading.Thread(target=exporter.resend_spooled, args=(10,)) for exporter in exporters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    missing = server.wait_for_ids(expected, timeout=5)
+    assert not missing
+    assert server.duplicates() == 0, f"{server.duplicates()} events sent twice by exporters sharing the spool"
+    resent = [exporter.stats()["resent"] for exporter in exporters]
+    assert sum(resent) == 200, resent
+    assert sum(1 for count in resent if count) >= 2, f"one exporter did everything: {resent}"
+
+
+def test_a_corrupt_or_truncated_spool_file_is_set_aside_and_counted(tmp_path):
+    server = FaultServer()
+    server.up()
+    exporter = ComposioSpanExporter(settings=ExporterSettings(endpoint=server.url, spool_dir=tmp_path / "spool"))
+    directory = Path(str(exporter.spool_directory))
+    spool = Spool(directory)
+    good = {"functionName": "A.b", "metadata": {"eventId": "a" * 48}}
+    assert spool.put(WireBatch("/metrics/invocations", (good,)))
+    record = WireBatch("/metrics/invocations", (good,)).to_record()
+    names = [f"{time.time_ns() - 10**9 + n:020d}-1-deadbeef" for n in range(3)]  # older than the good one
+    (directory / f"{names[0]}.batch").write_bytes(record[: len(record) // 2])  # truncated
+    (directory / f"{names[1]}.batch").write_bytes(b"\x00\xffnot json")
+    (directory / f"{names[2]}.batch").write_bytes(orjson.dumps({"format": 99}))
+
+    try:
+        assert exporter.resend_spooled(5) == 1
+        assert server.accepted_ids() == {"a" * 48}
+    finally:
+        server.__exit__()
+    stats = exporter.stats()
+    assert stats["spool_corrupt"] == 3, stats
+    assert stats["spool_pending"] == 0
+    assert sorted(path.name for path in (directory / "corrupt").iterdir()) == names
+
+
+def test_the_spool_is_bounded_by_size_and_by_age(tmp_path):
+    directory = tmp_path / "spool"
+    item = {"functionName": "A.b", "metadata": {"eventId": "b" * 48}, "props": {"x": "y" * 400}}
+    size = len(WireBatch("/metrics/invocations", (item, item), created=time.time()).to_record())
+    spool = Spool(directory, max_bytes=3 * size + 10)
+    results = [spool.put(WireBatch("/metrics/invocations", (item, item))) for _ in range(6)]
+    assert results.count(True) == 3 and results[3:] == [False] * 3, results
+    assert spool.stats()["dropped_spool_full"] == 6
+
+    old = Spool(directory, max_bytes=10**6, max_age=3600)
+    stale = directory / f"{(time.time_ns() - 7200 * 10**9):020d}-1-cafebabe.batch"
+    stale.write_bytes(WireBatch("/metrics/invocations", (item,) * 4).to_record())
+    claims = []
+    while (claim := old.claim()) is not None:
+        claims.append(claim)
+    assert len(claims) == 3, "the three fresh batches are still sent"
+    assert old.stats()["dropped_spool_expired"] == 4
+    assert not stale.exists()
+
+
+def test_a_claim_left_by_a_killed_process_is_given_back(tmp_path):
+    directory = tmp_path / "spool"
+    spool = Spool(directory)
+    assert spool.put(WireBatch("/errors", ({"functionName": "A.b", "metadata": {"eventId": "c" * 48}},), single=True))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    [pending] = list(directory.glob("*.batch"))
+    pending.rename(pending.with_name(f"{pending.stem}.{dead_pid}.claim"))  # as if claimed, then kill -9
+    claim = Spool(directory).claim()
+    assert claim is not None and claim.batch.single and claim.batch.items[0]["metadata"]["eventId"] == "c" * 48
+
+
+def test_spooling_can_be_switched_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("SDK_TELEMETRY_SPOOL", "false")
+    monkeypatch.setenv("SDK_TELEMETRY_ENDPOINT", "http://127.0.0.1:9")
+    exporter = ComposioSpanExporter()
+    assert exporter.spool_directory is None
+    monkeypatch.setenv("SDK_TELEMETRY_SPOOL", "true")
+    monkeypatch.setenv("SDK_TELEMETRY_STORE", str(tmp_path / "data" / "t.sqlite3"))
+    directory = str(ComposioSpanExporter().spool_directory)
+    assert Path(directory).parent == tmp_path / "data" / "spool"
+    assert Path(directory).name.startswith("composio-")
+    assert ComposioSpanExporter().spool_directory == directory, "the same endpoint and headers: the same spool"
+    monkeypatch.setenv("SDK_TELEMETRY_API_KEY", "another-key")
+    assert ComposioSpanExporter().spool_directory != directory, "another API key has its own spool"
+    monkeypatch.setenv("SDK_TELEMETRY_ENDPOINT", "http://127.0.0.1:10")
+    assert ComposioSpanExporter().spool_directory != directory, "each endpoint has its own spool"

@@ -1,0 +1,124 @@
+"""The ClickHouse SQL runs on the real ClickHouse engine (chDB) and answers as SQLite does,
+over the same known dataset, loaded through the same rows into the Collector's tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chdb import session as chdb_session
+
+from sdk_telemetry.store.clickhouse import ClickHouseStore
+from sdk_telemetry.store.queries import Filters, QueryError
+from tests.helpers.store_data import (
+    EXPECTED_ALL,
+    EXPECTED_WINDOW,
+    METRIC_ANSWERS,
+    T0,
+    assert_stats,
+    by_function,
+    dataset,
+)
+
+
+@pytest.fixture(scope="module")
+def clickhouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseStore]:
+    path: Path = tmp_path_factory.mktemp("chdb")
+    session = chdb_session.Session(str(path))
+    session.query("CREATE DATABASE IF NOT EXISTS otel ENGINE = Atomic")
+    session.query("USE otel")
+    store = ClickHouseStore.from_chdb(session)
+    store.create_tables()
+    spans, metrics = dataset()
+    store.insert_spans(spans)
+    store.insert_metrics(metrics)
+    yield store
+    session.close()
+
+
+def test_the_rows_landed_in_the_collector_tables(clickhouse: ClickHouseStore) -> None:
+    (row,) = clickhouse.run(
+        "SELECT count(), countIf(ScopeName = 'sdk_telemetry'), toUnixTimestamp64Nano(min(Timestamp)) FROM otel_traces",
+        {},
+    )
+    assert [int(value) for value in row] == [32, 31, (T0 + 1) * 1_000_000_000]
+    ((attributes,),) = clickhouse.run(
+        "SELECT SpanAttributes FROM otel_traces WHERE SpanName = 'Api.put' AND StatusCode = 'Error'", {}
+    )
+    assert attributes["sdk_telemetry.sample_rate"] == "0.25"
+
+
+def test_per_function_stats_match_sqlite(clickhouse: ClickHouseStore) -> None:
+    rows = clickhouse.function_stats()
+    assert [row.function for row in rows] == ["Api.put", "Api.get", "Api.outer"]
+    got = by_function(rows)
+    for name, expected in EXPECTED_ALL.items():
+        assert_stats(got[name], expected)
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        (Filters(service="svc-a"), {"Api.get": EXPECTED_ALL["Api.get"]}),
+        (Filters(environment="staging"), {"Api.put": EXPECTED_ALL["Api.put"]}),
+        (Filters(session="s1"), {"Api.get": EXPECTED_ALL["Api.get"]}),
+        (Filters(start=T0 + 5, end=T0 + 14), {"Api.get": EXPECTED_WINDOW}),
+    ],
+)
+def test_filtered_stats_match_sqlite(clickhouse: ClickHouseStore, filters: Filters, expected: dict[str, Any]) -> None:
+    got = by_function(clickhouse.function_stats(filters))
+    assert set(got) == set(expected)
+    for name, answer in expected.items():
+        assert_stats(got[name], answer)
+
+
+def test_top_errors_match_sqlite(clickhouse: ClickHouseStore) -> None:
+    groups = [group.as_dict() for group in clickhouse.top_errors()]
+    assert [g["error_type"] for g in groups] == ["ValueError", "TimeoutError"]
+    assert (groups[0]["count"], groups[0]["kept"], groups[0]["functions"]) == (5, 2, 2)
+    assert (groups[0]["sample_function"], groups[0]["sample_message"]) == ("Api.put", "bad put")
+    assert groups[0]["last_seen"] == "2023-11-14T22:15:10.000Z"
+
+
+@pytest.mark.parametrize("aggregation", sorted(METRIC_ANSWERS))
+def test_every_aggregation_matches_sqlite(clickhouse: ClickHouseStore, aggregation: str) -> None:
+    answer = clickhouse.get_metrics(aggregation=aggregation)
+    latency, queue = answer["metrics"]["latency"], answer["metrics"]["queue"]
+    assert (latency["value"], queue["value"]) == METRIC_ANSWERS[aggregation]
+    assert (latency["sample_count"], queue["sample_count"]) == (10, 2)
+    assert latency["time_range"] == {"start": "2023-11-14T22:13:21.000Z", "end": "2023-11-14T22:13:30.000Z"}
+
+
+def test_metrics_by_name_and_range_and_a_bad_aggregation(clickhouse: ClickHouseStore) -> None:
+    answer = clickhouse.get_metrics(names=["latency"], time_range=(T0 + 1, T0 + 5))
+    assert answer["metrics"]["latency"]["value"] == 3.0
+    with pytest.raises(QueryError) as caught:
+        clickhouse.get_metrics(aggregation="AVG")
+    assert caught.value.code == "INVALID_AGGREGATION"
+
+
+def test_the_receiver_copies_what_it_stores_to_clickhouse(tmp_path: Path, clickhouse: ClickHouseStore) -> None:
+    from sdk_telemetry.receiver import ReceiverSettings, create_app
+    from tests.helpers.receiver import KEY, invocation, serve
+
+    # chDB has one data directory per process: a second database in the same session.
+    clickhouse.run("CREATE DATABASE IF NOT EXISTS mirror ENGINE = Atomic", {})
+    clickhouse.run("USE mirror", {})
+    settings = ReceiverSettings(store_path=tmp_path / "local.sqlite3", api_keys=(KEY,))
+    with serve(settings, app_factory=lambda s: create_app(s, clickhouse=clickhouse)) as running:
+        batch = [invocation(i) for i in range(1, 11)]
+        batch[2]["error"] = {"name": "ValueError", "message": "bad"}
+        for _ in range(2):  # the retry is stored once, and copied once
+            assert running.post("/v1/metrics/invocations", batch).status_code == 200
+        assert running.post("/api/v1/metrics", {"name": "depth", "value": 2.0, "timestamp": T0}).status_code == 200
+        copied = running.get("/health").json()["receiver"]
+    try:
+        assert copied["clickhouse_copied_rows"] == 11
+        assert copied["clickhouse_failed_rows"] == 0
+        (row,) = clickhouse.function_stats()
+        assert (row.function, row.calls, row.errors, row.p50_ms, row.max_ms) == ("Tools.execute", 10, 1, 5.0, 10.0)
+        assert clickhouse.get_metrics(["depth"], aggregation="SUM")["metrics"]["depth"]["value"] == 2.0
+    finally:
+        clickhouse.run("USE otel", {})
