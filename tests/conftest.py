@@ -12,9 +12,8 @@ from opentelemetry.util._once import Once
 
 import sdk_telemetry
 from sdk_telemetry import telemetry as _setup
-from sdk_telemetry.config import state as _state
+from sdk_telemetry.config import state
 from sdk_telemetry.instrument import calls as _calls
-from sdk_telemetry.pipeline import prepare as _processing
 from sdk_telemetry.privacy import consent as _consent
 from tests.helpers.loopback import LoopbackServer
 from tests.helpers.processes import CLEARED_NAMES, CLEARED_PREFIXES
@@ -46,8 +45,7 @@ def clean_telemetry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     sdk_telemetry.uninstrument_all()
     _setup._current = None
     _setup._forwarders.clear()
-    _state.set_active(None)
-    _processing.activate(None)
+    state.activate(None)
     _consent.reset()
     _reset_otel_globals()
 

@@ -11,13 +11,11 @@ The whole public API is listed here; modules whose names start with `_` may chan
 """
 
 from sdk_telemetry._version import __version__
-from sdk_telemetry.config.settings import Settings
-from sdk_telemetry.instrument.targets import instrument, is_instrumented, uninstrument, uninstrument_all
-from sdk_telemetry.pipeline.span_batcher import BatchSpanProcessor
-from sdk_telemetry.privacy.consent import consent_granted, grant_consent, revoke_consent
-from sdk_telemetry.privacy.scrubber import ScrubMatch
-from sdk_telemetry.session.capture import CaptureExceptions
-from sdk_telemetry.session.session import Session
+from sdk_telemetry.config import Settings
+from sdk_telemetry.instrument import instrument, is_instrumented, uninstrument, uninstrument_all
+from sdk_telemetry.pipeline import BatchSpanProcessor
+from sdk_telemetry.privacy import ScrubMatch, consent_granted, grant_consent, revoke_consent
+from sdk_telemetry.session import CaptureExceptions, Session
 from sdk_telemetry.telemetry import Telemetry, configure_telemetry, create_telemetry, current_telemetry
 
 __all__ = [

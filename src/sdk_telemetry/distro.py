@@ -19,9 +19,8 @@ from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.sdk._configuration import _BaseConfigurator
 
-from sdk_telemetry.config import state as _state
-from sdk_telemetry.instrument import targets as _instrument
-from sdk_telemetry.instrument.imports import when_importable
+from sdk_telemetry.config import current_settings
+from sdk_telemetry.instrument import instrument, uninstrument, when_importable
 from sdk_telemetry.telemetry import configure_telemetry
 
 _logger = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ class SdkTelemetryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ()
 
     def _instrument(self, **kwargs: Any) -> None:
-        settings = _state.current_settings()
+        settings = current_settings()
         if not settings.enabled:
             return
         for target in settings.instrument_targets:
@@ -61,13 +60,13 @@ class SdkTelemetryInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             when_importable(target, functools.partial(_instrument_path, target))
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        for target in _state.current_settings().instrument_targets:
+        for target in current_settings().instrument_targets:
             try:
-                _instrument.uninstrument(target)
+                uninstrument(target)
             except Exception:
                 _logger.debug("sdk-telemetry: could not uninstrument %s", target, exc_info=True)
 
 
 def _instrument_path(path: str, _resolved: object) -> None:
     """`instrument(path)`, called once the target's module is imported (so nothing is imported early)."""
-    _instrument.instrument(path)
+    instrument(path)

@@ -24,20 +24,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from sdk_telemetry_exporters import attributes as attr
 from typing_extensions import Unpack
 
-from sdk_telemetry.config import state as _state
-from sdk_telemetry.config.settings import Settings, SettingsArguments, resolve_settings
-from sdk_telemetry.instrument import calls as _calls
-from sdk_telemetry.instrument import targets as _instrument
-from sdk_telemetry.pipeline import exporters as _exporters
-from sdk_telemetry.pipeline import prepare as _processing
-from sdk_telemetry.pipeline import queue_metrics as _events_metrics
-from sdk_telemetry.pipeline.event_batcher import EventQueue
-from sdk_telemetry.pipeline.forwarder import Forwarder
-from sdk_telemetry.pipeline.health import health_summary
-from sdk_telemetry.pipeline.span_batcher import BatchSpanProcessor
-from sdk_telemetry.session.capture import CaptureExceptions
-from sdk_telemetry.session.capture import create_task as _create_task
-from sdk_telemetry.session.session import Session, severity_name, validate_event
+from sdk_telemetry import pipeline
+from sdk_telemetry.config import Settings, SettingsArguments, activate, resolve_settings
+from sdk_telemetry.instrument import refresh_tracer, uninstrument_all
+from sdk_telemetry.pipeline import BatchSpanProcessor, EventQueue, Forwarder, health_summary
+from sdk_telemetry.session import CaptureExceptions, Session, severity_name, validate_event
+from sdk_telemetry.session import create_task as _create_task
 
 _logger = logging.getLogger(__name__)
 _lock = threading.RLock()
@@ -61,7 +53,7 @@ class Telemetry:
     ) -> None:
         self.settings = settings
         self._processors = list(processors)
-        self.session = session or Session(settings.session.session_id, enabled=False)
+        self.session = session or Session(settings.session.session_id, enabled=False, privacy=settings.privacy)
         self.logger_provider = logger_provider
         self.tracer_provider = tracer_provider
         self._shut_down = False
@@ -217,7 +209,7 @@ class Telemetry:
             if callable(exporter_stats):
                 session["exporters"][name]["exporter"] = exporter_stats()
         result["session"] = session
-        result["privacy"] = _processing.stats()
+        result["privacy"] = pipeline.privacy_stats()
         return result
 
     def health(self) -> str:
@@ -226,11 +218,11 @@ class Telemetry:
 
     def _queues(self) -> Iterable[tuple[dict[str, str], Callable[[], dict[str, Any]]]]:
         """Every queue of this handle, for the queue metrics."""
-        base = {_events_metrics.SESSION: self.session.id}
+        base = {pipeline.QUEUE_SESSION: self.session.id}
         for name, processor in self._processors:
-            yield {**base, _events_metrics.EXPORTER: name, _events_metrics.SIGNAL: "spans"}, processor.stats
+            yield {**base, pipeline.QUEUE_EXPORTER: name, pipeline.QUEUE_SIGNAL: "spans"}, processor.stats
         for name, queue in self.session.queues:
-            yield {**base, _events_metrics.EXPORTER: name, _events_metrics.SIGNAL: "events"}, queue.stats
+            yield {**base, pipeline.QUEUE_EXPORTER: name, pipeline.QUEUE_SIGNAL: "events"}, queue.stats
 
 
 def _validated(name: str, data: Mapping[str, Any] | None, severity: str | int) -> bool:
@@ -276,10 +268,9 @@ def configure_telemetry(
             return _current
         if _current is not None:
             _current.shutdown()
-        _state.set_active(resolved)
-        _processing.activate(resolved)  # privacy rules for sanitize/redact_text, and the consent mode
+        activate(resolved)
         if not resolved.enabled:
-            _instrument.uninstrument_all()
+            uninstrument_all()
             _current = Telemetry(resolved)
             _logger.debug("sdk-telemetry: disabled (%s)", resolved.disabled_reason)
             return _current
@@ -322,11 +313,11 @@ def _build(settings: Settings, metric_readers: Sequence[MetricReader], strict: b
     )
     processors: list[tuple[str, BatchSpanProcessor]] = []
     for name in settings.traces_exporters:
-        if name in _exporters.EVENTS_ONLY:
+        if name in pipeline.EVENTS_ONLY:
             continue  # its failed calls arrive as events, through the session
         try:
-            span_exporter = _exporters.span_exporter(name, settings)
-        except _exporters.UnknownExporterError:
+            span_exporter = pipeline.span_exporter(name, settings)
+        except pipeline.UnknownExporterError:
             if strict:
                 raise
             _logger.error("sdk-telemetry: OTEL_TRACES_EXPORTER names an unknown exporter %r; skipped", name)
@@ -353,6 +344,7 @@ def _build(settings: Settings, metric_readers: Sequence[MetricReader], strict: b
         queues=queues,
         echo=settings.session.echo_events,
         fatal_timeout=settings.session.fatal_timeout,
+        privacy=settings.privacy,
     )
     telemetry = Telemetry(settings, processors, session, logger_provider, tracer_provider)
     if tracer_provider is not None:
@@ -364,12 +356,12 @@ def _build(settings: Settings, metric_readers: Sequence[MetricReader], strict: b
             tracer_provider.add_span_processor(forwarder)
         forwarder.tag_session = tracer_provider.resource.attributes.get(attr.SESSION_ID) != session.id
         forwarder.use(tuple(processor for _, processor in processors), settings, session)
-        _calls.refresh()
+        refresh_tracer()
     if global_:
         _meter_provider(resource, settings, metric_readers, strict)
         if settings.session.http_spans:
             telemetry._on_shutdown.extend(_instrument_http())
-    _events_metrics.register(_all_queues)
+    pipeline.register_queue_metrics(_all_queues)
     session.start()
     return telemetry
 
@@ -378,8 +370,8 @@ def _event_queues(settings: Settings, strict: bool) -> list[tuple[str, EventQueu
     queues: list[tuple[str, EventQueue]] = []
     for name in settings.session.events_exporters_for(settings.traces_exporters):
         try:
-            exporter = _exporters.log_exporter(name, settings)
-        except _exporters.UnknownExporterError:
+            exporter = pipeline.log_exporter(name, settings)
+        except pipeline.UnknownExporterError:
             if strict:
                 raise
             _logger.error("sdk-telemetry: OTEL_LOGS_EXPORTER names an unknown exporter %r; skipped", name)
@@ -466,8 +458,8 @@ def _meter_provider(
     readers = list(metric_readers)
     for name in settings.metrics_exporters:
         try:
-            readers.append(PeriodicExportingMetricReader(_exporters.metric_exporter(name)))
-        except _exporters.UnknownExporterError:
+            readers.append(PeriodicExportingMetricReader(pipeline.metric_exporter(name)))
+        except pipeline.UnknownExporterError:
             if strict:
                 raise
             _logger.error("sdk-telemetry: OTEL_METRICS_EXPORTER names an unknown exporter %r; skipped", name)

@@ -14,10 +14,11 @@ from opentelemetry.trace import Status, StatusCode
 from sdk_telemetry_exporters import attributes as attr
 
 from sdk_telemetry import configure_telemetry, instrument
+from sdk_telemetry.config import state
 from sdk_telemetry.config.settings import Settings
 from sdk_telemetry.pipeline import prepare as _processing
+from sdk_telemetry.privacy import PrivacySettings, ScrubMatch
 from sdk_telemetry.privacy import scrubber as _privacy
-from sdk_telemetry.privacy.scrubber import PrivacySettings, ScrubMatch
 from tests.helpers.privacy import Pipeline, span_attributes
 
 # --- the pipeline under test: three exporters, one loopback server, one store file -------------
@@ -474,13 +475,13 @@ def test_a_bad_environment_value_is_logged_and_the_default_used(caplog):
     assert "SDK_TELEMETRY_MAX_STRING_LENGTH" in caplog.text
 
 
-def test_sanitize_and_redact_text_follow_the_active_settings():
+def test_the_active_scrubber_follows_the_configured_settings():
     configure_telemetry(exporter="none", scrub_patterns={"pin": "pin"}, excluded_fields=["drop.me"])
-    assert _privacy.sanitize({"pin": 1, "drop": {"me": 2, "keep": 3}}) == {
+    assert state.scrubber().structure({"pin": 1, "drop": {"me": 2, "keep": 3}}, (), 0) == {
         "pin": "[REDACTED:pin]",
         "drop": {"keep": 3},
     }
-    assert _privacy.redact_text("pin=1234 password=x") == "pin=[REDACTED:pin] password=[REDACTED:password]"
+    assert state.scrubber().text("pin=1234 password=x", ()) == "pin=[REDACTED:pin] password=[REDACTED:password]"
 
 
 def test_prepare_never_raises_and_drops_what_it_cannot_make_safe():

@@ -1,5 +1,8 @@
 """Delivery of wire batches, shared by the HTTP exporters: send, fall back, spool, resend, count.
 
+`delivery_for` builds an exporter's delivery from its arguments and settings, and
+`DeliveringExporter` gives both exporters the methods that only delegate to it.
+
 A batch goes to the primary endpoint through the transport (retries, `Retry-After`, 413
 splitting). What the endpoint refuses for good is dropped and counted. What it could not take
 now goes to the OTLP fallback when there is one, else to the disk spool. Spooled batches are
@@ -12,16 +15,17 @@ import collections
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from sdk_telemetry_exporters._fork import reinit_after_fork
 from sdk_telemetry_exporters._transport import HttpTransport, SendResult
+from sdk_telemetry_exporters.config import ExporterSettings, otlp_endpoint_configured
 from sdk_telemetry_exporters.fallback import CircuitBreaker, OtlpFallback
-from sdk_telemetry_exporters.spool import Spool, WireBatch
+from sdk_telemetry_exporters.fork import reinit_after_fork
+from sdk_telemetry_exporters.spool import Spool, WireBatch, spool_name
 
 _logger = logging.getLogger(__name__)
 
@@ -249,6 +253,85 @@ class Delivery:
         result["last_error_time"] = last_error_time
         result["last_success_time"] = self.last_success_time
         return result
+
+
+def delivery_for(
+    name: str,
+    item_id: Callable[[Any], str],
+    settings: ExporterSettings | None = None,
+    *,
+    endpoint: str | None = None,
+    api_key: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    fallback: OtlpFallback | None = None,
+    otlp_fallback: bool = False,
+) -> Delivery:
+    """The delivery of exporter `name`: the arguments first, then `settings` (by default from the environment).
+
+    JSON bodies with the API key in `X-API-Key`; the transport's retries and backoff from the
+    settings; a spool in the exporter's own sub-directory (per endpoint and headers) when
+    spooling is on. `otlp_fallback`: when no `fallback` is given, use the OTLP one if the settings
+    allow it and an OTLP endpoint is configured. Never raises: a misconfiguration is logged and
+    gives a delivery that sends nothing.
+    """
+    try:
+        env = settings or ExporterSettings.from_env()
+        base = (endpoint or env.endpoint or "").rstrip("/") or None
+        request_headers = {"Content-Type": "application/json", **dict(env.headers), **dict(headers or {})}
+        key = api_key or env.api_key
+        if key:
+            request_headers["X-API-Key"] = key
+        spool = None
+        if env.spool_dir is not None and base is not None:
+            directory = env.spool_dir / spool_name(name, base, request_headers)
+            spool = Spool(directory, env.spool_max_bytes, env.spool_max_age)
+        transport = HttpTransport(
+            request_headers,
+            timeout=timeout or env.timeout,
+            max_attempts=env.max_attempts,
+            backoff_base=env.retry_base,
+            backoff_cap=env.retry_cap,
+            retry_after_max=env.retry_after_max,
+            # With a spool, a long Retry-After sends the batch to disk instead of holding the worker.
+            max_wait=env.retry_cap if spool is not None else None,
+        )
+        if otlp_fallback and fallback is None and env.otlp_fallback and otlp_endpoint_configured():
+            fallback = OtlpFallback.from_env()
+        delivery = Delivery(base, transport, item_id, spool, fallback, resend_backoff=env.retry_base)
+    except Exception:  # a constructor must never raise into the host program
+        _logger.exception("sdk-telemetry: %s exporter misconfigured; it will send nothing", name)
+        delivery = Delivery(None, HttpTransport(timeout=5.0), item_id)
+    if delivery.base is None and delivery.fallback is None:
+        _logger.warning("sdk-telemetry: %s exporter has no endpoint (set SDK_TELEMETRY_ENDPOINT)", name)
+    return delivery
+
+
+class DeliveringExporter:
+    """What the HTTP exporters do the same way, through their `Delivery`."""
+
+    _delivery: Delivery
+
+    @property
+    def spool_directory(self) -> str | None:
+        """Where undelivered batches are kept, or None when spooling is off."""
+        spool = self._delivery.spool
+        return None if spool is None else str(spool.directory)
+
+    def resend_spooled(self, timeout: float | None = None) -> int:
+        """Resend spooled batches now (bounded by `timeout` seconds, else the transport's); the items delivered."""
+        transport_timeout = self._delivery.transport.timeout
+        return self._delivery.resend(time.monotonic() + (transport_timeout if timeout is None else timeout))
+
+    def shutdown(self) -> None:
+        """Interrupt any retry wait and release connections (and the OTLP fallback's)."""
+        self._delivery.transport.close()
+        if self._delivery.fallback is not None:
+            self._delivery.fallback.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Nothing is held here between exports."""
+        return True
 
 
 def span_event_id(span: ReadableSpan) -> str:

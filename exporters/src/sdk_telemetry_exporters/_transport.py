@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import urllib3
 
-from sdk_telemetry_exporters._fork import reinit_after_fork
+from sdk_telemetry_exporters.fork import reinit_after_fork
 
 if TYPE_CHECKING:
     from sdk_telemetry_exporters.spool import WireBatch
@@ -122,6 +122,11 @@ class HttpTransport:
                 self._routes.clear()
             self._routes[url] = route
         return route
+
+    @property
+    def timeout(self) -> float:
+        """The timeout of one attempt, in seconds."""
+        return self._timeout
 
     @property
     def closed(self) -> bool:

@@ -1,6 +1,8 @@
-"""Names of the span and resource attributes that sdk-telemetry writes and its exporters read.
+"""Names of the span, log record and resource attributes that sdk-telemetry writes and its exporters read.
 
-Both sides import these constants, so a renamed attribute cannot silently break an exporter.
+Both sides import these constants, so a renamed attribute cannot silently break an exporter. The
+session events' types and severities are here too: `sdk_telemetry`'s sessions write them, the
+`tinker` exporter (and the receiver) read them.
 """
 
 from __future__ import annotations
@@ -33,3 +35,25 @@ OS_TYPE = "os.type"
 PROJECT_ID = "sdk_telemetry.project_id"
 PROVIDER = "sdk_telemetry.provider"
 SOURCE_SERVICE = "sdk_telemetry.source.service"
+
+# Session events: log records whose attributes say which event of a session they are.
+#: The event's type, one of `EVENT_TYPES` (a record without it is a `GENERIC_EVENT`).
+EVENT_TYPE = "sdk_telemetry.event.type"
+#: The client-generated event id (stable across retries and the spool, for deduplication).
+EVENT_ID = "sdk_telemetry.event.id"
+#: The event's index within its session (0, 1, 2, ...).
+EVENT_INDEX = "sdk_telemetry.event.session_index"
+#: How long the session lasted, on its `SESSION_END` event (`H:MM:SS[.ffffff]`).
+SESSION_DURATION = "sdk_telemetry.session.duration"
+# OpenTelemetry semantic conventions of an exception (on an `UNHANDLED_EXCEPTION` event).
+EXCEPTION_TYPE = "exception.type"
+EXCEPTION_MESSAGE = "exception.message"
+EXCEPTION_STACKTRACE = "exception.stacktrace"
+
+# Session event types (the values of `EVENT_TYPE`) and severities.
+SESSION_START = "SESSION_START"
+SESSION_END = "SESSION_END"
+UNHANDLED_EXCEPTION = "UNHANDLED_EXCEPTION"
+GENERIC_EVENT = "GENERIC_EVENT"
+EVENT_TYPES = frozenset({SESSION_START, SESSION_END, UNHANDLED_EXCEPTION, GENERIC_EVENT})
+SEVERITIES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

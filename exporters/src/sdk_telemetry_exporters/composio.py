@@ -19,11 +19,10 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
 from sdk_telemetry_exporters import attributes as attr
-from sdk_telemetry_exporters._delivery import Delivery, span_event_id
-from sdk_telemetry_exporters._env import ExporterSettings, otlp_endpoint_configured
-from sdk_telemetry_exporters._transport import HttpTransport
+from sdk_telemetry_exporters._delivery import DeliveringExporter, delivery_for, span_event_id
+from sdk_telemetry_exporters.config import ExporterSettings
 from sdk_telemetry_exporters.fallback import OtlpFallback
-from sdk_telemetry_exporters.spool import Spool, WireBatch, spool_name
+from sdk_telemetry_exporters.spool import WireBatch
 
 _logger = logging.getLogger(__name__)
 
@@ -91,13 +90,13 @@ def error_object(span: ReadableSpan) -> dict[str, str] | None:
         if event.name == "exception":
             exception = event.attributes or {}
             break
-    error_type = str(attrs.get(attr.ERROR_TYPE) or exception.get("exception.type") or "Error")
+    error_type = str(attrs.get(attr.ERROR_TYPE) or exception.get(attr.EXCEPTION_TYPE) or "Error")
     error: dict[str, str] = {"name": error_type.rsplit(".", 1)[-1]}
     for key, value in (
         ("code", attrs.get(attr.ERROR_CODE)),
         ("errorId", attrs.get(attr.ERROR_ID)),
-        ("message", exception.get("exception.message") or span.status.description),
-        ("stack", exception.get("exception.stacktrace")),
+        ("message", exception.get(attr.EXCEPTION_MESSAGE) or span.status.description),
+        ("stack", exception.get(attr.EXCEPTION_STACKTRACE)),
     ):
         if value is not None and value != "":
             error[key] = str(value)
@@ -148,7 +147,7 @@ def payload_event_id(payload: Any) -> str:
     return str(metadata.get("eventId", "")) if isinstance(metadata, dict) else ""
 
 
-class ComposioSpanExporter(SpanExporter):
+class ComposioSpanExporter(DeliveringExporter, SpanExporter):
     """Exports invocation spans in the Composio-style format; falls back to OTLP when configured.
 
     Built with no arguments it reads `SDK_TELEMETRY_*` from the environment. With no endpoint it
@@ -174,57 +173,26 @@ class ComposioSpanExporter(SpanExporter):
         self._project_id = project_id
         self._provider = provider
         self._sources: dict[int, tuple[Resource, dict[str, str], dict[str, str]]] = {}
-        try:
-            env = settings or ExporterSettings.from_env()
-            base = (endpoint or env.endpoint or "").rstrip("/") or None
-            request_headers = {"Content-Type": "application/json", **dict(env.headers), **dict(headers or {})}
-            key = api_key or env.api_key
-            if key:
-                request_headers["X-API-Key"] = key
-            self._timeout = timeout or env.timeout
-            transport = HttpTransport(
-                request_headers,
-                timeout=self._timeout,
-                max_attempts=env.max_attempts,
-                backoff_base=env.retry_base,
-                backoff_cap=env.retry_cap,
-                retry_after_max=env.retry_after_max,
-                # With a spool, a long Retry-After sends the batch to disk instead of holding the worker.
-                max_wait=env.retry_cap if env.spool_dir is not None and base is not None else None,
-            )
-            if fallback is None and env.otlp_fallback and otlp_endpoint_configured():
-                fallback = OtlpFallback.from_env()
-            spool = (
-                Spool(
-                    env.spool_dir / spool_name(self.name, base, request_headers),
-                    env.spool_max_bytes,
-                    env.spool_max_age,
-                )
-                if env.spool_dir is not None and base is not None
-                else None
-            )
-            self._delivery = Delivery(base, transport, payload_event_id, spool, fallback, resend_backoff=env.retry_base)
-        except Exception:  # a constructor must never raise into the host program
-            _logger.exception("sdk-telemetry: composio exporter misconfigured; it will send nothing")
-            self._timeout = 5.0
-            self._delivery = Delivery(None, HttpTransport(timeout=self._timeout), payload_event_id)
-        if self._delivery.base is None and self._delivery.fallback is None:
-            _logger.warning("sdk-telemetry: composio exporter has no endpoint (set SDK_TELEMETRY_ENDPOINT)")
+        self._delivery = delivery_for(
+            self.name,
+            payload_event_id,
+            settings,
+            endpoint=endpoint,
+            api_key=api_key,
+            headers=headers,
+            timeout=timeout,
+            fallback=fallback,
+            otlp_fallback=True,
+        )
 
     @property
     def endpoint(self) -> str | None:
         """The base URL, without a trailing slash, or None when unset."""
         return self._delivery.base
 
-    @property
-    def spool_directory(self) -> str | None:
-        """Where undelivered batches are kept, or None when spooling is off."""
-        spool = self._delivery.spool
-        return None if spool is None else str(spool.directory)
-
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Send errors first (one request each), then successes in arrays of at most 100; then resend the spool."""
-        deadline = time.monotonic() + self._timeout * 2
+        deadline = time.monotonic() + self._delivery.transport.timeout * 2
         delivery = self._delivery
         delivery.begin_export()
         all_ok = True
@@ -246,20 +214,6 @@ class ComposioSpanExporter(SpanExporter):
         except Exception:
             _logger.exception("sdk-telemetry: spooling at exit failed")
             return 0
-
-    def resend_spooled(self, timeout: float | None = None) -> int:
-        """Resend spooled batches now (bounded by `timeout` seconds); the number of items delivered."""
-        return self._delivery.resend(time.monotonic() + (self._timeout if timeout is None else timeout))
-
-    def shutdown(self) -> None:
-        """Interrupt any retry wait and release connections."""
-        self._delivery.transport.close()
-        if self._delivery.fallback is not None:
-            self._delivery.fallback.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Nothing is held here between exports."""
-        return True
 
     def stats(self) -> dict[str, Any]:
         """Counters: sent, retried, rejected, failed, diverted to the fallback, spooled, resent, dropped by reason."""

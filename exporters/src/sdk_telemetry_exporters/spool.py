@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from sdk_telemetry_exporters._fork import reinit_after_fork
+from sdk_telemetry_exporters.fork import reinit_after_fork
 
 _logger = logging.getLogger(__name__)
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import platform
 import threading
 import time
@@ -36,49 +35,47 @@ from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 
 from sdk_telemetry_exporters import attributes as attr
-from sdk_telemetry_exporters._delivery import Delivery
-from sdk_telemetry_exporters._env import ExporterSettings
-from sdk_telemetry_exporters._transport import HttpTransport
-from sdk_telemetry_exporters.spool import Spool, WireBatch, spool_name
+from sdk_telemetry_exporters._delivery import DeliveringExporter, delivery_for
+
+# Temporary: `sdk_telemetry` still reads these as `tinker.X`; they are `attributes.X` (remove once it does not).
+from sdk_telemetry_exporters.attributes import (  # noqa: F401
+    EVENT_ID,
+    EVENT_INDEX,
+    EVENT_TYPE,
+    EXCEPTION_MESSAGE,
+    EXCEPTION_STACKTRACE,
+    EXCEPTION_TYPE,
+    GENERIC_EVENT,
+    SESSION_DURATION,
+    SESSION_END,
+    SESSION_START,
+    SEVERITIES,
+    UNHANDLED_EXCEPTION,
+)
+from sdk_telemetry_exporters.config import ExporterSettings
+from sdk_telemetry_exporters.fork import reinit_after_fork
+from sdk_telemetry_exporters.spool import WireBatch
 
 _logger = logging.getLogger(__name__)
 
 PATH = "/api/v1/telemetry"
 MAX_BATCH = 100
 
-# Event types of the wire format.
-SESSION_START = "SESSION_START"
-SESSION_END = "SESSION_END"
-UNHANDLED_EXCEPTION = "UNHANDLED_EXCEPTION"
-GENERIC_EVENT = "GENERIC_EVENT"
-EVENT_TYPES = frozenset({SESSION_START, SESSION_END, UNHANDLED_EXCEPTION, GENERIC_EVENT})
-SEVERITIES = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
-# Log record attributes of a session event (`session.id` is `attributes.SESSION_ID`).
-EVENT_TYPE = "sdk_telemetry.event.type"
-EVENT_ID = "sdk_telemetry.event.id"
-EVENT_INDEX = "sdk_telemetry.event.session_index"
-SESSION_DURATION = "sdk_telemetry.session.duration"
-# OpenTelemetry semantic conventions of an exception.
-EXCEPTION_TYPE = "exception.type"
-EXCEPTION_MESSAGE = "exception.message"
-EXCEPTION_STACKTRACE = "exception.stacktrace"
+class _Process:
+    """This process's identity; a forked child draws its own."""
 
-_process_uuid = str(uuid.uuid4())
+    def __init__(self) -> None:
+        self.uuid = str(uuid.uuid4())
 
 
-def _new_process_uuid() -> None:
-    global _process_uuid
-    _process_uuid = str(uuid.uuid4())
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_process_uuid)
+_this_process = _Process()
+reinit_after_fork(_this_process, _Process.__init__)
 
 
 def process_uuid() -> str:
     """This process's uuid; a forked child gets a new one."""
-    return _process_uuid
+    return _this_process.uuid
 
 
 def iso_timestamp(time_ns: int) -> str:
@@ -90,7 +87,7 @@ def iso_timestamp(time_ns: int) -> str:
 def severity_name(record: ReadableLogRecord) -> str:
     """One of the five severities: the record's text if it is one, else from its severity number."""
     text = (record.log_record.severity_text or "").upper()
-    if text in SEVERITIES:
+    if text in attr.SEVERITIES:
         return text
     number = record.log_record.severity_number
     value = number.value if isinstance(number, SeverityNumber) else 9
@@ -100,7 +97,7 @@ def severity_name(record: ReadableLogRecord) -> str:
     return "CRITICAL"
 
 
-class TinkerLogExporter(LogRecordExporter):
+class TinkerLogExporter(DeliveringExporter, LogRecordExporter):
     """Exports session events in the Tinker format, through the shared delivery path.
 
     Built with no arguments (as `OTEL_LOGS_EXPORTER=tinker` builds it) it reads
@@ -130,41 +127,9 @@ class TinkerLogExporter(LogRecordExporter):
         # What was drawn for a record without its own event id or index, so that every mapping of
         # that record (export, spool at exit) gives the same event: the same id, the same bytes.
         self._drawn: weakref.WeakKeyDictionary[Any, tuple[str, int]] = weakref.WeakKeyDictionary()
-        try:
-            env = settings or ExporterSettings.from_env()
-            base = (endpoint or env.endpoint or "").rstrip("/") or None
-            request_headers = {"Content-Type": "application/json", **dict(env.headers), **dict(headers or {})}
-            key = api_key or env.api_key
-            if key:
-                request_headers["X-API-Key"] = key
-            self._timeout = timeout or env.timeout
-            spooling = env.spool_dir is not None and base is not None
-            transport = HttpTransport(
-                request_headers,
-                timeout=self._timeout,
-                max_attempts=env.max_attempts,
-                backoff_base=env.retry_base,
-                backoff_cap=env.retry_cap,
-                retry_after_max=env.retry_after_max,
-                # With a spool, a long Retry-After sends the batch to disk instead of holding the worker.
-                max_wait=env.retry_cap if spooling else None,
-            )
-            spool = (
-                Spool(
-                    env.spool_dir / spool_name(self.name, base, request_headers),
-                    env.spool_max_bytes,
-                    env.spool_max_age,
-                )
-                if env.spool_dir is not None and base is not None
-                else None
-            )
-            self._delivery = Delivery(base, transport, item_event_id, spool, resend_backoff=env.retry_base)
-        except Exception:  # a constructor must never raise into the host program
-            _logger.exception("sdk-telemetry: tinker exporter misconfigured; it will send nothing")
-            self._timeout = 5.0
-            self._delivery = Delivery(None, HttpTransport(timeout=self._timeout), item_event_id)
-        if self._delivery.base is None:
-            _logger.warning("sdk-telemetry: tinker exporter has no endpoint (set SDK_TELEMETRY_ENDPOINT)")
+        self._delivery = delivery_for(
+            self.name, item_event_id, settings, endpoint=endpoint, api_key=api_key, headers=headers, timeout=timeout
+        )
 
     @property
     def url(self) -> str | None:
@@ -172,15 +137,9 @@ class TinkerLogExporter(LogRecordExporter):
         base = self._delivery.base
         return None if base is None else base + PATH
 
-    @property
-    def spool_directory(self) -> str | None:
-        """Where undelivered batches are kept, or None when spooling is off."""
-        spool = self._delivery.spool
-        return None if spool is None else str(spool.directory)
-
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
         """Send the records, one session per request and at most 100 events per request; then resend the spool."""
-        deadline = time.monotonic() + self._timeout * 2
+        deadline = time.monotonic() + self._delivery.transport.timeout * 2
         delivery = self._delivery
         delivery.begin_export()
         all_ok = True
@@ -204,10 +163,6 @@ class TinkerLogExporter(LogRecordExporter):
             _logger.exception("sdk-telemetry: spooling events at exit failed")
             return 0
 
-    def resend_spooled(self, timeout: float | None = None) -> int:
-        """Resend spooled batches now (bounded by `timeout` seconds); the number of events delivered."""
-        return self._delivery.resend(time.monotonic() + (self._timeout if timeout is None else timeout))
-
     def request_body(self, session_id: str, record: ReadableLogRecord, events: list[dict[str, Any]]) -> dict[str, Any]:
         """The request object around `events` (the fields of wire-formats §2, nothing else)."""
         return {**self.envelope(session_id, record), "events": events}
@@ -228,9 +183,9 @@ class TinkerLogExporter(LogRecordExporter):
         """One wire event from one log record; the same event (id and index) every time for the same record."""
         log = record.log_record
         attributes: Mapping[str, Any] = log.attributes or {}
-        kind = str(attributes.get(EVENT_TYPE) or GENERIC_EVENT)
-        if kind not in EVENT_TYPES:
-            kind = GENERIC_EVENT
+        kind = str(attributes.get(attr.EVENT_TYPE) or attr.GENERIC_EVENT)
+        if kind not in attr.EVENT_TYPES:
+            kind = attr.GENERIC_EVENT
         event_id, index = self._identity(record, session_id)
         timestamp = log.timestamp or log.observed_timestamp or time.time_ns()
         event: dict[str, Any] = {
@@ -240,27 +195,19 @@ class TinkerLogExporter(LogRecordExporter):
             "severity": severity_name(record),
             "timestamp": iso_timestamp(timestamp),
         }
-        if kind == SESSION_END:
-            event["duration"] = str(attributes.get(SESSION_DURATION) or "0:00:00")
-        elif kind == UNHANDLED_EXCEPTION:
-            error_type = str(attributes.get(EXCEPTION_TYPE) or "Exception")
+        if kind == attr.SESSION_END:
+            event["duration"] = str(attributes.get(attr.SESSION_DURATION) or "0:00:00")
+        elif kind == attr.UNHANDLED_EXCEPTION:
+            error_type = str(attributes.get(attr.EXCEPTION_TYPE) or "Exception")
             event["error_type"] = error_type.rsplit(".", 1)[-1]
-            event["error_message"] = str(attributes.get(EXCEPTION_MESSAGE) or "")
-            stacktrace = attributes.get(EXCEPTION_STACKTRACE)
+            event["error_message"] = str(attributes.get(attr.EXCEPTION_MESSAGE) or "")
+            stacktrace = attributes.get(attr.EXCEPTION_STACKTRACE)
             if stacktrace:
                 event["traceback"] = str(stacktrace)
-        elif kind == GENERIC_EVENT:
+        elif kind == attr.GENERIC_EVENT:
             event["event_name"] = str(log.event_name or "log")
             event["event_data"] = _event_data(log.body, attributes)
         return event
-
-    def shutdown(self) -> None:
-        """Interrupt any retry wait and release connections."""
-        self._delivery.transport.close()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Nothing is held here between exports."""
-        return True
 
     def stats(self) -> dict[str, Any]:
         """Counters of events sent, failed, rejected, spooled, resent and dropped by reason, and the last error.
@@ -315,8 +262,8 @@ class TinkerLogExporter(LogRecordExporter):
         (the same id, so that the endpoint can deduplicate; the same bytes, so the same idempotency key).
         """
         attributes: Mapping[str, Any] = record.log_record.attributes or {}
-        own_id = attributes.get(EVENT_ID)
-        own_index = attributes.get(EVENT_INDEX)
+        own_id = attributes.get(attr.EVENT_ID)
+        own_index = attributes.get(attr.EVENT_INDEX)
         if not isinstance(own_index, int) or isinstance(own_index, bool):
             own_index = None
         if own_id and own_index is not None:

@@ -1,2 +1,24 @@
-"""Configuration: every setting resolved in one place (arguments, then the environment, then
-defaults), the session settings, and the one owner of process-wide state (the active settings)."""
+"""Configuration: every setting resolved in one place, from arguments, then the environment, then
+defaults (`settings`; the session's in `session`), and the one owner of process-wide state: the
+active setup's settings, consent mode and scrubber (`state`)."""
+
+from sdk_telemetry.config.settings import Settings, SettingsArguments, opt_out_reason, resolve_settings
+from sdk_telemetry.config.state import (
+    activate,
+    capture_args_default,
+    current_settings,
+    instrumentation_allowed,
+    scrubber,
+)
+
+__all__ = [
+    "Settings",
+    "SettingsArguments",
+    "activate",
+    "capture_args_default",
+    "current_settings",
+    "instrumentation_allowed",
+    "opt_out_reason",
+    "resolve_settings",
+    "scrubber",
+]

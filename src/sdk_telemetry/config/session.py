@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sdk_telemetry_exporters._env import parse_bool, parse_seconds
+from sdk_telemetry_exporters.config import parse_bool, parse_seconds
 from typing_extensions import TypedDict
 
 ECHO_EVENTS = "SDK_TELEMETRY_ECHO_EVENTS"

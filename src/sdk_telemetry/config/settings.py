@@ -10,11 +10,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sdk_telemetry_exporters._env import ExporterSettings, parse_bool, parse_seconds
+from sdk_telemetry_exporters.config import ExporterSettings, parse_bool, parse_list, parse_seconds
 from typing_extensions import TypedDict, Unpack
 
 from sdk_telemetry.config.session import SessionArguments, SessionSettings
-from sdk_telemetry.privacy.scrubber import PrivacyArguments, PrivacySettings
+from sdk_telemetry.privacy import PrivacyArguments, PrivacySettings
 
 # Opt-out variables: any truthy value turns telemetry off for the whole process.
 OPT_OUT_VARIABLES = ("SDK_TELEMETRY_DISABLED", "TELEMETRY_DISABLED", "DO_NOT_TRACK", "OTEL_SDK_DISABLED")
@@ -35,10 +35,8 @@ def default_store_path(env: Mapping[str, str]) -> Path:
 
 
 def _names(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    """Exporter names from a comma list or a sequence; `none` means no exporter."""
-    items = value.split(",") if isinstance(value, str) else list(value or ())
-    names = tuple(name.strip().lower() for name in items if name.strip())
-    return tuple(name for name in names if name != "none")
+    """Exporter names from a comma list or a sequence, lower case; `none` means no exporter."""
+    return tuple(name for name in (item.lower() for item in parse_list(value)) if name != "none")
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,8 @@ def opt_out_reason(env: Mapping[str, str] | None = None) -> str | None:
 class SettingsArguments(PrivacyArguments, SessionArguments, TypedDict, total=False):
     """The keyword arguments of `configure_telemetry()`; each overrides its environment variable.
 
-    The privacy and session arguments are declared beside their settings, in `_privacy` and `_session`.
+    The privacy and session arguments are declared beside their settings
+    (`sdk_telemetry.privacy.settings`, `sdk_telemetry.config.session`).
     """
 
     enabled: bool | None

@@ -1,20 +1,26 @@
-"""Process-wide state: the active settings, consulted by `instrument()` before it patches anything."""
+"""The one owner of process-wide state: the settings of the active setup (the last
+`configure_telemetry()`), its consent mode, and the scrubber for code that has no handle at hand
+(the error text of instrumented calls, `instrument()`'s defaults)."""
 
 from __future__ import annotations
 
 import threading
 
 from sdk_telemetry.config.settings import Settings, resolve_settings
+from sdk_telemetry.privacy import Scrubber, set_required
 
 _lock = threading.Lock()
 _active: Settings | None = None
+_fallback_scrubber: Scrubber | None = None  # from the environment alone, while nothing is active
 
 
-def set_active(settings: Settings | None) -> None:
-    """Remember the settings of the current `configure_telemetry()` (None after shutdown)."""
-    global _active
+def activate(settings: Settings | None) -> None:
+    """Make `settings` the active setup's: its privacy rules and consent mode (None: unconfigured)."""
+    global _active, _fallback_scrubber
     with _lock:
         _active = settings
+        _fallback_scrubber = None
+    set_required(settings.privacy.consent_required if settings is not None else False)
 
 
 def current_settings() -> Settings:
@@ -22,6 +28,18 @@ def current_settings() -> Settings:
     with _lock:
         active = _active
     return active if active is not None else resolve_settings()
+
+
+def scrubber() -> Scrubber:
+    """The active setup's scrubber (before any setup: the environment's rules, compiled once)."""
+    global _fallback_scrubber
+    active = _active
+    if active is not None:
+        return active.privacy.scrubber
+    fallback = _fallback_scrubber
+    if fallback is None:
+        fallback = _fallback_scrubber = resolve_settings().privacy.scrubber
+    return fallback
 
 
 def instrumentation_allowed() -> bool:

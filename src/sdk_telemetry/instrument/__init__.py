@@ -1,3 +1,23 @@
-"""Instrumentation: which callables `instrument()` wraps (targets), how each call runs (the sync,
-async and generator call paths), the span of one call, what is recorded of an error, the
-invocation metrics, and the post-import hook for targets named by import path."""
+"""Instrumentation: which callables `instrument()` wraps (`targets`), how each call runs (`calls`:
+the sync, async and generator call paths), the span of one call (`call_span`), what is recorded of
+an error (`errors`), the invocation metrics (`metrics`), and acting on `module:attribute` targets
+once their module is imported (`imports`)."""
+
+from sdk_telemetry.instrument.call_span import UNSET_STATUS, CallSpan
+from sdk_telemetry.instrument.calls import refresh as refresh_tracer
+from sdk_telemetry.instrument.errors import claim_error_id, error_type
+from sdk_telemetry.instrument.imports import when_importable
+from sdk_telemetry.instrument.targets import instrument, is_instrumented, uninstrument, uninstrument_all
+
+__all__ = [
+    "UNSET_STATUS",
+    "CallSpan",
+    "claim_error_id",
+    "error_type",
+    "instrument",
+    "is_instrumented",
+    "refresh_tracer",
+    "uninstrument",
+    "uninstrument_all",
+    "when_importable",
+]

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import wrapt
 
-from sdk_telemetry.config import state as _state
+from sdk_telemetry.config import capture_args_default, instrumentation_allowed
 from sdk_telemetry.instrument import calls as _calls
 from sdk_telemetry.instrument.calls import CallSpec
 
@@ -152,7 +152,7 @@ def _method_target(path: str) -> tuple[type, str] | None:
 
 
 def _instrument(target: Any, options: _Options, name: str | None) -> Any:
-    if not _state.instrumentation_allowed():
+    if not instrumentation_allowed():
         return target
     try:
         if isinstance(target, str):
@@ -292,7 +292,7 @@ def _function_span_name(function: Callable[..., Any], prefix: str | None) -> str
 
 
 def _spec(name: str, function: Callable[..., Any], options: _Options) -> CallSpec:
-    capture = options.capture_args if options.capture_args is not None else _state.capture_args_default()
+    capture = options.capture_args if options.capture_args is not None else capture_args_default()
     module = getattr(function, "__module__", None) or ""
     qualname = getattr(function, "__qualname__", getattr(function, "__name__", name))
     return CallSpec(name, f"{module}.{qualname}" if module else qualname, function, capture)

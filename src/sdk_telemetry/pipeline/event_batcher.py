@@ -21,14 +21,14 @@ from typing import Any, ClassVar
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.resources import Resource
-from sdk_telemetry_exporters import tinker
+from sdk_telemetry_exporters import attributes as attr
 
 from sdk_telemetry.pipeline.batching import SPOOL_RESERVE_MAX, SPOOL_RESERVE_SHARE, BatchingCore
 
 __all__ = ["SPOOL_RESERVE_MAX", "SPOOL_RESERVE_SHARE", "URGENT_TYPES", "EventQueue", "accepted", "begin_offer"]
 
 _logger = logging.getLogger(__name__)
-URGENT_TYPES = frozenset({tinker.UNHANDLED_EXCEPTION, tinker.SESSION_END})
+URGENT_TYPES = frozenset({attr.UNHANDLED_EXCEPTION, attr.SESSION_END})
 _accepted = threading.local()
 
 
@@ -78,7 +78,7 @@ class EventQueue(BatchingCore[ReadableLogRecord], LogRecordProcessor):
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         """Queue a record; wake the worker at once for an exception, a session end or a full batch."""
         attributes = log_record.log_record.attributes or {}
-        urgent = attributes.get(tinker.EVENT_TYPE) in URGENT_TYPES
+        urgent = attributes.get(attr.EVENT_TYPE) in URGENT_TYPES
         readable = ReadableLogRecord(
             log_record=log_record.log_record,
             resource=log_record.resource if log_record.resource is not None else Resource.get_empty(),

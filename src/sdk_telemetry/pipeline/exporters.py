@@ -10,7 +10,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from sdk_telemetry.config.settings import Settings
+from sdk_telemetry.config import Settings
 
 _logger = logging.getLogger(__name__)
 

@@ -15,22 +15,21 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import threading
-import weakref
 from collections.abc import Callable
+from typing import Protocol
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import StatusCode
 from sdk_telemetry_exporters import attributes as attr
+from sdk_telemetry_exporters.fork import reinit_after_fork
 
-from sdk_telemetry.config.settings import Settings
-from sdk_telemetry.instrument.call_span import UNSET_STATUS
+from sdk_telemetry.config import Settings
+from sdk_telemetry.instrument import UNSET_STATUS
 from sdk_telemetry.pipeline.prepare import prepare, prepare_many
 from sdk_telemetry.pipeline.span_batcher import BatchSpanProcessor
-from sdk_telemetry.privacy import consent as _consent
-from sdk_telemetry.session.session import Session
+from sdk_telemetry.privacy import consent_granted, count_withheld
 
 _logger = logging.getLogger(__name__)
 _ERROR = StatusCode.ERROR
@@ -40,6 +39,16 @@ WAKE_BATCHES = 4
 #: The stage holds at most this many batches before spans take the direct path. A woken worker may wait
 #: one GIL switch interval (5 ms, over a thousand calls) before it runs: the stage must outlast that.
 STAGED_BATCHES = 64
+
+
+class Session(Protocol):
+    """What the forwarder needs of a handle's session (`sdk_telemetry.session.Session`)."""
+
+    id: str
+
+    def log_span_exception(self, span: ReadableSpan) -> bool:
+        """Record the failed call of `span` as an `UNHANDLED_EXCEPTION` event."""
+        ...
 
 
 class Forwarder(SpanProcessor):
@@ -58,9 +67,7 @@ class Forwarder(SpanProcessor):
         self._stage_limit = 1
         self._consent_required = False
         self._init_stage()
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.WeakMethod(self._init_stage)
-            os.register_at_fork(after_in_child=lambda: (method := ref()) and method())
+        reinit_after_fork(self, Forwarder._init_stage)
 
     def _init_stage(self) -> None:
         """An empty stage and a fresh lock: at construction and in a forked child (the parent's spans stay its own)."""
@@ -99,8 +106,8 @@ class Forwarder(SpanProcessor):
             first = processors[0]
             staged = self._staged
             if first._worker is not None and not first._shutdown and len(staged) < self._stage_limit:
-                if self._consent_required and not _consent.consent_granted():
-                    _consent.count_withheld()  # decided now: consent given later must not let it through
+                if self._consent_required and not consent_granted():
+                    count_withheld()  # decided now: consent given later must not let it through
                     return
                 staged.append(span)
                 if len(staged) % self._wake_at == 0:

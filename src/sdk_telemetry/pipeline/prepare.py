@@ -16,11 +16,18 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Link, Status
 from sdk_telemetry_exporters import attributes as attr
 
-from sdk_telemetry.config.settings import Settings
-from sdk_telemetry.instrument.call_span import UNSET_STATUS, CallSpan
-from sdk_telemetry.privacy import consent as _consent
-from sdk_telemetry.privacy import sampling as _sampling
-from sdk_telemetry.privacy import scrubber as _privacy
+from sdk_telemetry.config import Settings
+from sdk_telemetry.instrument import UNSET_STATUS, CallSpan
+from sdk_telemetry.privacy import (
+    STRUCTURAL_ATTRIBUTES,
+    Scrubber,
+    consent_granted,
+    consent_stats,
+    count_withheld,
+    decide,
+    sampling_stats,
+    scrub_stats,
+)
 
 _logger = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -29,14 +36,7 @@ _failed = 0
 _MINIMAL_RESOURCE_KEYS = (attr.SERVICE_NAME, attr.SERVICE_VERSION)
 _minimal_resources: dict[int, tuple[Resource, Resource]] = {}
 # id of a function's shared start attributes -> (those attributes, the scrubber, its result).
-_shared_results: dict[int, tuple[Any, _privacy.Scrubber, dict[str, Any] | None]] = {}
-
-
-def activate(settings: Settings | None) -> None:
-    """Make `settings` the active privacy rules and consent mode (at configuration; None resets)."""
-    privacy = settings.privacy if settings is not None else None
-    _privacy.activate(privacy)
-    _consent.set_required(privacy.consent_required if privacy is not None else False)
+_shared_results: dict[int, tuple[Any, Scrubber, dict[str, Any] | None]] = {}
 
 
 def prepare(span: ReadableSpan, settings: Settings) -> ReadableSpan | None:
@@ -47,13 +47,11 @@ def prepare(span: ReadableSpan, settings: Settings) -> ReadableSpan | None:
     """
     try:
         privacy = settings.privacy
-        if _privacy._active is None:  # configure_telemetry() activates; this covers a setup made without it
-            activate(settings)
-        if privacy.consent_required and not _consent.consent_granted():
-            _consent.count_withheld()
+        if privacy.consent_required and not consent_granted():
+            count_withheld()
             return None
         invocation = _is_invocation(span)
-        rate = _sampling.decide(span, privacy.sampling) if invocation else 1.0
+        rate = decide(span, privacy.sampling) if invocation else 1.0
         if rate is None:
             return None
         if privacy.minimal:
@@ -71,8 +69,6 @@ def prepare_many(spans: list[ReadableSpan], settings: Settings) -> list[Readable
     """`prepare` for each span, keeping those to export; an instrumented call's span that has nothing
     to scrub, sample or cut down (the common success) is passed through without the general steps."""
     privacy = settings.privacy
-    if _privacy._active is None:
-        activate(settings)
     plain = not (privacy.minimal or privacy.sampling.active or privacy.consent_required)
     scrubber = privacy.scrubber
     ready: list[ReadableSpan] = []
@@ -104,7 +100,7 @@ def prepare_many(spans: list[ReadableSpan], settings: Settings) -> list[Readable
 
 def stats() -> dict[str, Any]:
     """What privacy processing did in this process: values scrubbed, spans sampled out or withheld."""
-    return {**_privacy.stats(), **_sampling.stats(), **_consent.stats(), "prepare_failed": _failed}
+    return {**scrub_stats(), **sampling_stats(), **consent_stats(), "prepare_failed": _failed}
 
 
 def _is_invocation(span: ReadableSpan) -> bool:
@@ -136,7 +132,7 @@ def _copy(
     )
 
 
-def _scrubbed(span: ReadableSpan, scrubber: _privacy.Scrubber, rate: float) -> ReadableSpan:
+def _scrubbed(span: ReadableSpan, scrubber: Scrubber, rate: float) -> ReadableSpan:
     """`span` itself when nothing needs to change, else a copy with its data made safe."""
     original = span.attributes or {}
     if type(span) is CallSpan and not span._owned:  # the function's shared start attributes
@@ -166,7 +162,7 @@ def _scrubbed(span: ReadableSpan, scrubber: _privacy.Scrubber, rate: float) -> R
     )
 
 
-def _shared_attributes(attributes: Any, scrubber: _privacy.Scrubber) -> dict[str, Any] | None:
+def _shared_attributes(attributes: Any, scrubber: Scrubber) -> dict[str, Any] | None:
     """`scrubber.attributes(attributes)` for attributes that every call of a function shares (and
     nothing changes): worked out once per function and set of rules."""
     cached = _shared_results.get(id(attributes))
@@ -179,7 +175,7 @@ def _shared_attributes(attributes: Any, scrubber: _privacy.Scrubber) -> dict[str
     return result
 
 
-def _events(events: Any, scrubber: _privacy.Scrubber) -> list[Event] | None:
+def _events(events: Any, scrubber: Scrubber) -> list[Event] | None:
     result: list[Event] = []
     changed = False
     for event in events:
@@ -192,7 +188,7 @@ def _events(events: Any, scrubber: _privacy.Scrubber) -> list[Event] | None:
     return result if changed else None
 
 
-def _links(links: Any, scrubber: _privacy.Scrubber) -> list[Link] | None:
+def _links(links: Any, scrubber: Scrubber) -> list[Link] | None:
     result: list[Link] = []
     changed = False
     for link in links:
@@ -208,7 +204,7 @@ def _links(links: Any, scrubber: _privacy.Scrubber) -> list[Link] | None:
 def _minimal(span: ReadableSpan, rate: float) -> ReadableSpan:
     """Only the function name, duration, outcome and error type (plus ids and the sample rate)."""
     original = span.attributes or {}
-    attributes = {key: value for key, value in original.items() if key in _privacy.STRUCTURAL_ATTRIBUTES}
+    attributes = {key: value for key, value in original.items() if key in STRUCTURAL_ATTRIBUTES}
     if rate < 1.0:
         attributes[attr.SAMPLE_RATE] = rate
     return _copy(span, attributes, (), (), Status(span.status.status_code), _minimal_resource(span.resource))

@@ -17,15 +17,16 @@ import logging
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sdk_telemetry_exporters import attributes as attr
-from sdk_telemetry_exporters._env import parse_bool
 
-from sdk_telemetry.privacy.sampling import CANCELLED, SamplingArguments, SamplingSettings
+from sdk_telemetry.privacy.sampling import CANCELLED
+
+if TYPE_CHECKING:
+    from sdk_telemetry.privacy.settings import PrivacySettings
 
 _logger = logging.getLogger(__name__)
 
@@ -93,15 +94,6 @@ _VALUE = re.compile(
     r""""(?P<dq>(?:[^"\\\n]|\\.)*)"|'(?P<sq>(?:[^'\\\n]|\\.)*)'|(?P<bare>(?!\[REDACTED)[^\s"',;&)}\]]+)"""
 )
 
-ENV_SCRUBBING = "SDK_TELEMETRY_SCRUBBING"
-ENV_PATTERNS = "SDK_TELEMETRY_SCRUB_PATTERNS"
-ENV_SAFE_KEYS = "SDK_TELEMETRY_SCRUB_SAFE_KEYS"
-ENV_EXCLUDED = "SDK_TELEMETRY_EXCLUDED_FIELDS"
-ENV_ALLOWED = "SDK_TELEMETRY_ALLOWED_ATTRIBUTES"
-ENV_MINIMAL = "SDK_TELEMETRY_MINIMAL_DATA"
-ENV_MAX_STRING = "SDK_TELEMETRY_MAX_STRING_LENGTH"
-ENV_CONSENT = "SDK_TELEMETRY_CONSENT_REQUIRED"
-
 
 @dataclass(frozen=True)
 class ScrubMatch:
@@ -137,161 +129,6 @@ def stats() -> dict[str, Any]:
     with _count_lock:
         by_rule = dict(_counts)
     return {"scrubbed": sum(by_rule.values()), "scrubbed_by_rule": by_rule}
-
-
-# --- settings -----------------------------------------------------------------------------------
-
-
-class PrivacyArguments(SamplingArguments, total=False):
-    """`configure_telemetry()` arguments about privacy, sampling and consent."""
-
-    scrubbing: bool | None
-    scrub_patterns: Sequence[str] | Mapping[str, str] | None
-    scrub_safe_keys: Sequence[str] | None
-    scrub_callback: ScrubCallback | None
-    excluded_fields: Sequence[str] | None
-    allowed_attributes: Sequence[str] | None
-    minimal_data: bool | None
-    max_string_length: int | None
-    consent_required: bool | None
-
-
-def _names(value: str | Iterable[str] | None) -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else list(value or ())
-    return tuple(str(item).strip() for item in items if str(item).strip())
-
-
-def _patterns(arguments: Mapping[str, Any], environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """Extra rules: from the argument (a bad regex raises `ValueError`), else the environment (a
-    bad regex is logged and matched literally, so that it still scrubs)."""
-    if "scrub_patterns" in arguments:
-        given = arguments["scrub_patterns"]
-        pairs = list(given.items()) if isinstance(given, Mapping) else [(p, p) for p in _names(given)]
-        for _, pattern in pairs:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"scrub_patterns: {pattern!r} is not a regular expression ({exc})") from None
-        return tuple((str(name), str(pattern)) for name, pattern in pairs)
-    rules = []
-    for pattern in _names(environ.get(ENV_PATTERNS)):
-        try:
-            re.compile(pattern)
-            rules.append((pattern, pattern))
-        except re.error as exc:
-            _logger.warning(
-                "sdk-telemetry: %s: %r is not a regular expression (%s); matched literally", ENV_PATTERNS, pattern, exc
-            )
-            rules.append((pattern, re.escape(pattern)))
-    return tuple(rules)
-
-
-def _flag(arguments: Mapping[str, Any], name: str, environ: Mapping[str, str], variable: str, default: bool) -> bool:
-    if name in arguments:
-        return bool(arguments[name])
-    parsed = parse_bool(environ.get(variable))
-    return default if parsed is None else parsed
-
-
-@dataclass(frozen=True)
-class PrivacySettings:
-    """What may leave the process, and how much of it."""
-
-    scrubbing: bool = True
-    patterns: tuple[tuple[str, str], ...] = ()
-    safe_keys: tuple[str, ...] = DEFAULT_SAFE_KEYS
-    callback: ScrubCallback | None = None
-    excluded_fields: tuple[str, ...] = ()
-    allowed_attributes: tuple[str, ...] | None = None
-    minimal: bool = False
-    max_string_length: int = MAX_STRING
-    consent_required: bool = False
-    sampling: SamplingSettings = field(default_factory=SamplingSettings)
-
-    @classmethod
-    def resolve(cls, arguments: Mapping[str, Any], environ: Mapping[str, str]) -> PrivacySettings:
-        """From `configure_telemetry()` arguments (already without Nones), then `environ`, then defaults."""
-        callback = arguments.get("scrub_callback")
-        if callback is not None and not callable(callback):
-            raise TypeError(f"scrub_callback must be callable, not {callback!r}")
-        if "max_string_length" in arguments:
-            length = arguments["max_string_length"]
-            if isinstance(length, bool) or not isinstance(length, int) or length < 16:
-                raise ValueError(f"max_string_length must be an integer of at least 16, not {length!r}")
-        else:
-            length = MAX_STRING
-            text = (environ.get(ENV_MAX_STRING) or "").strip()
-            if text:
-                try:
-                    length = int(text)
-                    if length < 16:
-                        raise ValueError
-                except ValueError:
-                    _logger.warning(
-                        "sdk-telemetry: %s=%r is not an integer >= 16; using %d", ENV_MAX_STRING, text, MAX_STRING
-                    )
-                    length = MAX_STRING
-        allowed: tuple[str, ...] | None
-        if "allowed_attributes" in arguments:
-            allowed = _names(arguments["allowed_attributes"])
-        else:
-            allowed = _names(environ.get(ENV_ALLOWED)) if (environ.get(ENV_ALLOWED) or "").strip() else None
-        safe = arguments["scrub_safe_keys"] if "scrub_safe_keys" in arguments else environ.get(ENV_SAFE_KEYS)
-        excluded = arguments["excluded_fields"] if "excluded_fields" in arguments else environ.get(ENV_EXCLUDED)
-        return cls(
-            scrubbing=_flag(arguments, "scrubbing", environ, ENV_SCRUBBING, True),
-            patterns=_patterns(arguments, environ),
-            safe_keys=tuple(dict.fromkeys(DEFAULT_SAFE_KEYS + _names(safe))),
-            callback=callback,
-            excluded_fields=_names(excluded),
-            allowed_attributes=allowed,
-            minimal=_flag(arguments, "minimal_data", environ, ENV_MINIMAL, False),
-            max_string_length=length,
-            consent_required=_flag(arguments, "consent_required", environ, ENV_CONSENT, False),
-            sampling=SamplingSettings.resolve(arguments, environ),
-        )
-
-    @cached_property
-    def scrubber(self) -> Scrubber:
-        """These settings compiled."""
-        return Scrubber(self)
-
-
-# --- the active settings (for callers that have none at hand) ----------------------------------
-
-_active: PrivacySettings | None = None
-
-
-def activate(settings: PrivacySettings | None) -> None:
-    """Make `settings` the rules that `sanitize` and `redact_text` apply (None: read them afresh)."""
-    global _active
-    _active = settings
-
-
-def active_settings() -> PrivacySettings:
-    """The privacy settings of the active setup (what the environment says before any)."""
-    settings = _active
-    if settings is None:
-        from sdk_telemetry.config import state as _state
-
-        settings = _state.current_settings().privacy
-    return settings
-
-
-def redact_text(text: str, settings: PrivacySettings | None = None) -> str:
-    """`text` with credentials in URLs, auth headers, secret `key=value` pairs, JWTs and card numbers replaced.
-
-    `settings` default to the active setup's (a handle of its own passes its own).
-    """
-    return (settings or active_settings()).scrubber.text(text, ())
-
-
-def sanitize(value: Any, depth: int = 0, settings: PrivacySettings | None = None) -> Any:
-    """A JSON-ready copy of `value`: secrets replaced, strings, structures and collections truncated.
-
-    `settings` default to the active setup's (a handle of its own passes its own).
-    """
-    return (settings or active_settings()).scrubber.structure(value, (), depth)
 
 
 # --- the compiled rules --------------------------------------------------------------------------
@@ -656,3 +493,16 @@ def _safe_repr(value: Any) -> str:
 def _is_opaque(value: Any) -> bool:
     """Objects whose repr may hold anything (clients, files, sessions): recorded by type only."""
     return getattr(type(value), "__repr__", None) is getattr(object, "__repr__", None)
+
+
+# TEMPORARY (layout issue, until instrument/calls.py takes the scrubber from config.state).
+def redact_text(text: str) -> str:
+    from sdk_telemetry.config import scrubber
+
+    return scrubber().text(text, ())
+
+
+def sanitize(value: Any) -> Any:
+    from sdk_telemetry.config import scrubber
+
+    return scrubber().structure(value, (), 0)

@@ -15,7 +15,6 @@ import threading
 import time
 import traceback
 import uuid
-import weakref
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -27,19 +26,18 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import NonRecordingSpan, StatusCode
 from sdk_telemetry_exporters import attributes as attr
-from sdk_telemetry_exporters import tinker
+from sdk_telemetry_exporters.fork import reinit_after_fork
 
 from sdk_telemetry._version import __version__
-from sdk_telemetry.instrument import errors as _errors
-from sdk_telemetry.pipeline.event_batcher import EventQueue, accepted, begin_offer
-from sdk_telemetry.privacy import consent as _consent
-from sdk_telemetry.privacy import scrubber as _privacy
+from sdk_telemetry.instrument import claim_error_id, error_type
+from sdk_telemetry.pipeline import EventQueue, accepted, begin_offer
+from sdk_telemetry.privacy import PrivacySettings, Scrubber, count_withheld, withheld
 
 _logger = logging.getLogger(__name__)
 #: The Python logger that echoes every event when `echo_events` is on.
 echo_logger = logging.getLogger("sdk_telemetry.events")
 
-SEVERITIES = tinker.SEVERITIES
+SEVERITIES = attr.SEVERITIES
 _LOGGING_LEVELS = {
     "DEBUG": logging.DEBUG,
     "INFO": logging.INFO,
@@ -56,9 +54,9 @@ _SEVERITY_NUMBERS = {
     "CRITICAL": SeverityNumber.FATAL,
 }
 _EVENT_NAMES = {
-    tinker.SESSION_START: "session.start",
-    tinker.SESSION_END: "session.end",
-    tinker.UNHANDLED_EXCEPTION: "exception",
+    attr.SESSION_START: "session.start",
+    attr.SESSION_END: "session.end",
+    attr.UNHANDLED_EXCEPTION: "exception",
 }
 _RECORDED_LIMIT = 1024
 
@@ -88,8 +86,8 @@ def validate_event(name: str, data: Mapping[str, Any] | None, severity: str | in
     return level
 
 
-def exception_details(exc: BaseException) -> dict[str, str]:
-    """The exception's semantic-convention attributes: type, redacted message and redacted traceback."""
+def exception_details(exc: BaseException, scrubber: Scrubber) -> dict[str, str]:
+    """The exception's semantic-convention attributes: type, message and traceback redacted by `scrubber`."""
     try:
         message = str(exc)
     except Exception:
@@ -99,9 +97,9 @@ def exception_details(exc: BaseException) -> dict[str, str]:
     except Exception:
         stack = ""
     return {
-        tinker.EXCEPTION_TYPE: _errors.error_type(exc),
-        tinker.EXCEPTION_MESSAGE: _privacy.redact_text(message),
-        tinker.EXCEPTION_STACKTRACE: _privacy.redact_text(stack),
+        attr.EXCEPTION_TYPE: error_type(exc),
+        attr.EXCEPTION_MESSAGE: scrubber.text(message, ()),
+        attr.EXCEPTION_STACKTRACE: scrubber.text(stack, ()),
     }
 
 
@@ -116,6 +114,7 @@ class Session:
         echo: bool = False,
         fatal_timeout: float = 2.0,
         enabled: bool = True,
+        privacy: PrivacySettings | None = None,
     ) -> None:
         self.id = session_id or str(uuid.uuid4())
         self.start_time = datetime.now(timezone.utc)
@@ -124,6 +123,7 @@ class Session:
         self.echo = echo
         self.fatal_timeout = fatal_timeout
         self.queues = list(queues)
+        self.privacy = privacy if privacy is not None else PrivacySettings()
         self._logger = logger_provider.get_logger("sdk_telemetry.events", __version__) if logger_provider else None
         self._lock = threading.Lock()
         self._index = itertools.count()
@@ -131,9 +131,8 @@ class Session:
         self._owner_pid = os.getpid()
         self._recorded: OrderedDict[str, None] = OrderedDict()
         self.logged = 0  # events this session produced, whether or not a queue took them
-        if self._logger is not None and hasattr(os, "register_at_fork"):
-            ref = weakref.ref(self)
-            os.register_at_fork(after_in_child=lambda: _after_fork_in_child(ref()))
+        if self._logger is not None:
+            reinit_after_fork(self, _after_fork_in_child)
 
     @property
     def ended(self) -> bool:
@@ -144,7 +143,7 @@ class Session:
 
     def start(self) -> bool:
         """Emit `SESSION_START` (index 0)."""
-        return self._emit(tinker.SESSION_START, "INFO", {})
+        return self._emit(attr.SESSION_START, "INFO", {})
 
     def log(self, name: str, data: Mapping[str, Any] | None = None, severity: str | int = "INFO") -> bool:
         """Emit a `GENERIC_EVENT`; False when it was dropped, the session ended or telemetry is off.
@@ -156,11 +155,11 @@ class Session:
         if not self.enabled:
             return False
         try:
-            body = _privacy.sanitize(dict(data or {}))
+            body = self.privacy.scrubber.structure(dict(data or {}), (), 0)
         except Exception:
             _logger.debug("sdk-telemetry: could not scrub the data of event %r", name, exc_info=True)
             body = {}
-        return self._emit(tinker.GENERIC_EVENT, level, {}, body=body, event_name=name)
+        return self._emit(attr.GENERIC_EVENT, level, {}, body=body, event_name=name)
 
     def log_exception(self, exc: BaseException, severity: str | int = "ERROR") -> bool:
         """Emit an `UNHANDLED_EXCEPTION` (once per exception object and session); the queues send it at once."""
@@ -170,14 +169,14 @@ class Session:
         if not self.enabled:
             return False
         try:
-            error_id, _ = _errors.claim_error_id(exc)
+            error_id, _ = claim_error_id(exc)
             if not self._claim(error_id):
                 return True  # already in this session (for example from the failed call's span)
-            details = exception_details(exc)
+            details = exception_details(exc, self.privacy.scrubber)
         except Exception:
             _logger.debug("sdk-telemetry: could not describe an exception", exc_info=True)
             return False
-        return self._emit(tinker.UNHANDLED_EXCEPTION, level, {**details, attr.ERROR_ID: error_id})
+        return self._emit(attr.UNHANDLED_EXCEPTION, level, {**details, attr.ERROR_ID: error_id})
 
     def log_span_exception(self, span: ReadableSpan) -> bool:
         """Emit the `UNHANDLED_EXCEPTION` of a failed instrumented call, from its span."""
@@ -191,22 +190,23 @@ class Session:
             return False
         exception: Mapping[str, Any] = {}
         timestamp = span.end_time
+        scrubber = self.privacy.scrubber
         for event in span.events:
             if event.name == "exception":
                 exception, timestamp = event.attributes or {}, event.timestamp
                 break
         details = {
-            tinker.EXCEPTION_TYPE: str(
-                attributes.get(attr.ERROR_TYPE) or exception.get(tinker.EXCEPTION_TYPE) or "Exception"
+            attr.EXCEPTION_TYPE: str(
+                attributes.get(attr.ERROR_TYPE) or exception.get(attr.EXCEPTION_TYPE) or "Exception"
             ),
-            tinker.EXCEPTION_MESSAGE: _privacy.redact_text(str(exception.get(tinker.EXCEPTION_MESSAGE) or "")),
-            tinker.EXCEPTION_STACKTRACE: _privacy.redact_text(str(exception.get(tinker.EXCEPTION_STACKTRACE) or "")),
+            attr.EXCEPTION_MESSAGE: scrubber.text(str(exception.get(attr.EXCEPTION_MESSAGE) or ""), ()),
+            attr.EXCEPTION_STACKTRACE: scrubber.text(str(exception.get(attr.EXCEPTION_STACKTRACE) or ""), ()),
             "code.function.name": span.name,
         }
         if error_id:
             details[attr.ERROR_ID] = error_id
         context = trace.set_span_in_context(NonRecordingSpan(span.context)) if span.context else None
-        return self._emit(tinker.UNHANDLED_EXCEPTION, "ERROR", details, timestamp=timestamp, context=context)
+        return self._emit(attr.UNHANDLED_EXCEPTION, "ERROR", details, timestamp=timestamp, context=context)
 
     def end(self) -> bool:
         """Emit `SESSION_END` with the session's duration, exactly once (never from a forked child)."""
@@ -217,7 +217,7 @@ class Session:
         if os.getpid() != self._owner_pid:
             return False  # the session belongs to the parent process, which ends it
         duration = timedelta(seconds=time.monotonic() - self._start)
-        return self._emit(tinker.SESSION_END, "INFO", {tinker.SESSION_DURATION: str(duration)}, ending=True)
+        return self._emit(attr.SESSION_END, "INFO", {attr.SESSION_DURATION: str(duration)}, ending=True)
 
     def log_fatal_exception(self, exc: BaseException, severity: str | int = "CRITICAL") -> bool:
         """The exception, then `SESSION_END`, then wait until drained (at most `fatal_timeout` s).
@@ -286,15 +286,15 @@ class Session:
     ) -> bool:
         if not self.enabled or (self._ended and not ending):
             return False
-        if _consent.withheld():
-            _consent.count_withheld()
+        if withheld():
+            count_withheld()
             return False
-        if _privacy.active_settings().minimal:  # only the event's kind, name and error type leave
+        if self.privacy.minimal:  # only the event's kind, name and error type leave
             body = None
             attributes = {
                 key: value
                 for key, value in attributes.items()
-                if key not in (tinker.EXCEPTION_MESSAGE, tinker.EXCEPTION_STACKTRACE)
+                if key not in (attr.EXCEPTION_MESSAGE, attr.EXCEPTION_STACKTRACE)
             }
         try:
             with self._lock:
@@ -302,9 +302,9 @@ class Session:
                 self.logged += 1
             record_attributes = {
                 attr.SESSION_ID: self.id,
-                tinker.EVENT_TYPE: kind,
-                tinker.EVENT_ID: str(uuid.uuid4()),
-                tinker.EVENT_INDEX: index,
+                attr.EVENT_TYPE: kind,
+                attr.EVENT_ID: str(uuid.uuid4()),
+                attr.EVENT_INDEX: index,
                 **attributes,
             }
             name = event_name or _EVENT_NAMES.get(kind, kind)
@@ -330,7 +330,6 @@ class Session:
             return False
 
 
-def _after_fork_in_child(session: Session | None) -> None:
+def _after_fork_in_child(session: Session) -> None:
     """A forked child keeps the session (a new `process_uuid` tells it apart) but never ends it."""
-    if session is not None:
-        session._lock = threading.Lock()
+    session._lock = threading.Lock()
