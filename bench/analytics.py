@@ -13,8 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sdk_telemetry.analytics import TimeRange, adoption, funnel, journeys, open_source, performance, retention
-from sdk_telemetry.analytics.performance import summary
+from sdk_telemetry.analytics import TimeRange, adoption, funnel, journeys, open_source, performance, retention, summary
 from sdk_telemetry.dashboard._data import overview
 from sdk_telemetry.store import _sqlite
 

@@ -11,11 +11,11 @@ from opentelemetry import metrics, trace
 from opentelemetry.util._once import Once
 
 import sdk_telemetry
-from sdk_telemetry import telemetry as _setup
+from exporters.tests.helpers.loopback import LoopbackServer
+from sdk_telemetry import telemetry as telemetry_setup
 from sdk_telemetry.config import state
-from sdk_telemetry.instrument import calls as _calls
-from sdk_telemetry.privacy import consent as _consent
-from tests.helpers.loopback import LoopbackServer
+from sdk_telemetry.instrument import calls
+from sdk_telemetry.privacy import consent
 from tests.helpers.processes import CLEARED_NAMES, CLEARED_PREFIXES
 
 
@@ -25,8 +25,8 @@ def _reset_otel_globals() -> None:
     metrics._internal._METER_PROVIDER_SET_ONCE = Once()  # type: ignore[attr-defined]
     metrics._internal._METER_PROVIDER = None  # type: ignore[attr-defined]
     # Proxies cache the provider they first resolved: give the instrumentation fresh ones.
-    _calls._tracer = trace.get_tracer(_calls.attr.INVOCATION_SCOPE, sdk_telemetry.__version__)
-    _calls._metrics = None
+    calls._tracer = trace.get_tracer(calls.attr.INVOCATION_SCOPE, sdk_telemetry.__version__)
+    calls._metrics = None
 
 
 @pytest.fixture(autouse=True)
@@ -38,15 +38,15 @@ def clean_telemetry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     monkeypatch.setenv("SDK_TELEMETRY_STORE", str(tmp_path / "telemetry.sqlite3"))
     _reset_otel_globals()
     yield
-    for telemetry in [_setup.current_telemetry(), *_setup._handles]:
+    for telemetry in [telemetry_setup.current_telemetry(), *telemetry_setup._handles]:
         if telemetry is not None:
             telemetry.shutdown(timeout=1.0)
-    _setup._handles.clear()
+    telemetry_setup._handles.clear()
     sdk_telemetry.uninstrument_all()
-    _setup._current = None
-    _setup._forwarders.clear()
+    telemetry_setup._current = None
+    telemetry_setup._forwarders.clear()
     state.activate(None)
-    _consent.reset()
+    consent.reset()
     _reset_otel_globals()
 
 

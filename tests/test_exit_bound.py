@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.helpers.loopback import LoopbackServer, Reply
+from exporters.tests.helpers.loopback import LoopbackServer, Reply
 from tests.helpers.processes import child_env
 
 SLACK = 1.5

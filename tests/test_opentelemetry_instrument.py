@@ -16,7 +16,7 @@ import textwrap
 from collections import Counter
 from pathlib import Path
 
-from tests.helpers.loopback import LoopbackServer
+from exporters.tests.helpers.loopback import LoopbackServer
 from tests.helpers.processes import ROOT, child_env
 
 BIN = Path(sys.executable).parent

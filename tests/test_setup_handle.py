@@ -13,8 +13,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from exporters.tests.helpers.loopback import LoopbackServer, Reply
 from sdk_telemetry import configure_telemetry, current_telemetry, instrument
-from tests.helpers.loopback import LoopbackServer, Reply
 
 INVOCATIONS = "/metrics/invocations"
 ERRORS = "/errors"

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from exporters.tests.helpers.loopback import LoopbackServer, Reply
 from sdk_telemetry import configure_telemetry, instrument
-from tests.helpers.loopback import LoopbackServer, Reply
 from tests.helpers.processes import child_env, run_python
 
 #: Generous for a span's bookkeeping, far below any network round trip with retries or timeouts.
@@ -134,6 +134,7 @@ def test_importing_creates_no_file_and_no_thread(tmp_path):
         import sdk_telemetry
         import sdk_telemetry.store
         import sdk_telemetry.cli
+        import sdk_telemetry.cli.commands
         import sdk_telemetry.distro
         import sdk_telemetry_exporters
         print(json.dumps({

@@ -26,7 +26,7 @@ from typing_extensions import Unpack
 
 from sdk_telemetry import pipeline
 from sdk_telemetry.config import Settings, SettingsArguments, activate, resolve_settings
-from sdk_telemetry.instrument import refresh_tracer, uninstrument_all
+from sdk_telemetry.instrument import refresh_tracer, resolve, uninstrument_all
 from sdk_telemetry.pipeline import BatchSpanProcessor, EventQueue, Forwarder, health_summary
 from sdk_telemetry.session import CaptureExceptions, Session, severity_name, validate_event
 from sdk_telemetry.session import create_task as _create_task
@@ -398,18 +398,17 @@ def _all_queues() -> Iterable[tuple[dict[str, str], Callable[[], dict[str, Any]]
 
 #: The upstream instrumentations that make HTTP requests inside instrumented calls child spans.
 _HTTP_INSTRUMENTORS = (
-    ("opentelemetry.instrumentation.requests", "RequestsInstrumentor"),
-    ("opentelemetry.instrumentation.httpx", "HTTPXClientInstrumentor"),
+    "opentelemetry.instrumentation.requests:RequestsInstrumentor",
+    "opentelemetry.instrumentation.httpx:HTTPXClientInstrumentor",
 )
 
 
 def _instrument_http() -> list[Callable[[], None]]:
     """Turn on each installed HTTP client instrumentation not yet on; the undo steps of those turned on."""
     undo: list[Callable[[], None]] = []
-    for module_name, class_name in _HTTP_INSTRUMENTORS:
+    for path in _HTTP_INSTRUMENTORS:
         try:
-            module = __import__(module_name, fromlist=[class_name])
-            instrumentor = getattr(module, class_name)()
+            instrumentor = resolve(path)()
             if instrumentor.is_instrumented_by_opentelemetry:
                 continue
             instrumentor.instrument()
@@ -417,7 +416,7 @@ def _instrument_http() -> list[Callable[[], None]]:
         except ImportError:
             continue  # the `http` extra is not installed
         except Exception:
-            _logger.debug("sdk-telemetry: could not instrument %s", module_name, exc_info=True)
+            _logger.debug("sdk-telemetry: could not instrument %s", path, exc_info=True)
     return undo
 
 

@@ -22,7 +22,7 @@ from sdk_telemetry.analytics import (
     retention,
     top_errors,
 )
-from sdk_telemetry.analytics.adoption import trend
+from sdk_telemetry.analytics._adoption import trend
 from tests.helpers.spans import (
     BASE,
     DAY,

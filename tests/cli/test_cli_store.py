@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 from typer.testing import CliRunner
 
-from sdk_telemetry.cli.main import app, parse_when
+from sdk_telemetry.cli._options import parse_when
+from sdk_telemetry.cli.commands import app
 from sdk_telemetry.store import _sqlite
 from tests.helpers.processes import ROOT, child_env
 from tests.helpers.store_data import EXPECTED_ALL, EXPECTED_WINDOW, T0, load

@@ -10,7 +10,7 @@ from typing import Any
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from tests.helpers.loopback import LoopbackServer, Reply
+from exporters.tests.helpers.loopback import LoopbackServer, Reply
 from tests.helpers.processes import child_env
 from tests.helpers.spans import BASE, EXECUTE, LIST, LOGIN, NS, SEARCH, SpanFactory, known_spans, write_spans
 

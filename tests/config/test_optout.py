@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from exporters.tests.helpers.loopback import LoopbackServer
 from sdk_telemetry import configure_telemetry, instrument, is_instrumented
-from tests.helpers.loopback import LoopbackServer
 from tests.helpers.processes import child_env, run_python
 
 OPT_OUT_VARIABLES = ("SDK_TELEMETRY_DISABLED", "TELEMETRY_DISABLED", "DO_NOT_TRACK", "OTEL_SDK_DISABLED")

@@ -246,7 +246,7 @@ def test_screenshot_of_a_busy_store(tmp_path: Path) -> None:
         result = _chromium(tmp_path, f"--screenshot={shot}", f"{url}/dashboard/?range=6h", size="1400,1170")
     assert shot.exists() and shot.stat().st_size > 20_000, result.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    if os.environ.get("UPDATE_DOCS_SCREENSHOT"):  # UPDATE_DOCS_SCREENSHOT=1 pytest tests/test_dashboard.py
+    if os.environ.get("UPDATE_DOCS_SCREENSHOT"):  # UPDATE_DOCS_SCREENSHOT=1 pytest tests/dashboard/test_dashboard.py
         (ROOT / "docs").mkdir(exist_ok=True)
         shutil.copyfile(shot, ROOT / "docs" / "dashboard.png")
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from exporters.tests.helpers.loopback import LoopbackServer, Received
 from sdk_telemetry import configure_telemetry, instrument
-from tests.helpers.loopback import LoopbackServer, Received
 
 INVOCATIONS = "/metrics/invocations"
 ERRORS = "/errors"

@@ -12,8 +12,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sdk_telemetry_exporters._delivery import span_event_id
 
+from exporters.tests.helpers.faults import FaultServer
 from sdk_telemetry import configure_telemetry, instrument
-from tests.helpers.faults import FaultServer
 from tests.helpers.processes import child_env, run_python
 
 

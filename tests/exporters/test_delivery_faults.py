@@ -23,9 +23,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sdk_telemetry_exporters._delivery import span_event_id
 
+from exporters.tests.helpers.faults import OK, Fault, FaultServer
 from sdk_telemetry import configure_telemetry, instrument
 from sdk_telemetry.pipeline.health import health_summary
-from tests.helpers.faults import OK, Fault, FaultServer
 
 EXIT_BOUND = 1.0
 SLACK = 0.5

@@ -7,18 +7,13 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
-from importlib.metadata import entry_points
 from typing import Any
 
 import pytest
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
-from opentelemetry.sdk.resources import Resource
-from sdk_telemetry_exporters.tinker import TinkerLogExporter
 
+from exporters.tests.helpers.loopback import LoopbackServer, Received, Reply
 from sdk_telemetry import configure_telemetry, instrument
-from sdk_telemetry import telemetry as _setup
-from tests.helpers.loopback import LoopbackServer, Received, Reply
+from sdk_telemetry import telemetry as telemetry_setup
 
 PATH = "/api/v1/telemetry"
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
@@ -32,7 +27,7 @@ def server() -> Iterator[LoopbackServer]:
     """A loopback server that outlives every telemetry handle of the test (so that shutdown sends at once)."""
     with LoopbackServer() as running:
         yield running
-        for telemetry in [_setup.current_telemetry(), *_setup._handles]:
+        for telemetry in [telemetry_setup.current_telemetry(), *telemetry_setup._handles]:
             if telemetry is not None:
                 telemetry.shutdown(timeout=1.0)
 
@@ -188,56 +183,6 @@ def test_a_rejected_batch_is_not_retried_and_is_counted():
         assert stats["exporter"]["events_rejected"] == 2
         assert "HTTP 422" in stats["exporter"]["last_error"]
         telemetry.shutdown()
-
-
-def test_entry_point_built_with_no_arguments_reads_the_environment_and_sends_any_log_record(server, monkeypatch):
-    monkeypatch.setenv("SDK_TELEMETRY_ENDPOINT", server.url)
-    monkeypatch.setenv("SDK_TELEMETRY_API_KEY", "env-key")
-    [entry] = [ep for ep in entry_points(group="opentelemetry_logs_exporter") if ep.name == "tinker"]
-    exporter = entry.load()()
-    assert isinstance(exporter, TinkerLogExporter)
-    assert exporter.url == server.url + PATH
-    provider = LoggerProvider(resource=Resource.create({"session.id": "s-42"}), shutdown_on_exit=False)
-    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
-    logger = provider.get_logger("app")
-    logger.emit(body="hello", severity_text="warn", attributes={"user": "u1"}, event_name="app.hello")
-    logger.emit(body={"k": 1}, severity_text="ERROR")
-    provider.shutdown()
-    requests = server.requests_to(PATH)
-    assert len(requests) == 2
-    assert {request.headers["x-api-key"] for request in requests} == {"env-key"}
-    first, second = (request.json() for request in requests)
-    assert first["session_id"] == second["session_id"] == "s-42"
-    [hello] = first["events"]
-    assert hello["event"] == "GENERIC_EVENT"
-    assert hello["event_name"] == "app.hello"
-    assert hello["event_data"] == {"user": "u1", "body": "hello"}
-    assert hello["severity"] == "INFO"  # "warn" is not one of the five names and no number was given
-    assert hello["event_session_index"] == 0
-    [other] = second["events"]
-    assert other["event_name"] == "log" and other["event_data"] == {"k": 1}
-    assert other["severity"] == "ERROR"
-    assert other["event_session_index"] == 1
-
-
-def test_records_of_two_sessions_in_one_export_go_in_separate_requests(server):
-    exporter = TinkerLogExporter(endpoint=server.url)
-    captured = []
-
-    class Keep(SimpleLogRecordProcessor):
-        def on_emit(self, log_record):  # collect instead of exporting one by one
-            from opentelemetry.sdk._logs import ReadableLogRecord
-
-            captured.append(ReadableLogRecord(log_record.log_record, log_record.resource))
-
-    for session in ("a", "b", "a"):
-        provider = LoggerProvider(resource=Resource.create({"session.id": session}), shutdown_on_exit=False)
-        provider.add_log_record_processor(Keep(exporter))
-        provider.get_logger("x").emit(body={"session": session}, event_name="e")
-    exporter.export(captured)
-    bodies = [request.json() for request in server.requests_to(PATH)]
-    assert [body["session_id"] for body in bodies] == ["a", "b"]
-    assert [len(body["events"]) for body in bodies] == [2, 1]
 
 
 def test_no_endpoint_sends_nothing_and_counts_the_events_as_failed(server, caplog):

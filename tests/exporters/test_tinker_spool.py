@@ -12,17 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry._logs import LogRecord
-from opentelemetry.sdk._logs import ReadableLogRecord
-from opentelemetry.sdk.resources import Resource
-from sdk_telemetry_exporters import ExporterSettings, tinker
-from sdk_telemetry_exporters import attributes as attr
+from sdk_telemetry_exporters import ExporterSettings
 from sdk_telemetry_exporters.spool import WireBatch
 from sdk_telemetry_exporters.tinker import TinkerLogExporter
 
+from exporters.tests.helpers.faults import Fault, FaultServer
+from exporters.tests.helpers.loopback import LoopbackServer, Received, Reply
 from sdk_telemetry import configure_telemetry
-from tests.helpers.faults import Fault, FaultServer
-from tests.helpers.loopback import LoopbackServer, Received, Reply
 from tests.helpers.processes import child_env, run_python
 
 PATH = "/api/v1/telemetry"
@@ -74,23 +70,6 @@ def test_503_twice_then_200_every_event_arrives_once_and_none_is_lost():
     assert stats["exporter"]["events_sent"] == 6
     assert stats["exporter"]["retries"] == 2
     assert stats["exporter"]["spooled"] == 0
-
-
-def test_retries_exhausted_go_to_the_spool_and_are_resent_with_the_same_ids(tmp_path):
-    settings = ExporterSettings(retry_base=0.01, retry_cap=0.05, spool_dir=tmp_path / "spool")
-    with FaultServer(plan=[Fault(503)] * 3) as server:
-        exporter = TinkerLogExporter(endpoint=server.url, settings=settings, sdk_version="9.9")
-        records = [record("s-1", n) for n in range(3)]
-        exporter.export(records)  # three 503s: spooled, then resent at once by the same export
-        bodies = [request.json() for request in server.received]
-        assert [outcome for outcome, _ in server.outcomes] == [503, 503, 503, 200]
-        assert bodies[0] == bodies[3], "the resend is the same request: envelope, events, ids"
-        assert server.accepted_ids() == {"id-0", "id-1", "id-2"}
-        assert server.duplicates() == 0
-        stats = exporter.stats()
-        assert stats["spooled"] == 3 and stats["resent"] == 3 and stats["spool_pending"] == 0
-        assert stats["events_failed"] == 0 and stats["dropped"] == {}
-        assert spooled_batches(tmp_path / "spool") == []
 
 
 def test_413_splits_into_halves_each_a_whole_request_with_the_envelope():
@@ -222,39 +201,3 @@ def test_endpoint_down_at_exit_then_a_new_process_resends_the_spooled_events_whe
         telemetry.shutdown(timeout=2.0)
     finally:
         server.down()
-
-
-def record(session: str, n: int) -> ReadableLogRecord:
-    """A log record with its own event id and index, as `sdk_telemetry`'s sessions write them."""
-    log = LogRecord(
-        timestamp=1_700_000_000_000_000_000 + n,
-        body={"n": n},
-        event_name="tick",
-        severity_text="INFO",
-        attributes={
-            attr.SESSION_ID: session,
-            tinker.EVENT_TYPE: tinker.GENERIC_EVENT,
-            tinker.EVENT_ID: f"id-{n}",
-            tinker.EVENT_INDEX: n,
-        },
-    )
-    return ReadableLogRecord(log_record=log, resource=Resource.get_empty())
-
-
-def test_a_record_without_its_own_id_keeps_the_one_drawn_for_it_across_retry_spool_and_resend(tmp_path):
-    settings = ExporterSettings(retry_base=0.01, retry_cap=0.05, spool_dir=tmp_path / "spool")
-    with FaultServer(plan=[Fault(503)] * 3) as server:
-        exporter = TinkerLogExporter(endpoint=server.url, settings=settings)
-        plain = [
-            ReadableLogRecord(LogRecord(timestamp=n + 1, body=f"line {n}"), Resource.create({"session.id": "s-9"}))
-            for n in range(3)
-        ]
-        first = [exporter.event(item, "s-9") for item in plain]
-        exporter.export(plain)  # 503 three times, spooled, resent
-        assert exporter.spool(plain) == 3, "already delivered: accounted for, not written again"
-        assert spooled_batches(tmp_path / "spool") == []
-        bodies = [request.json() for request in server.received]
-        assert len(bodies) == 4
-        assert all(body["events"] == first for body in bodies), "the same ids and indexes on every mapping"
-        assert server.accepted_ids() == {event["event_id"] for event in first}
-        assert [event["event_session_index"] for event in first] == [0, 1, 2]

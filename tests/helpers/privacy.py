@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from exporters.tests.helpers.loopback import LoopbackServer
 from sdk_telemetry import configure_telemetry
-from tests.helpers.loopback import LoopbackServer
 
 
 class Pipeline:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from exporters.tests.helpers.loopback import LoopbackServer, Reply
 from sdk_telemetry.monitors import (
     FIRING,
     OK,
@@ -21,7 +22,6 @@ from sdk_telemetry.monitors import (
     load_config,
     parse_config,
 )
-from tests.helpers.loopback import LoopbackServer, Reply
 from tests.helpers.processes import ROOT
 from tests.helpers.spans import BASE, EXECUTE, HOUR, NS, SpanFactory, known_spans, write_spans
 

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from exporters.tests.helpers.faults import Fault, FaultServer
 from sdk_telemetry import configure_telemetry, instrument
 from sdk_telemetry.pipeline.health import health_summary
-from tests.helpers.faults import Fault, FaultServer
 
 
 class Client:

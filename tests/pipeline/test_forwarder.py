@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from sdk_telemetry import configure_telemetry, grant_consent, instrument, revoke_consent
-from sdk_telemetry import telemetry as _setup
+from sdk_telemetry import telemetry as telemetry_setup
 from sdk_telemetry.pipeline.forwarder import STAGED_BATCHES, Forwarder
 
 
@@ -42,7 +42,7 @@ def setup(**settings: object) -> tuple[Keeping, Forwarder]:
     telemetry = configure_telemetry(exporter="local", batch_interval=30, **settings)  # type: ignore[arg-type]
     keeping = Keeping()
     telemetry.processors[0].exporter = keeping
-    [forwarder] = _setup._forwarders.values()
+    [forwarder] = telemetry_setup._forwarders.values()
     instrument(Client)
     return keeping, forwarder
 
@@ -54,7 +54,7 @@ def test_calls_wait_on_the_stage_and_a_flush_exports_each_once() -> None:
     for n in range(1, 50):
         client.call(n)
     assert forwarder.staged() == 49  # fewer than a batch: nothing woke the worker
-    telemetry = _setup.current_telemetry()
+    telemetry = telemetry_setup.current_telemetry()
     assert telemetry is not None and telemetry.flush(5)
     assert forwarder.staged() == 0
     assert sorted(span.attributes["code.function.name"].rsplit(".", 1)[-1] for span in keeping.spans) == ["call"] * 50  # type: ignore[index, union-attr]
@@ -69,7 +69,7 @@ def test_stats_count_what_is_staged_as_pushed() -> None:
     for n in range(30):
         client.call(n)
     assert forwarder.staged() == 29
-    telemetry = _setup.current_telemetry()
+    telemetry = telemetry_setup.current_telemetry()
     assert telemetry is not None
     assert telemetry.stats()["exporters"]["local"]["pushed"] == 30
     assert forwarder.staged() == 0
@@ -82,7 +82,7 @@ def test_the_stage_is_bounded_while_the_worker_is_stuck_in_an_export() -> None:
     client = Client()
     keeping.gate.clear()
     client.call(0)
-    telemetry = _setup.current_telemetry()
+    telemetry = telemetry_setup.current_telemetry()
     assert telemetry is not None
     telemetry.flush(wait=False)
     assert keeping.exporting.wait(5)  # the worker now waits inside export()
@@ -105,7 +105,7 @@ def test_consent_is_decided_when_the_call_ends_not_when_the_stage_is_drained() -
     client = Client()
     client.call(0)  # with consent: starts the worker
     revoke_consent()
-    telemetry = _setup.current_telemetry()
+    telemetry = telemetry_setup.current_telemetry()
     assert telemetry is not None
     withheld = telemetry.stats()["privacy"]["withheld_no_consent"]
     for n in range(1, 6):
@@ -125,7 +125,7 @@ def test_shutdown_exports_what_is_staged() -> None:
     for n in range(40):
         client.call(n)
     assert forwarder.staged() == 39
-    telemetry = _setup.current_telemetry()
+    telemetry = telemetry_setup.current_telemetry()
     assert telemetry is not None
     telemetry.shutdown(timeout=5)
     assert len(keeping.spans) == 40 and forwarder.staged() == 0
@@ -151,7 +151,7 @@ def test_staged_calls_are_cut_down_by_the_rules_in_force() -> None:
         mixed.lookup()
         mixed.public()
     assert forwarder.staged() == 10
-    telemetry = _setup.current_telemetry()
+    telemetry = telemetry_setup.current_telemetry()
     assert telemetry is not None and telemetry.flush(5)
     assert sorted(span.name for span in keeping.spans) == ["Client.call"] + ["Mixed.lookup"] * 5 + ["Mixed.public"] * 5
     assert all("code.function.name" not in (span.attributes or {}) for span in keeping.spans)

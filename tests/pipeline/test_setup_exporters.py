@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from exporters.tests.helpers.loopback import LoopbackServer, Received
 from sdk_telemetry import configure_telemetry, instrument
-from tests.helpers.loopback import LoopbackServer, Received
 from tests.helpers.processes import child_env, run_python
 
 EXPECTED = Counter({"Client.ping": 3, "Client.fail": 1})

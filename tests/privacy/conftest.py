@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.loopback import LoopbackServer
+from exporters.tests.helpers.loopback import LoopbackServer
 from tests.helpers.privacy import Pipeline
 
 

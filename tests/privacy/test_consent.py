@@ -10,8 +10,8 @@ import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from sdk_telemetry import configure_telemetry, instrument
-from sdk_telemetry.pipeline import prepare as _processing
-from sdk_telemetry.privacy import consent as _consent
+from sdk_telemetry.pipeline import prepare
+from sdk_telemetry.privacy import consent as consent_module
 from sdk_telemetry.privacy.consent import consent_granted, grant_consent, revoke_consent
 from tests.helpers.processes import child_env
 
@@ -65,13 +65,13 @@ def test_nothing_leaves_until_consent_is_granted_and_earlier_spans_are_discarded
         metric_readers=[reader],
     )
     instrument(Client)
-    before = _processing.stats()["withheld_no_consent"]
+    before = prepare.stats()["withheld_no_consent"]
     calls()
     pipeline.flush()
     assert pipeline.rows() == []
     assert pipeline.server.received == []
     assert invocation_total(reader) == 0
-    assert _processing.stats()["withheld_no_consent"] - before == 4
+    assert prepare.stats()["withheld_no_consent"] - before == 4
 
     grant_consent()
     calls(2)
@@ -125,7 +125,7 @@ def test_consent_is_process_wide_for_threads_started_later(pipeline):
 
 
 def test_consent_functions_state():
-    _consent.reset()
+    consent_module.reset()
     assert not consent_granted()
     grant_consent()
     assert consent_granted()

@@ -16,9 +16,9 @@ from sdk_telemetry_exporters import attributes as attr
 from sdk_telemetry import configure_telemetry, instrument
 from sdk_telemetry.config import state
 from sdk_telemetry.config.settings import Settings
-from sdk_telemetry.pipeline import prepare as _processing
+from sdk_telemetry.pipeline import prepare
 from sdk_telemetry.privacy import PrivacySettings, ScrubMatch
-from sdk_telemetry.privacy import scrubber as _privacy
+from sdk_telemetry.privacy import scrubber as scrubber_module
 from tests.helpers.privacy import Pipeline, span_attributes
 
 # --- the pipeline under test: three exporters, one loopback server, one store file -------------
@@ -126,9 +126,9 @@ def test_free_text_without_secrets_is_unchanged(text):
 
 def test_redaction_is_idempotent_and_counted_once():
     scrubber = PrivacySettings().scrubber
-    before = _privacy.stats()["scrubbed"]
+    before = scrubber_module.stats()["scrubbed"]
     once = scrubber.text("password=hunter2 and Bearer abc", ())
-    assert _privacy.stats()["scrubbed"] == before + 2
+    assert scrubber_module.stats()["scrubbed"] == before + 2
     assert scrubber.text(once, ()) == once
     assert scrubber.structure({"password": once, "note": once}) == {
         "password": "[REDACTED:password]",
@@ -361,12 +361,12 @@ def test_long_strings_and_deep_structures_are_truncated_with_a_marker(pipeline):
     pipeline.flush()
     (call,) = [p for p in pipeline.payloads() if p["functionName"] == "Client.call"]
     props = call["props"]["payload"]
-    assert props["text"] == "y" * 64 + _privacy.TRUNCATED
-    assert props["deep"] == {"a": {"b": _privacy.TRUNCATED}}
+    assert props["text"] == "y" * 64 + scrubber_module.TRUNCATED
+    assert props["deep"] == {"a": {"b": scrubber_module.TRUNCATED}}
     assert len(props["many"]) == 51
-    assert props["many"][-1] == f"{_privacy.TRUNCATED} 30 more"
+    assert props["many"][-1] == f"{scrubber_module.TRUNCATED} 30 more"
     (annotated,) = rows_named(pipeline, "Client.annotate")
-    assert span_attributes(annotated)["long"] == "z" * 64 + _privacy.TRUNCATED
+    assert span_attributes(annotated)["long"] == "z" * 64 + scrubber_module.TRUNCATED
 
 
 def test_minimal_mode_sends_only_name_duration_outcome_and_error_type(pipeline):
@@ -399,12 +399,12 @@ def test_minimal_mode_sends_only_name_duration_outcome_and_error_type(pipeline):
 
 
 def test_scrub_counts_are_readable(pipeline):
-    before = _processing.stats()
+    before = prepare.stats()
     pipeline.configure(capture_args=True)
     instrument(Client)
     Client().call({"password": "a", "token": "b"})
     pipeline.flush()
-    after = _processing.stats()
+    after = prepare.stats()
     assert after["scrubbed"] - before["scrubbed"] == 2
     assert after["scrubbed_by_rule"]["password"] - before["scrubbed_by_rule"].get("password", 0) == 1
 
@@ -471,7 +471,7 @@ def test_bad_arguments_are_clear_errors(arguments, message):
 def test_a_bad_environment_value_is_logged_and_the_default_used(caplog):
     caplog.set_level(logging.WARNING)
     settings = PrivacySettings.resolve({}, {"SDK_TELEMETRY_MAX_STRING_LENGTH": "lots"})
-    assert settings.max_string_length == _privacy.MAX_STRING
+    assert settings.max_string_length == scrubber_module.MAX_STRING
     assert "SDK_TELEMETRY_MAX_STRING_LENGTH" in caplog.text
 
 
@@ -485,9 +485,9 @@ def test_the_active_scrubber_follows_the_configured_settings():
 
 
 def test_prepare_never_raises_and_drops_what_it_cannot_make_safe():
-    before = _processing.stats()["prepare_failed"]
-    assert _processing.prepare(object(), Settings()) is None  # type: ignore[arg-type]
-    assert _processing.stats()["prepare_failed"] == before + 1
+    before = prepare.stats()["prepare_failed"]
+    assert prepare.prepare(object(), Settings()) is None  # type: ignore[arg-type]
+    assert prepare.stats()["prepare_failed"] == before + 1
 
 
 def test_integers_beyond_64_bits_do_not_lose_the_call(pipeline):

@@ -10,7 +10,7 @@ import pytest
 from sdk_telemetry_exporters import attributes as attr
 
 from sdk_telemetry import configure_telemetry, instrument
-from sdk_telemetry.pipeline import prepare as _processing
+from sdk_telemetry.pipeline import prepare
 from sdk_telemetry.privacy.sampling import SamplingSettings
 from tests.helpers.privacy import Pipeline, span_attributes
 
@@ -112,11 +112,11 @@ def test_an_exact_name_wins_over_a_glob():
 
 
 def test_sampled_out_spans_are_counted(pipeline):
-    before = _processing.stats()["sampled_out"]
+    before = prepare.stats()["sampled_out"]
     pipeline.configure(sample_rates={"Tools.list": 0.0})
     run(calls=30)
     pipeline.flush()
-    assert _processing.stats()["sampled_out"] - before == 30
+    assert prepare.stats()["sampled_out"] - before == 30
 
 
 def test_other_instrumentations_spans_are_not_sampled(pipeline):

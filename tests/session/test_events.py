@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
+from exporters.tests.helpers.loopback import LoopbackServer, Received, Reply
 from sdk_telemetry import configure_telemetry, instrument
-from sdk_telemetry import telemetry as _setup
-from tests.helpers.loopback import LoopbackServer, Received, Reply
+from sdk_telemetry import telemetry as telemetry_setup
 
 PATH = "/api/v1/telemetry"
 
@@ -25,7 +25,7 @@ def server() -> Iterator[LoopbackServer]:
     """A loopback server that outlives every telemetry handle of the test (so that shutdown sends at once)."""
     with LoopbackServer() as running:
         yield running
-        for telemetry in [_setup.current_telemetry(), *_setup._handles]:
+        for telemetry in [telemetry_setup.current_telemetry(), *telemetry_setup._handles]:
             if telemetry is not None:
                 telemetry.shutdown(timeout=1.0)
 
@@ -409,3 +409,25 @@ def test_events_are_withheld_until_consent_and_minimal_mode_sends_no_event_data(
     failures = [e for e in events if e["event"] == "UNHANDLED_EXCEPTION"]
     assert failures and failures[0]["error_type"] == "ValueError"
     assert "boom" not in str(failures[0])
+
+
+def test_a_second_handle_that_requires_consent_sends_no_event_before_it_and_scrubs_with_its_own_rules(server):
+    from sdk_telemetry import create_telemetry, grant_consent
+
+    handle = create_telemetry(
+        exporter="tinker",
+        endpoint=server.url,
+        consent_required=True,
+        scrub_patterns={"pin": "pin"},
+        batch_interval=0.05,
+    )
+    assert handle.log("before_consent", {"plan": "pro"}) is False
+    grant_consent()
+    assert handle.log("after_consent", {"pin": "1234", "plan": "pro"}) is True
+    handle.flush(timeout=5)
+    events = [e for r in server.requests_to("/api/v1/telemetry") for e in r.json()["events"]]
+    names = [e.get("event_name") for e in events]
+    assert "after_consent" in names and "before_consent" not in names
+    after = next(e for e in events if e.get("event_name") == "after_consent")
+    assert after["event_data"] == {"pin": "[REDACTED:pin]", "plan": "pro"}
+    handle.shutdown()

@@ -16,9 +16,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from exporters.tests.helpers.loopback import LoopbackServer
 from sdk_telemetry import configure_telemetry, create_telemetry, current_telemetry, instrument
-from sdk_telemetry import telemetry as _setup
-from tests.helpers.loopback import LoopbackServer
+from sdk_telemetry import telemetry as telemetry_setup
 from tests.helpers.processes import child_env, run_python
 
 PATH = "/api/v1/telemetry"
@@ -29,7 +29,7 @@ def server() -> Iterator[LoopbackServer]:
     """A loopback server that outlives every telemetry handle of the test (so that shutdown sends at once)."""
     with LoopbackServer() as running:
         yield running
-        for telemetry in [_setup.current_telemetry(), *_setup._handles]:
+        for telemetry in [telemetry_setup.current_telemetry(), *telemetry_setup._handles]:
             if telemetry is not None:
                 telemetry.shutdown(timeout=1.0)
 
@@ -37,7 +37,7 @@ def server() -> Iterator[LoopbackServer]:
 @pytest.fixture(autouse=True)
 def no_leftover_handles() -> Iterator[None]:
     yield
-    for telemetry in list(_setup._handles):
+    for telemetry in list(telemetry_setup._handles):
         telemetry.shutdown(timeout=1.0)
 
 

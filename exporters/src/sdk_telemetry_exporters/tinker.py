@@ -8,8 +8,9 @@ Each export groups the records by session and POSTs them, at most 100 events per
                  "severity": "INFO", "timestamp": "2026-11-22T10:30:45.123456Z",
                  "event_name": ..., "event_data": {...}}, ...]}
 
-The event attributes below are written by `sdk_telemetry`'s sessions; a record without them
-(any other log record) is sent as a `GENERIC_EVENT` named after its event name.
+The event attributes (`attributes.EVENT_TYPE`, `EVENT_ID`, `EVENT_INDEX`, ...) are written by
+`sdk_telemetry`'s sessions; a record without them (any other log record) is sent as a
+`GENERIC_EVENT` named after its event name.
 
 Delivery is the shared one (`_delivery.Delivery`, as the Composio exporter's): retries with
 backoff and `Retry-After`, a 413 answered by sending each half (each with the whole envelope),
@@ -36,22 +37,6 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportRes
 
 from sdk_telemetry_exporters import attributes as attr
 from sdk_telemetry_exporters._delivery import DeliveringExporter, delivery_for
-
-# Temporary: `sdk_telemetry` still reads these as `tinker.X`; they are `attributes.X` (remove once it does not).
-from sdk_telemetry_exporters.attributes import (  # noqa: F401
-    EVENT_ID,
-    EVENT_INDEX,
-    EVENT_TYPE,
-    EXCEPTION_MESSAGE,
-    EXCEPTION_STACKTRACE,
-    EXCEPTION_TYPE,
-    GENERIC_EVENT,
-    SESSION_DURATION,
-    SESSION_END,
-    SESSION_START,
-    SEVERITIES,
-    UNHANDLED_EXCEPTION,
-)
 from sdk_telemetry_exporters.config import ExporterSettings
 from sdk_telemetry_exporters.fork import reinit_after_fork
 from sdk_telemetry_exporters.spool import WireBatch

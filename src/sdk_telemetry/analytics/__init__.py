@@ -1,5 +1,8 @@
 """Analytics over the store: funnels, journeys, retention, feature adoption, performance over time, exports.
 
+Time ranges are `TimeRange`s in nanoseconds since the epoch (`NS` to the second); the HTTP API over
+these analyses is the dashboard's (`sdk_telemetry.dashboard`).
+
 from sdk_telemetry.analytics import TimeRange, funnel, open_source
 
 with open_source() as source:  # the configured store, or open_source("path/to/telemetry.sqlite3")
@@ -7,16 +10,17 @@ with open_source() as source:  # the configured store, or open_source("path/to/t
     print(result.as_dict())
 """
 
-from sdk_telemetry.analytics._range import AnalyticsError, TimeRange, parse_duration, parse_time
+from sdk_telemetry.analytics._adoption import Adoption, adoption
+from sdk_telemetry.analytics._export import export, json_ready
+from sdk_telemetry.analytics._funnels import Funnel, funnel
+from sdk_telemetry.analytics._journeys import Journeys, journeys
+from sdk_telemetry.analytics._performance import Performance, functions, performance, summary, top_errors
+from sdk_telemetry.analytics._range import NS, AnalyticsError, TimeRange, parse_duration, parse_time
+from sdk_telemetry.analytics._retention import Retention, retention
 from sdk_telemetry.analytics._source import Source, open_source
-from sdk_telemetry.analytics.adoption import Adoption, adoption
-from sdk_telemetry.analytics.export import export
-from sdk_telemetry.analytics.funnels import Funnel, funnel
-from sdk_telemetry.analytics.journeys import Journeys, journeys
-from sdk_telemetry.analytics.performance import Performance, functions, performance, top_errors
-from sdk_telemetry.analytics.retention import Retention, retention
 
 __all__ = [
+    "NS",
     "Adoption",
     "AnalyticsError",
     "Funnel",
@@ -30,10 +34,12 @@ __all__ = [
     "functions",
     "funnel",
     "journeys",
+    "json_ready",
     "open_source",
     "parse_duration",
     "parse_time",
     "performance",
     "retention",
+    "summary",
     "top_errors",
 ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sdk_telemetry.analytics._range import NS, AnalyticsError, iso, parse_duration
+from sdk_telemetry.analytics._range import NS, AnalyticsError, parse_duration
+from sdk_telemetry.store import iso
 
 _NAMED = {"hour": 3600, "day": 86400, "week": 7 * 86400}
 #: 1970-01-05, the first Monday after the epoch: weeks start on Mondays.

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Union
 
+from sdk_telemetry.store import iso
+
 NS = 1_000_000_000
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -60,11 +62,6 @@ def parse_time(value: TimeLike, what: str = "time", now: float | None = None) ->
             f"{what}: expected an ISO 8601 time, epoch seconds or a duration back from now such as '1h', got {value!r}"
         ) from None
     return parse_time(moment)
-
-
-def iso(ns: int) -> str:
-    """An ISO 8601 UTC timestamp (milliseconds) for nanoseconds since the epoch."""
-    return datetime.fromtimestamp(ns / NS, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,13 @@ from typing import Any
 from sdk_telemetry_exporters.attributes import INVOCATION_SCOPE
 
 from sdk_telemetry.analytics._range import AnalyticsError, TimeRange
+from sdk_telemetry.store import connect, store_path
 
 #: Resource attributes that name the actor an analysis counts.
 ENTITY_ATTRIBUTES = {"session": "session.id", "user": "enduser.id", "service": "service.name"}
 SAMPLE_RATE_ATTRIBUTE = "sdk_telemetry.sample_rate"
 #: Ranges covering less than this share of the stored period read through the Timestamp index.
 NARROW_SHARE = 0.25
-
-__all__ = ["INVOCATION_SCOPE", "Source", "open_source"]
 
 
 @dataclass(frozen=True)
@@ -108,23 +107,12 @@ class Source:
         return f"+{alias}ScopeName = ? AND {condition}", [INVOCATION_SCOPE, *params]
 
 
-def store_path(path: str | os.PathLike[str] | None) -> Path:
-    """The store file: `path`, or the configured one."""
-    if path is not None:
-        return Path(path)
-    from sdk_telemetry.config.settings import resolve_settings
-
-    return resolve_settings().store_path
-
-
 @contextmanager
 def open_source(path: str | os.PathLike[str] | None = None) -> Iterator[Source]:
     """The store at `path` (default: the configured one), read-only use; raises `FileNotFoundError`
     when there is none."""
-    from sdk_telemetry.store import _sqlite
-
     resolved = store_path(path)
-    connection = _sqlite.connect(resolved, create=False)
+    connection = connect(resolved, create=False)
     try:
         yield Source.of(connection, resolved)
     finally:

@@ -6,62 +6,24 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
-import orjson
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from sdk_telemetry.analytics import (
-    AnalyticsError,
-    TimeRange,
-    adoption,
-    funnel,
-    journeys,
-    parse_duration,
-    performance,
-    retention,
+from sdk_telemetry.analytics import adoption, export, funnel, journeys, parse_duration, performance, retention
+from sdk_telemetry.cli._options import (
+    ByOption,
+    JsonOption,
+    PeriodOption,
+    StoreOption,
+    StoreRange,
+    console,
+    grouped,
+    missing_extra,
+    print_json,
 )
-from sdk_telemetry.analytics._source import Source, open_source, store_path
-from sdk_telemetry.analytics.export import export
-
-Store = Annotated[
-    Optional[Path],  # noqa: UP045 (typer needs Optional on Python 3.10)
-    typer.Option(help="The store file (default: SDK_TELEMETRY_STORE or the user data directory)."),
-]
-Since = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option(help="Start: ISO 8601, epoch seconds, or a duration back from now (1h, 7d)."),
-]
-Until = Annotated[Optional[str], typer.Option(help="End (exclusive), same forms as --since.")]  # noqa: UP045
-By = Annotated[str, typer.Option(help="Whom to count: session, user (enduser.id) or a resource attribute key.")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
-
-
-def _console() -> Console:
-    return Console(width=None if sys.stdout.isatty() else 160)
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
-
-
-@contextmanager
-def _source(store: Path | None) -> Iterator[Source]:
-    path = store_path(store)
-    try:
-        with open_source(path) as source:
-            yield source
-    except FileNotFoundError:
-        typer.echo(f"No telemetry recorded yet: no store at {path}.", err=True)
-        raise typer.Exit(1) from None
-    except AnalyticsError as exc:
-        typer.echo(f"sdk-telemetry: {exc}", err=True)
-        raise typer.Exit(2) from None
 
 
 def _ms(value: float | None) -> str:
@@ -72,20 +34,20 @@ def register_cli(app: typer.Typer) -> None:
     """Add the analytics, monitors and MCP commands to `app`."""
 
     @app.command("funnel")
+    @grouped
     def funnel_command(
         steps: Annotated[list[str], typer.Argument(help="Ordered steps: function or event names.")],
         window: Annotated[str, typer.Option(help="Time allowed from the first step (30m, 1h, 1d).")] = "1h",
-        by: By = "session",
-        since: Since = None,
-        until: Until = None,
-        store: Store = None,
-        json: Json = False,
+        by: ByOption = "session",
+        *,
+        scope: StoreRange,
+        json: JsonOption = False,
     ) -> None:
         """Conversion funnel: sessions (or users) reaching each step in order, and the drop-off."""
-        with _source(store) as source:
-            result = funnel(source, steps, parse_duration(window, "window"), by, TimeRange.parse(since, until))
+        with scope.source() as source:
+            result = funnel(source, steps, parse_duration(window, "window"), by, scope.time_range())
         if json:
-            return _print_json(result.as_dict())
+            return print_json(result.as_dict())
         table = Table(title=f"Funnel per {by} — window {window}", title_justify="left")
         for column in ("step", by + "s", "of entered", "from previous", "dropped"):
             table.add_column(column, justify="left" if column == "step" else "right")
@@ -97,46 +59,46 @@ def register_cli(app: typer.Typer) -> None:
                 f"{step.from_previous:.1%}",
                 f"[red]{step.dropped:,}[/red]" if step.dropped else "0",
             )
-        _console().print(table)
+        console().print(table)
 
     @app.command("journeys")
+    @grouped
     def journeys_command(
-        by: By = "session",
+        by: ByOption = "session",
         max_steps: Annotated[int, typer.Option(help="Cut paths at this many steps.")] = 5,
         limit: Annotated[int, typer.Option(help="How many paths to show.")] = 10,
-        since: Since = None,
-        until: Until = None,
-        store: Store = None,
-        json: Json = False,
+        *,
+        scope: StoreRange,
+        json: JsonOption = False,
     ) -> None:
         """The commonest paths through functions within sessions, and where sessions end."""
-        with _source(store) as source:
-            result = journeys(source, by, TimeRange.parse(since, until), max_steps, limit)
+        with scope.source() as source:
+            result = journeys(source, by, scope.time_range(), max_steps, limit)
         if json:
-            return _print_json(result.as_dict())
+            return print_json(result.as_dict())
         table = Table(title=f"Journeys — {result.sessions:,} {by}s", title_justify="left")
         table.add_column("path")
         table.add_column(by + "s", justify="right")
         table.add_column("share", justify="right")
         for path in result.paths:
             table.add_row(" → ".join(path["path"]), f"{path['count']:,}", f"{path['share']:.1%}")
-        _console().print(table)
+        console().print(table)
 
     @app.command("retention")
+    @grouped
     def retention_command(
-        by: By = "user",
-        period: Annotated[str, typer.Option(help="hour, day, week or a duration such as 6h.")] = "day",
+        by: ByOption = "user",
+        period: PeriodOption = "day",
         periods: Annotated[int, typer.Option(help="Periods to follow each cohort for.")] = 8,
-        since: Since = None,
-        until: Until = None,
-        store: Store = None,
-        json: Json = False,
+        *,
+        scope: StoreRange,
+        json: JsonOption = False,
     ) -> None:
         """Cohorts by first-seen period and the share returning in later periods."""
-        with _source(store) as source:
-            result = retention(source, by, period, periods, TimeRange.parse(since, until))
+        with scope.source() as source:
+            result = retention(source, by, period, periods, scope.time_range())
         if json:
-            return _print_json(result.as_dict())
+            return print_json(result.as_dict())
         table = Table(title=f"Retention of {by}s by {result.period}", title_justify="left")
         table.add_column("cohort")
         table.add_column("size", justify="right")
@@ -144,23 +106,23 @@ def register_cli(app: typer.Typer) -> None:
             table.add_column(f"+{index}", justify="right")
         for cohort in result.cohorts:
             table.add_row(cohort.cohort[:16], f"{cohort.size:,}", *(f"{rate:.0%}" for rate in cohort.rates))
-        _console().print(table)
+        console().print(table)
 
     @app.command("adoption")
+    @grouped
     def adoption_command(
-        by: By = "session",
-        period: Annotated[str, typer.Option(help="hour, day, week or a duration such as 6h.")] = "day",
+        by: ByOption = "session",
+        period: PeriodOption = "day",
         threshold: Annotated[float, typer.Option(help="Fitted change in share that makes a trend.")] = 0.05,
-        since: Since = None,
-        until: Until = None,
-        store: Store = None,
-        json: Json = False,
+        *,
+        scope: StoreRange,
+        json: JsonOption = False,
     ) -> None:
         """Share of sessions (or users) using each function per period, with the trend and why."""
-        with _source(store) as source:
-            result = adoption(source, by, period, TimeRange.parse(since, until), None, threshold)
+        with scope.source() as source:
+            result = adoption(source, by, period, scope.time_range(), None, threshold)
         if json:
-            return _print_json(result.as_dict())
+            return print_json(result.as_dict())
         table = Table(title=f"Feature adoption — {result.active:,} active {by}s", title_justify="left")
         for column in ("function", by + "s", "share", "trend", "why"):
             table.add_column(column, justify="right" if column in (by + "s", "share") else "left")
@@ -173,23 +135,23 @@ def register_cli(app: typer.Typer) -> None:
                 arrows[feature.trend.direction],
                 feature.trend.reason,
             )
-        _console().print(table)
+        console().print(table)
 
     @app.command("perf")
+    @grouped
     def perf_command(
         function: Annotated[Optional[str], typer.Argument(help="A function; default: all together.")] = None,  # noqa: UP045
         step: Annotated[Optional[str], typer.Option(help="Bucket width (1m, 1h); default ~60 buckets.")] = None,  # noqa: UP045
-        since: Since = None,
-        until: Until = None,
-        store: Store = None,
-        json: Json = False,
+        *,
+        scope: StoreRange,
+        json: JsonOption = False,
     ) -> None:
         """p50/p95/p99, error rate and throughput per time bucket."""
-        with _source(store) as source:
+        with scope.source() as source:
             seconds = parse_duration(step, "step") if step else None
-            result = performance(source, function, TimeRange.parse(since, until), seconds)
+            result = performance(source, function, scope.time_range(), seconds)
         if json:
-            return _print_json(result.as_dict())
+            return print_json(result.as_dict())
         table = Table(title=f"Performance of {function or 'all calls'}", title_justify="left")
         for column in ("bucket", "calls", "errors", "error rate", "calls/s", "p50 ms", "p95 ms", "p99 ms"):
             table.add_column(column, justify="left" if column == "bucket" else "right")
@@ -204,9 +166,10 @@ def register_cli(app: typer.Typer) -> None:
                 _ms(bucket.p95_ms),
                 _ms(bucket.p99_ms),
             )
-        _console().print(table)
+        console().print(table)
 
     @app.command("export")
+    @grouped
     def export_command(
         out: Annotated[Path, typer.Argument(help="Output file (.csv or .parquet); '-' writes CSV to stdout.")],
         kind: Annotated[str, typer.Option(help="calls, events or aggregates (per function and bucket).")] = "calls",
@@ -216,15 +179,14 @@ def register_cli(app: typer.Typer) -> None:
         ] = None,
         function: Annotated[Optional[str], typer.Option(help="Only this function.")] = None,  # noqa: UP045
         step: Annotated[Optional[str], typer.Option(help="Bucket width for aggregates.")] = None,  # noqa: UP045
-        since: Since = None,
-        until: Until = None,
-        store: Store = None,
+        *,
+        scope: StoreRange,
     ) -> None:
         """Export calls, events or aggregates for a time range as CSV or Parquet."""
         chosen = fmt or ("parquet" if out.suffix.lower() == ".parquet" else "csv")
-        with _source(store) as source:
+        with scope.source() as source:
             seconds = parse_duration(step, "step") if step else None
-            time_range = TimeRange.parse(since, until)
+            time_range = scope.time_range()
             if str(out) == "-":
                 count = export(source, sys.stdout, kind, chosen, time_range, function, seconds)
             else:
@@ -234,7 +196,7 @@ def register_cli(app: typer.Typer) -> None:
     @app.command("monitors")
     def monitors_command(
         rules: Annotated[Path, typer.Argument(help="A monitors file (.yaml, .yml or .toml) to check.")],
-        json: Json = False,
+        json: JsonOption = False,
     ) -> None:
         """Check a monitors file and list its rules (exit 2 naming the bad rule)."""
         from sdk_telemetry.monitors import MonitorConfigError, load_config
@@ -245,7 +207,7 @@ def register_cli(app: typer.Typer) -> None:
             typer.echo(f"sdk-telemetry monitors: {exc}", err=True)
             raise typer.Exit(2) from None
         if json:
-            return _print_json({"interval_seconds": config.interval, "rules": [r.as_dict() for r in config.rules]})
+            return print_json({"interval_seconds": config.interval, "rules": [r.as_dict() for r in config.rules]})
         table = Table(title=f"{len(config.rules)} rule(s), evaluated every {config.interval:g}s", title_justify="left")
         for column in ("name", "condition", "for", "severity", "webhook"):
             table.add_column(column)
@@ -253,11 +215,11 @@ def register_cli(app: typer.Typer) -> None:
             table.add_row(
                 rule.name, rule.describe(), f"{rule.for_seconds:g}s", rule.severity, "yes" if rule.webhook else "—"
             )
-        _console().print(table)
+        console().print(table)
 
     @app.command("mcp")
     def mcp_command(
-        store: Store = None,
+        store: StoreOption = None,
         transport: Annotated[str, typer.Option(help="stdio (for agents) or streamable-http.")] = "stdio",
         host: Annotated[str, typer.Option(help="Address for streamable-http.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="Port for streamable-http (path /mcp).")] = 8765,
@@ -274,8 +236,7 @@ def register_cli(app: typer.Typer) -> None:
         try:
             from sdk_telemetry.cli.mcp_server import serve
         except ImportError as exc:
-            typer.echo(f"`sdk-telemetry mcp` needs the mcp extra: pip install 'sdk-telemetry[mcp]' ({exc})", err=True)
-            raise typer.Exit(1) from None
+            raise missing_extra("`sdk-telemetry mcp`", "mcp", exc) from None
         if transport not in ("stdio", "streamable-http"):
             typer.echo(f"sdk-telemetry mcp: --transport must be stdio or streamable-http, got {transport!r}", err=True)
             raise typer.Exit(2)

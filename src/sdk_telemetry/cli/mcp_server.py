@@ -18,25 +18,29 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
-import requests
+import urllib3
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
+from sdk_telemetry_exporters.attributes import INVOCATION_SCOPE
 
 from sdk_telemetry._version import __version__
 from sdk_telemetry.analytics import (
+    NS,
     AnalyticsError,
+    Source,
     TimeRange,
     adoption,
     funnel,
     journeys,
+    json_ready,
+    open_source,
     parse_duration,
     performance,
+    summary,
     top_errors,
 )
 from sdk_telemetry.analytics import functions as function_table
-from sdk_telemetry.analytics._range import NS, iso
-from sdk_telemetry.analytics._source import INVOCATION_SCOPE, Source, open_source, store_path
-from sdk_telemetry.analytics.performance import summary
+from sdk_telemetry.store import iso, storage_bytes, store_path
 
 Aggregation = Literal["MEAN", "SUM", "MIN", "MAX", "COUNT", "P50", "P95", "P99"]
 By = Annotated[str, Field(description="Whom to count: 'session', 'user' (enduser.id) or a resource attribute key.")]
@@ -52,10 +56,6 @@ INSTRUCTIONS = (
     "journeys and funnels through sessions, analyze_feature_adoption for who uses which function and "
     "its trend, get_realtime_stats for what is happening now."
 )
-
-
-def _json(value: Any) -> Any:
-    return orjson.loads(orjson.dumps(value, default=str))
 
 
 def _range(since: str | None, until: str | None) -> TimeRange:
@@ -172,8 +172,6 @@ def _metrics(source: Source, names: Sequence[str] | None, time_range: TimeRange,
 
 
 def _storage(source: Source) -> dict[str, Any]:
-    from sdk_telemetry.store._sqlite import storage_bytes
-
     (stored,) = source.connection.execute(
         "SELECT COUNT(*) FROM otel_traces WHERE ScopeName = ?", (INVOCATION_SCOPE,)
     ).fetchone()
@@ -186,6 +184,22 @@ def _storage(source: Source) -> dict[str, Any]:
         "oldest": iso(oldest) if oldest is not None else None,
         "newest": iso(newest) if newest is not None else None,
     }
+
+
+#: One attempt; redirects are followed, as a browser would.
+_NO_RETRY = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=3)
+
+
+def _receiver_health(url: str, api_key: str | None) -> Any:
+    """The receiver's `/health` answer, or what kept it from answering."""
+    headers = {"X-API-Key": api_key} if api_key else {}
+    try:
+        response = urllib3.request("GET", url.rstrip("/") + "/health", headers=headers, timeout=2.0, retries=_NO_RETRY)
+        if response.status >= 400:
+            return {"status": f"HTTP {response.status}"}
+        return orjson.loads(response.data)
+    except (urllib3.exceptions.HTTPError, ValueError) as exc:
+        return {"status": "unreachable", "error": f"{type(exc).__name__}: {exc}"}
 
 
 def build_server(
@@ -255,8 +269,8 @@ def build_server(
             insights.append(f"highest error rate: {worst['function']} at {worst['error_rate']:.1%}")
         if errors:
             insights.append(f"commonest error: {errors[0]['type']} in {errors[0]['function']} ({errors[0]['count']:g})")
-        data = _json(result.as_dict())
-        return PerformanceResult(**data, functions=_json(table), top_errors=_json(errors), insights=insights)
+        data = json_ready(result.as_dict())
+        return PerformanceResult(**data, functions=json_ready(table), top_errors=json_ready(errors), insights=insights)
 
     @server.tool(
         description="User behaviour through sessions: the commonest journeys (paths, transitions, exits) and, "
@@ -298,7 +312,7 @@ def build_server(
                 )
             insights.append(f"{flow['completed']} of {flow['entered']} completed the funnel")
         return UserBehaviorResult(
-            by=by, journeys=_json(paths), funnel=_json(flow), biggest_drop_off=drop, insights=insights
+            by=by, journeys=json_ready(paths), funnel=json_ready(flow), biggest_drop_off=drop, insights=insights
         )
 
     @server.tool(
@@ -330,12 +344,7 @@ def build_server(
             storage = _storage(source)
         health = None
         if receiver_url:
-            try:
-                headers = {"X-API-Key": receiver_api_key} if receiver_api_key else {}
-                response = requests.get(receiver_url.rstrip("/") + "/health", timeout=2, headers=headers)
-                health = response.json() if response.ok else {"status": f"HTTP {response.status_code}"}
-            except (requests.RequestException, ValueError) as exc:
-                health = {"status": "unreachable", "error": f"{type(exc).__name__}: {exc}"}
+            health = _receiver_health(receiver_url, receiver_api_key)
         queue = None
         if isinstance(health, dict):  # the receiver's backlog is its queue
             found = health.get("queue") or health.get("receiver")
@@ -373,7 +382,7 @@ def build_server(
         time_range = _range(since, until)
         try:
             with opened() as source:
-                result = _json(adoption(source, by, period, time_range, functions, threshold).as_dict())
+                result = json_ready(adoption(source, by, period, time_range, functions, threshold).as_dict())
         except AnalyticsError as exc:
             raise ToolError(str(exc)) from None
         features = result["features"]

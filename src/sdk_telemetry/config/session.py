@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sdk_telemetry_exporters.config import parse_bool, parse_seconds
+from sdk_telemetry_exporters.config import parse_bool, parse_list, parse_seconds
 from typing_extensions import TypedDict
 
 ECHO_EVENTS = "SDK_TELEMETRY_ECHO_EVENTS"
@@ -21,6 +21,12 @@ DEFAULT_FATAL_TIMEOUT = 2.0
 #: and console carry events only when named in `events_exporter` / `OTEL_LOGS_EXPORTER`.)
 EVENT_CAPABLE = ("tinker",)
 _SESSION_ID = re.compile(r"[\x21-\x7e]{1,128}")
+
+
+def exporter_names(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Exporter names from a comma list (an `OTEL_*_EXPORTER` value) or a sequence, lower case;
+    `none` means no exporter."""
+    return tuple(name for name in (item.lower() for item in parse_list(value)) if name != "none")
 
 
 class SessionArguments(TypedDict, total=False):
@@ -60,10 +66,7 @@ class SessionSettings:
         if session_id is not None and not (isinstance(session_id, str) and _SESSION_ID.fullmatch(session_id)):
             raise ValueError(f"session_id must be 1-128 printable ASCII characters without spaces, not {session_id!r}")
         exporters: Any = arguments.get("events_exporter", environ.get(LOGS_EXPORTER))
-        names = None
-        if exporters is not None:
-            items = exporters.split(",") if isinstance(exporters, str) else list(exporters)
-            names = tuple(n for n in (str(item).strip().lower() for item in items) if n and n != "none")
+        names = exporter_names(exporters) if exporters is not None else None
         if "fatal_timeout" in arguments:
             fatal_timeout = float(arguments["fatal_timeout"])
             if not fatal_timeout >= 0:

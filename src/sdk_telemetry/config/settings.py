@@ -13,7 +13,7 @@ from typing import Any
 from sdk_telemetry_exporters.config import ExporterSettings, parse_bool, parse_list, parse_seconds
 from typing_extensions import TypedDict, Unpack
 
-from sdk_telemetry.config.session import SessionArguments, SessionSettings
+from sdk_telemetry.config.session import SessionArguments, SessionSettings, exporter_names
 from sdk_telemetry.privacy import PrivacyArguments, PrivacySettings
 
 # Opt-out variables: any truthy value turns telemetry off for the whole process.
@@ -32,11 +32,6 @@ def default_store_path(env: Mapping[str, str]) -> Path:
     """`$XDG_DATA_HOME/sdk-telemetry/telemetry.sqlite3` (`~/.local/share` when unset)."""
     base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "sdk-telemetry" / "telemetry.sqlite3"
-
-
-def _names(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    """Exporter names from a comma list or a sequence, lower case; `none` means no exporter."""
-    return tuple(name for name in (item.lower() for item in parse_list(value)) if name != "none")
 
 
 @dataclass(frozen=True)
@@ -138,8 +133,8 @@ def resolve_settings(env: Mapping[str, str] | None = None, **arguments: Unpack[S
         service_name=text("service_name", "OTEL_SERVICE_NAME"),
         service_version=text("service_version", "SDK_TELEMETRY_SERVICE_VERSION"),
         environment=environment,
-        traces_exporters=_names(given.get("exporter", environ.get("OTEL_TRACES_EXPORTER", DEFAULT_EXPORTER))),
-        metrics_exporters=_names(given.get("metrics_exporter", environ.get("OTEL_METRICS_EXPORTER"))),
+        traces_exporters=exporter_names(given.get("exporter", environ.get("OTEL_TRACES_EXPORTER", DEFAULT_EXPORTER))),
+        metrics_exporters=exporter_names(given.get("metrics_exporter", environ.get("OTEL_METRICS_EXPORTER"))),
         http=http,
         project_id=text("project_id", "SDK_TELEMETRY_PROJECT_ID"),
         provider=text("provider", "SDK_TELEMETRY_PROVIDER"),
@@ -152,7 +147,7 @@ def resolve_settings(env: Mapping[str, str] | None = None, **arguments: Unpack[S
         exit_timeout=number("exit_timeout", "SDK_TELEMETRY_EXIT_TIMEOUT", DEFAULT_EXIT_TIMEOUT),
         capture_args=bool(given.get("capture_args", parse_bool(environ.get("SDK_TELEMETRY_CAPTURE_ARGS")))),
         store_path=Path(store) if store else default_store_path(environ),
-        instrument_targets=_targets(given.get("instrument", environ.get("SDK_TELEMETRY_INSTRUMENT"))),
+        instrument_targets=parse_list(given.get("instrument", environ.get("SDK_TELEMETRY_INSTRUMENT"))),
         privacy=PrivacySettings.resolve(given, environ),
         session=SessionSettings.resolve(given, environ),
     )
@@ -176,8 +171,3 @@ def _enablement(
     if reason is None and explicit is not True and environment and environment.lower() in QUIET_ENVIRONMENTS:
         reason = f"environment={environment.lower()}"
     return {"enabled": reason is None, "disabled_reason": reason}
-
-
-def _targets(value: str | Sequence[str] | None) -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else list(value or ())
-    return tuple(item.strip() for item in items if item.strip())

@@ -5,11 +5,19 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sdk_telemetry.analytics._range import NS, AnalyticsError, TimeRange, iso, parse_duration
-from sdk_telemetry.analytics._source import Source
-from sdk_telemetry.analytics.funnels import funnel
-from sdk_telemetry.analytics.journeys import journeys
-from sdk_telemetry.analytics.performance import functions, performance, top_errors
+from sdk_telemetry.analytics import (
+    NS,
+    AnalyticsError,
+    Source,
+    TimeRange,
+    functions,
+    funnel,
+    journeys,
+    parse_duration,
+    performance,
+    top_errors,
+)
+from sdk_telemetry.store import iso
 
 RANGES = ("15m", "1h", "6h", "24h", "7d", "30d", "all")
 DEFAULT_RANGE = "24h"

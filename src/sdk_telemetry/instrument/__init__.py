@@ -6,7 +6,7 @@ once their module is imported (`imports`)."""
 from sdk_telemetry.instrument.call_span import UNSET_STATUS, CallSpan
 from sdk_telemetry.instrument.calls import refresh as refresh_tracer
 from sdk_telemetry.instrument.errors import claim_error_id, error_type
-from sdk_telemetry.instrument.imports import when_importable
+from sdk_telemetry.instrument.imports import resolve, when_importable
 from sdk_telemetry.instrument.targets import instrument, is_instrumented, uninstrument, uninstrument_all
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "instrument",
     "is_instrumented",
     "refresh_tracer",
+    "resolve",
     "uninstrument",
     "uninstrument_all",
     "when_importable",

@@ -15,6 +15,10 @@ attributes are the function's shared, read-only start attributes until something
 (copied then, under the provider's span limits); events and links stay empty tuples until one
 is added; the resource, scope and processor live on the factory, not on every span; a provider
 whose only span processors are ours is not asked `on_start`, which would do nothing.
+
+What it reads of the SDK's internals (the tracer's scope and limits, the provider's processors,
+the `ReadableSpan` fields it fills in) comes from `sdk_telemetry.otel_compat`, which checks them at
+import; where they are not as expected, calls get the SDK's own spans instead.
 """
 
 from __future__ import annotations
@@ -38,12 +42,15 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
+from sdk_telemetry import otel_compat as _compat
+
 _logger = logging.getLogger(__name__)
 _copy_lock = threading.Lock()
 UNSET_STATUS = Status(StatusCode.UNSET)
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | getattr(TraceFlags, "RANDOM_TRACE_ID", 0))
 _RANDOM_FLAG = int(getattr(TraceFlags, "RANDOM_TRACE_ID", 0))
+_new = object.__new__  # what `CallSpan.__new__` resolves to, without looking it up on every span
 
 
 class SpanFactory:
@@ -52,6 +59,8 @@ class SpanFactory:
     __slots__ = (
         "_multi",
         "_only",
+        "_processors_key",
+        "_processors_state",
         "_quiet_for",
         "id_generator",
         "limits",
@@ -61,13 +70,16 @@ class SpanFactory:
         "scope",
     )
 
-    def __init__(self, tracer: Any) -> None:
+    def __init__(self, tracer: Any, scope: InstrumentationScope | None, limits: SpanLimits) -> None:
+        """For an SDK `tracer`, with its scope and limits (`otel_compat.tracer_internals`)."""
         self.resource: Resource = tracer.resource
-        self.scope: InstrumentationScope | None = tracer._instrumentation_scope
-        self.limits: SpanLimits = tracer._span_limits
+        self.scope = scope
+        self.limits = limits
         self.id_generator = tracer.id_generator
         self._multi = tracer.span_processor  # the provider's active (multi) span processor
-        self._multi._span_processors  # noqa: B018 - fails here (spans go through the SDK) if it has none
+        # Where it keeps its processors (a new tuple on every change): `state[key]`. Fails here (spans
+        # go through the SDK) if it keeps none.
+        self._processors_state, self._processors_key = _compat.processors_slot(self._multi)
         self._quiet_for: Any = None  # the processor tuple last found to be all quiet
         self._only: Any = None  # its one processor, when it has one
         random_ids = bool(getattr(self.id_generator, "is_trace_id_random", lambda: False)())
@@ -85,11 +97,16 @@ class SpanFactory:
     ) -> CallSpan:
         """A started span for `name` under `parent` (None or invalid: a new trace); `parent_context`
         is what the processors' `on_start` get."""
-        span = CallSpan.__new__(CallSpan)
+        span = _new(CallSpan)
         span._name = name
         span._factory = self
         span._start_time = start_ns
         span._attributes = attributes
+        # Read on every span (its end, the processors): on the instance, a read costs a fifth of the
+        # class default's.
+        span._end_time = None
+        span._owned = False
+        span._status = UNSET_STATUS
         ids, direct = self.id_generator, self.random_ids  # (a zero draw is an invalid id: ask the generator)
         span._span_id = (direct and getrandbits(64)) or ids.generate_span_id()
         if parent is None or not parent.is_valid:
@@ -97,7 +114,7 @@ class SpanFactory:
         else:
             span._trace_id = parent.trace_id
             span._parent = parent
-        processors = self._multi._span_processors
+        processors = self._processors_state[self._processors_key]
         if processors is not self._quiet_for and not self._all_quiet(processors):
             self._multi.on_start(span, parent_context=parent_context)
         return span
@@ -115,8 +132,8 @@ class SpanFactory:
     def end(self, span: CallSpan) -> None:
         """Hand the ended span to the provider's processors (`_on_ending`, then `on_end`)."""
         multi = self._multi
-        if getattr(multi, "_span_processors", None) is not self._quiet_for:
-            on_ending = getattr(multi, "_on_ending", None)
+        if self._processors_state[self._processors_key] is not self._quiet_for:
+            on_ending = _compat.on_ending(multi)
             if on_ending is not None:
                 on_ending(span)
         multi.on_end(span)
@@ -199,11 +216,11 @@ class CallSpan(trace.Span, ReadableSpan):
             end_time = time_ns()
         self._end_time = end_time
         if self._owned:
-            self._attributes._immutable = True
+            _compat.freeze(self._attributes)
         factory = self._factory
         only = factory._only
         try:
-            if only is not None and factory._multi._span_processors is factory._quiet_for:
+            if only is not None and factory._processors_state[factory._processors_key] is factory._quiet_for:
                 only.on_end(self)  # one quiet processor (ours): skip the multi-processor's loop
             else:
                 factory.end(self)

@@ -1,38 +1,47 @@
-"""One instrumented call, from its start to its span's end: sync, async, generator and
-async-generator flavours share `begin` and `finish`.
+"""One instrumented call, from its start to its span's end, in four flavours: sync, async,
+generator and async generator.
 
+Every flavour asks `begin`, which decides once per call: sampled out (the sampler would drop the
+span: make none, remember the parent so that the next call under it is dropped at once), the lean
+path (a `CallSpan` from the tracer's `SpanFactory` when its sampler keeps every span; with no
+MeterProvider to take metrics, ending the span is all there is to do) or the general one (the
+tracer's own span in a `Call`, which `finish` ends with the invocation metrics). What it returns
+is ended the same way on every path (`end()`, or `finish` with the error), so the flavours differ
+only in the lines that run the wrapped code: `call_sync` and `call_async` in an `await`, the two
+traced generators in their `await`s and the exception that ends them.
+
+What this reads of OpenTelemetry's internals comes from `sdk_telemetry.otel_compat`.
 Nothing here may raise into the host program: if telemetry fails, the call runs untraced.
 """
 
 from __future__ import annotations
 
+import enum
 import inspect
 import logging
 import traceback
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from time import time_ns
 from types import CoroutineType
-from typing import Any
+from typing import Any, Final
 
 import orjson
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
-from opentelemetry.metrics import _internal as _meter_api
 from opentelemetry.sdk.trace import Tracer as SdkTracer
-from opentelemetry.sdk.trace.sampling import Decision, ParentBased, StaticSampler
+from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import INVALID_SPAN, ProxyTracer, Span, SpanKind, Status, StatusCode, Tracer
-from opentelemetry.trace.propagation import _SPAN_KEY
 from sdk_telemetry_exporters import attributes as attr
 
+from sdk_telemetry import otel_compat as _compat
 from sdk_telemetry._version import __version__
+from sdk_telemetry.config import scrubber as _active_scrubber
 from sdk_telemetry.instrument import errors as _errors
+from sdk_telemetry.instrument import metrics as _metrics_module
 from sdk_telemetry.instrument.call_span import CallSpan, SpanFactory
 from sdk_telemetry.instrument.metrics import FUNCTION, OUTCOME, InvocationMetrics, metrics_recorded
-from sdk_telemetry.privacy import consent as _consent
-from sdk_telemetry.privacy import scrubber as _privacy
+from sdk_telemetry.privacy import withheld as _consent_withheld
 
 _logger = logging.getLogger(__name__)
 _tracer: Tracer = trace.get_tracer(attr.INVOCATION_SCOPE, __version__)
@@ -49,8 +58,32 @@ _drops: str | None = None
 _root_drops = False
 _dropped_parent: Context | None = None  # the parent context of the last call the sampler dropped
 # Makes the spans of the resolved tracer when its sampler keeps every span it is asked about (see
-# `_call_span`); None: spans are started through the tracer.
+# `_span_factory`); None: spans are started through the tracer.
 _factory: SpanFactory | None = None
+
+# How calls read the current context and make one current, find a context's span and put one in,
+# and see whether a MeterProvider is set: straight on the runtime context's variable, with the span
+# key and on the metrics API's global where `otel_compat` found them, else through the API (then
+# `_span_key` is empty, and the lean path and the sampler shortcut are off).
+_get_context: Callable[[], Context]
+_attach_context: Callable[[Context], Any]
+_reset_context: Callable[[Any], object]
+_span_key: str
+_meter_state: Mapping[str, object]  # `_meter_state[_meter_key]`: None while no MeterProvider is set
+_meter_key: str
+_set_item = dict.__setitem__
+
+
+def _bind() -> None:
+    """Take what calls read of OpenTelemetry from `otel_compat` (at import, and again at `refresh`)."""
+    global _get_context, _attach_context, _reset_context, _span_key, _meter_state, _meter_key
+    _get_context, _attach_context, _reset_context = _compat.context_functions()
+    _span_key = _compat.span_key() or ""
+    _meter_state, _meter_key = _compat.meter_provider_slot()
+    _metrics_module.bind()
+
+
+_bind()
 
 
 def _current_tracer() -> Tracer:
@@ -61,19 +94,15 @@ def _current_tracer() -> Tracer:
     if source is tracer:
         return real
     _dropped_parent = None
-    inner: Tracer | None = tracer
-    if isinstance(tracer, ProxyTracer):
-        inner = tracer._real_tracer
-        if inner is None:
-            tracer._tracer  # noqa: B018 - resolves the proxy when a provider has been set since
-            inner = tracer._real_tracer
-        if inner is None:  # no provider yet: go through the proxy (no-op) and look again next call
-            _drops, _factory = None, None
-            return tracer
-    assert inner is not None
+    inner = _compat.real_tracer(tracer) if isinstance(tracer, ProxyTracer) else tracer
+    if inner is None:  # no provider yet: go through the proxy (no-op) and look again next call
+        _drops, _factory = None, None
+        return tracer
     sampler = getattr(inner, "sampler", None)
     _drops, _root_drops = _sampler_drops(sampler)
     _factory = _span_factory(inner, sampler)
+    if not _span_key:  # both read the parent's span from the context: the tracer does it instead
+        _drops, _factory = None, None
     _resolved = (tracer, inner)
     return inner
 
@@ -81,29 +110,33 @@ def _current_tracer() -> Tracer:
 def refresh() -> None:
     """The setup changed (providers, processors, samplers): resolve the tracer again at the next call."""
     global _resolved
+    _bind()
     _resolved = (None, _tracer)
 
 
 def _span_factory(tracer: Tracer, sampler: Any) -> SpanFactory | None:
     """A factory for `tracer`'s spans when it is an enabled SDK tracer whose sampler keeps every span
     that reaches it (always on, or parent-based with default delegates and an always-on root)."""
-    if _context_var is None or not isinstance(tracer, SdkTracer) or not tracer._is_enabled():
-        return None  # (another runtime context: calls attach through the API, in `begin`)
+    if not isinstance(tracer, SdkTracer):
+        return None
     if not (_is_always_on(sampler) or (_drops == "parent" and not _root_drops)):
         return None
+    internals = _compat.tracer_internals(tracer)  # None: a disabled tracer, or unknown SDK internals
+    if internals is None:
+        return None
     try:
-        return SpanFactory(tracer)
+        return SpanFactory(tracer, *internals)
     except Exception:  # an SDK whose tracer lacks what the factory reads: start spans through it
         _logger.debug("sdk-telemetry: spans go through the SDK tracer", exc_info=True)
         return None
 
 
 def _is_always_off(sampler: Any) -> bool:
-    return isinstance(sampler, StaticSampler) and sampler._decision is Decision.DROP
+    return _compat.static_decision(sampler) is Decision.DROP
 
 
 def _is_always_on(sampler: Any) -> bool:
-    return isinstance(sampler, StaticSampler) and sampler._decision is Decision.RECORD_AND_SAMPLE
+    return _compat.static_decision(sampler) is Decision.RECORD_AND_SAMPLE
 
 
 def _sampler_drops(sampler: Any) -> tuple[str | None, bool]:
@@ -113,42 +146,18 @@ def _sampler_drops(sampler: Any) -> tuple[str | None, bool]:
     everything), or None (ask the sampler)."""
     if _is_always_off(sampler):
         return "all", True
-    if (
-        isinstance(sampler, ParentBased)
-        and _is_always_on(sampler._remote_parent_sampled)
-        and _is_always_on(sampler._local_parent_sampled)
-        and _is_always_off(sampler._remote_parent_not_sampled)
-        and _is_always_off(sampler._local_parent_not_sampled)
-    ):
-        return "parent", _is_always_off(sampler._root)
+    delegates = _compat.parent_based_delegates(sampler)
+    if delegates is not None:
+        root, remote_sampled, remote_not_sampled, local_sampled, local_not_sampled = delegates
+        if (
+            _is_always_on(remote_sampled)
+            and _is_always_on(local_sampled)
+            and _is_always_off(remote_not_sampled)
+            and _is_always_off(local_not_sampled)
+        ):
+            return "parent", _is_always_off(root)
     return None, False
 
-
-def _sampled_out(parent: Context) -> bool:
-    """True when the tracer's sampler would certainly drop a span started in `parent`."""
-    if _drops == "all":
-        return True
-    span = parent.get(_SPAN_KEY)
-    if span is None:
-        return _root_drops
-    context = span.get_span_context()  # type: ignore[attr-defined]
-    if context is None or not context.is_valid:
-        return _root_drops
-    return not context.trace_flags.sampled
-
-
-# Context attach/detach straight on the context variable of the default runtime context (what
-# `opentelemetry.context.attach` does, minus two calls); any other runtime context goes through
-# the API.
-_runtime = otel_context._RUNTIME_CONTEXT
-_context_var = _runtime._current_context if type(_runtime) is ContextVarsRuntimeContext else None
-_get_context: Callable[[], Context] = _context_var.get if _context_var is not None else otel_context.get_current
-_attach_context: Callable[[Context], object] = _context_var.set if _context_var is not None else otel_context.attach
-_reset_context: Callable[[Any], object] = (
-    _context_var.reset if _context_var is not None else otel_context._RUNTIME_CONTEXT.detach
-)
-
-_set_item = dict.__setitem__
 
 SUCCESS = "success"
 ERROR = "error"
@@ -191,9 +200,10 @@ class CallSpec:
 
 
 class Call:
-    """A call in progress: its span, its context token (when attached) and its start time."""
+    """A call in progress: its span, its context token (when attached) and its start time; for a
+    generator, also what its consumer sent or threw in for the next step."""
 
-    __slots__ = ("context", "ended", "span", "spec", "start_ns", "started", "token")
+    __slots__ = ("context", "ended", "pending", "sent", "span", "spec", "start_ns", "started", "token")
 
     def __init__(self, spec: CallSpec, span: Span, start_ns: int, context: Context) -> None:
         self.spec = spec
@@ -203,54 +213,120 @@ class Call:
         self.token: object | None = None
         self.ended = False
         self.started = False  # a generator's first step has run
+        self.sent: Any = None  # what a generator's consumer sent, for the next step
+        self.pending: BaseException | None = None  # what it threw in, for the next step
+
+    def end(self) -> None:
+        """The call returned: end its span and record its metrics."""
+        finish(self, None)
+
+    def thrown(self) -> BaseException:
+        """Take what a generator's consumer threw in, to throw it into the inner generator."""
+        exc = self.pending
+        assert exc is not None
+        self.pending = None
+        return exc
 
 
-#: What `begin` returns for a sync or async call with nothing to record (no span, no metrics): run
-#: it as it is. (Generators get a `Call` with no span all the same: they run a step at a time, maybe
-#: in other contexts, and each step must see the context they were called in.)
-UNTRACED: Call = Call.__new__(Call)
+class _Untraced(enum.Enum):
+    UNTRACED = "untraced"
 
 
-def begin(spec: CallSpec, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], attach: bool) -> Call | None:
-    """Start the call's span (and make it current when `attach`); None if telemetry failed,
-    `UNTRACED` when the call has nothing to record."""
+#: What `begin` returns for a call with nothing to record (sampled out, no MeterProvider): run it as
+#: it is. (A generator still runs each step in the context it was called in.)
+UNTRACED: Final = _Untraced.UNTRACED
+
+#: What `begin` returns for a traced call: what ends it (`end()`), and the context to run it in (the
+#: caller's, with the call's span as the current span). What ends it is the `CallSpan` itself on the
+#: lean path (nothing else to record) or a `Call`, which `finish` ends.
+Started = tuple[CallSpan | Call, Context]
+
+
+def begin(
+    spec: CallSpec, parent: Context, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Started | _Untraced | None:
+    """Decide how the call is traced and start its span; `UNTRACED` when the call has nothing to
+    record, None if telemetry failed (the call then runs untraced)."""
     try:
         global _dropped_parent
-        parent = _get_context()
-        source, tracer = _resolved
-        if source is _tracer and parent is _dropped_parent:
-            dropped = True  # the same (immutable) context as the last call the sampler dropped
-        else:
-            if source is not _tracer:
-                tracer = _current_tracer()
-            dropped = _drops is not None and _sampled_out(parent)
-            if dropped:
-                _dropped_parent = parent
-        if dropped:
-            # The sampler would return a non-recording span that no processor ever sees: skip
-            # making one. Its children see the same parent and are dropped alike. The call's
-            # metrics are still recorded by `finish`, when there is a MeterProvider to take them.
-            if attach and not metrics_recorded():  # a generator still needs `parent` at each step
-                return UNTRACED
-            return Call(spec, INVALID_SPAN, time_ns(), parent)
-        start_ns = time_ns()
+        if _resolved[0] is not _tracer:
+            _current_tracer()
+        elif parent is _dropped_parent and _meter_state[_meter_key] is None:
+            return UNTRACED  # the last call the sampler dropped had the same (immutable) parent context
         factory = _factory
-        if factory is not None:
-            parent_span: Any = parent.get(_SPAN_KEY)
+        parent_context = None
+        if factory is not None or _drops is not None:  # both need the parent's span (and imply `_span_key`)
+            parent_span: Any = parent.get(_span_key)
             parent_context = parent_span.get_span_context() if parent_span is not None else None
-            span: Span = factory.start(spec.name, spec.start_attributes, parent_context, start_ns, parent)
-        else:
-            # Positional: name, context, kind, attributes, links, start_time (the API's signature).
-            span = tracer.start_span(spec.name, parent, _INTERNAL, spec.start_attributes, _NO_LINKS, start_ns)
-        if spec.capture_args and span.is_recording():
-            span.set_attribute(attr.PROPS, _captured_arguments(spec, instance, args, kwargs))
-        call = Call(spec, span, start_ns, _in_context(parent, span))
-        if attach:
-            call.token = _attach_context(call.context)
-        return call
+            # The sampler's decision, where it is known without calling it (see `_sampler_drops`).
+            if _drops is not None and (
+                _root_drops
+                if parent_context is None or not parent_context.is_valid
+                else _drops == "all" or not parent_context.trace_flags.sampled
+            ):
+                # The sampler would return a non-recording span that no processor ever sees: skip
+                # making one. Its children see the same parent and are dropped alike.
+                _dropped_parent = parent
+                return _sampled_out(spec, parent)
+        if factory is None:  # the tracer's own span
+            return _begin_through_tracer(spec, parent, instance, args, kwargs)
+        span = factory.start(spec.name, spec.start_attributes, parent_context, time_ns(), parent)
+        if spec.capture_args:
+            _capture_arguments(span, spec, instance, args, kwargs)
+        if parent:  # what `trace.set_span_in_context(span, parent)` builds, in one copy
+            context = Context(parent)
+            _set_item(context, _span_key, span)  # a Context refuses item assignment once it is handed out
+        else:  # the root context (a top-level call): nothing to copy
+            context = Context({_span_key: span})
+        if _meter_state[_meter_key] is None:
+            return span, context  # the lean path: ending the span is all there is to do
+        return Call(spec, span, span._start_time, context), context
     except Exception:
         _logger.debug("sdk-telemetry: could not start a span for %s", spec.name, exc_info=True)
         return None
+
+
+def _begin_through_tracer(
+    spec: CallSpec, parent: Context, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Started:
+    """`begin` for a tracer without a `SpanFactory`: its own span, in a `Call`."""
+    tracer = _resolved[1] if _resolved[0] is _tracer else _current_tracer()
+    start_ns = time_ns()
+    # Positional: name, context, kind, attributes, links, start_time (the API's signature).
+    span = tracer.start_span(spec.name, parent, _INTERNAL, spec.start_attributes, _NO_LINKS, start_ns)
+    if spec.capture_args:
+        _capture_arguments(span, spec, instance, args, kwargs)
+    context = _compat.context_with_span(parent, span)
+    return Call(spec, span, start_ns, context), context
+
+
+def _capture_arguments(
+    span: Span, spec: CallSpec, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    """The call's arguments (sanitized) as the `PROPS` attribute of a recording span."""
+    if span.is_recording():
+        span.set_attribute(attr.PROPS, _captured_arguments(spec, instance, args, kwargs))
+
+
+def _sampled_out(spec: CallSpec, parent: Context) -> Started | _Untraced:
+    """A call the sampler drops: nothing to record, or only its metrics (recorded by `finish` when a
+    MeterProvider takes them); it runs in the caller's context either way."""
+    if not metrics_recorded():
+        return UNTRACED
+    return Call(spec, INVALID_SPAN, time_ns(), parent), parent
+
+
+def _as_call(spec: CallSpec, ends: CallSpan | Call, context: Context) -> Call:
+    """The `Call` of a started call (made for a lean one, which has none)."""
+    if isinstance(ends, Call):
+        return ends
+    return Call(spec, ends, ends._start_time, context)
+
+
+def _failed(spec: CallSpec, ends: CallSpan | Call, context: Context, token: Any, exc: BaseException) -> None:
+    """The wrapped call raised `exc`: back to the caller's context, and end the span with the error."""
+    _reset_context(token)
+    finish(_as_call(spec, ends, context), exc)
 
 
 def finish(call: Call, exc: BaseException | None, generator_end: str | None = None) -> None:
@@ -275,7 +351,7 @@ def finish(call: Call, exc: BaseException | None, generator_end: str | None = No
         end_ns = time_ns()
         span.end(end_ns)
         # No MeterProvider behind the global proxy (or a no-op one): recording would do nothing.
-        if not metrics_recorded() or _consent.withheld():  # consent withheld: no metrics either
+        if not metrics_recorded() or _consent_withheld():  # consent withheld: no metrics either
             return
         _invocation_metrics().record(call.spec.outcome_attributes[outcome], (end_ns - call.start_ns) / 1e9, error_type)
     except Exception:
@@ -285,7 +361,7 @@ def finish(call: Call, exc: BaseException | None, generator_end: str | None = No
 def _record_error(span: Span, exc: Exception) -> str:
     kind = _errors.error_type(exc)
     error_id, propagated = _errors.claim_error_id(exc)
-    message = _privacy.redact_text(str(exc))
+    message = _active_scrubber().text(str(exc), ())
     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}" if message else type(exc).__name__))
     span.set_attribute(attr.ERROR_TYPE, kind)
     span.set_attribute(attr.ERROR_ID, error_id)
@@ -298,7 +374,7 @@ def _record_error(span: Span, exc: Exception) -> str:
         stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         span.record_exception(
             exc,
-            attributes={"exception.message": message, "exception.stacktrace": _privacy.redact_text(stack)},
+            attributes={"exception.message": message, "exception.stacktrace": _active_scrubber().text(stack, ())},
             escaped=True,
         )
     return kind
@@ -319,87 +395,37 @@ def _captured_arguments(spec: CallSpec, instance: Any, args: tuple[Any, ...], kw
         named = {"args": list(args), **kwargs}
     for implicit in ("self", "cls"):
         named.pop(implicit, None)
-    return orjson.dumps(_privacy.sanitize(named), default=str).decode()
+    return orjson.dumps(_active_scrubber().structure(named, (), 0), default=str).decode()
 
 
 # --- the four flavours of call -------------------------------------------------------------
 
 
-def _lean_span(spec: CallSpec, parent: Context) -> CallSpan | None:
-    """The started span of a call in the common case — a lean span (`_factory`, which implies the
-    default runtime context), no argument capture, no MeterProvider — or None: then `begin` and
-    `finish` decide (a sampled-out call, any other setup, a failure here)."""
-    factory = _factory
-    if factory is None or _meter_api._METER_PROVIDER is not None or spec.capture_args or _resolved[0] is not _tracer:
-        return None
-    try:
-        # With a factory the sampler keeps root spans; a parent-based one drops the children of a
-        # valid parent that is not sampled (left to `begin`, which remembers that parent).
-        parent_span: Any = parent.get(_SPAN_KEY)
-        parent_context = parent_span.get_span_context() if parent_span is not None else None
-        if (
-            _drops is not None
-            and parent_context is not None
-            and parent_context.is_valid
-            and not parent_context.trace_flags.sampled
-        ):
-            return None
-        return factory.start(spec.name, spec.start_attributes, parent_context, time_ns(), parent)
-    except Exception:
-        return None
-
-
-def _in_context(parent: Context, span: Span) -> Context:
-    """What `trace.set_span_in_context(span, parent)` builds, in one copy."""
-    if not parent:  # the root context (a top-level call): nothing to copy
-        return Context({_SPAN_KEY: span})
-    context = Context(parent)
-    _set_item(context, _SPAN_KEY, span)  # a Context refuses item assignment once it is handed out
-    return context
-
-
 def call_sync(spec: CallSpec, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     """Run a plain call inside its span; a returned coroutine is traced until it completes."""
     parent = _get_context()
-    if (
-        parent is _dropped_parent
-        and _resolved[0] is _tracer
-        and (_meter_api._METER_PROVIDER is None or not metrics_recorded())  # no MeterProvider: no call
-    ):
-        result = wrapped(*args, **kwargs)  # `begin`'s sampled-out shortcut, without the call to it
-        if isinstance(result, CoroutineType):  # awaited later, maybe elsewhere: in the caller's context
-            return _await_in_span(Call(spec, INVALID_SPAN, time_ns(), parent), result)
-        return result
-    span = _lean_span(spec, parent)
-    if span is not None:  # the common case, kept short
-        context = _in_context(parent, span)
-        token = _context_var.set(context)  # type: ignore[union-attr]  # a factory implies it
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
+    # `begin` decides; a sampled-out sync call costs little more than wrapt's own, so it looks up
+    # begin's last decision here rather than asking again (a call would add a tenth).
+    if parent is _dropped_parent and _resolved[0] is _tracer and _meter_state[_meter_key] is None:
+        started: Started | _Untraced | None = UNTRACED
+    else:
+        started = begin(spec, parent, instance, args, kwargs)
+        if started is not UNTRACED and started is not None:
+            ends, context = started
+            token = _attach_context(context)
+            try:
+                result = wrapped(*args, **kwargs)
+            except BaseException as exc:
+                _failed(spec, ends, context, token, exc)
+                raise
             _reset_context(token)
-            finish(Call(spec, span, span._start_time, context), exc)
-            raise
-        _reset_context(token)
-        if isinstance(result, CoroutineType):  # a sync function handing back an awaitable: time the await
-            return _await_in_span(Call(spec, span, span._start_time, context), result)
-        span.end()  # never raises
-        return result
-    call = begin(spec, instance, args, kwargs, attach=True)
-    if call is None or call is UNTRACED:
-        result = wrapped(*args, **kwargs)
-        if call is UNTRACED and isinstance(result, CoroutineType):
-            return _await_in_span(Call(spec, INVALID_SPAN, time_ns(), parent), result)
-        return result
-    try:
-        result = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        finish(call, exc)
-        raise
-    if isinstance(result, CoroutineType):  # a sync function handing back an awaitable: time the await
-        _detach(call)
-        return _await_in_span(call, result)
-    finish(call, None)
+            if isinstance(result, CoroutineType):  # a sync function handing back an awaitable: time the await
+                return _await_in_span(_as_call(spec, ends, context), result)
+            ends.end()  # never raises
+            return result
+    result = wrapped(*args, **kwargs)  # untraced (or telemetry failed)
+    if isinstance(result, CoroutineType) and started is UNTRACED:  # awaited later, maybe elsewhere:
+        return _await_in_span(Call(spec, INVALID_SPAN, time_ns(), parent), result)  # in the caller's context
     return result
 
 
@@ -408,35 +434,24 @@ async def call_async(
 ) -> Any:
     """Await an `async def` call inside its span."""
     parent = _get_context()
-    if parent is _dropped_parent and _resolved[0] is _tracer and not metrics_recorded():
-        return await wrapped(*args, **kwargs)  # `begin`'s sampled-out shortcut, without the call to it
-    span = _lean_span(spec, parent)
-    if span is not None:  # the common case, kept short
-        context = _in_context(parent, span)
-        token = _context_var.set(context)  # type: ignore[union-attr]  # a factory implies it
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            _reset_context(token)
-            finish(Call(spec, span, span._start_time, context), exc)
-            raise
-        _reset_context(token)
-        span.end()  # never raises
-        return result
-    call = begin(spec, instance, args, kwargs, attach=True)
-    if call is None or call is UNTRACED:
+    started = begin(spec, parent, instance, args, kwargs)
+    if started is UNTRACED or started is None:
         return await wrapped(*args, **kwargs)
+    ends, context = started
+    token = _attach_context(context)
     try:
         result = await wrapped(*args, **kwargs)
     except BaseException as exc:
-        finish(call, exc)
+        _failed(spec, ends, context, token, exc)
         raise
-    finish(call, None)
+    _reset_context(token)
+    ends.end()  # never raises
     return result
 
 
 async def _await_in_span(call: Call, awaitable: Awaitable[Any]) -> Any:
-    call.token = _attach(call)
+    """Await what a sync call returned in its span, which ends when the awaitable completes."""
+    call.token = _attach_context(call.context)
     try:
         result = await awaitable
     except BaseException as exc:
@@ -446,38 +461,32 @@ async def _await_in_span(call: Call, awaitable: Awaitable[Any]) -> Any:
     return result
 
 
-def call_generator(
-    spec: CallSpec, wrapped: Callable[..., Generator[Any, Any, Any]], instance: Any, args: Any, kwargs: Any
-) -> Any:
-    """Start the span now; it ends when the generator is exhausted, raises, is closed or abandoned."""
-    call = begin(spec, instance, args, kwargs, attach=False)
-    if call is None:
-        return wrapped(*args, **kwargs)
-    try:
-        inner = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        finish(call, exc)
-        raise
-    outer = _traced_generator(call, inner)
-    _watch(outer, call)
-    return outer
+def _generator_call(traced: Callable[[Call, Any], Any], name: str, doc: str) -> Callable[..., Any]:
+    """`call_generator` or `call_async_generator`: the span starts now and ends with the generator
+    that `traced` makes around the wrapped one."""
 
+    def start(spec: CallSpec, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        parent = _get_context()
+        started = begin(spec, parent, instance, args, kwargs)
+        if started is None:
+            return wrapped(*args, **kwargs)
+        if started is UNTRACED:  # no span, but each step still runs in the caller's context
+            call = Call(spec, INVALID_SPAN, time_ns(), parent)
+        else:
+            ends, context = started
+            call = ends if isinstance(ends, Call) else Call(spec, ends, ends._start_time, context)
+        try:
+            inner = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            finish(call, exc)
+            raise
+        outer = traced(call, inner)
+        _watch(outer, call)
+        return outer
 
-def call_async_generator(
-    spec: CallSpec, wrapped: Callable[..., AsyncGenerator[Any, Any]], instance: Any, args: Any, kwargs: Any
-) -> Any:
-    """Like `call_generator`, for `async def` functions that `yield`."""
-    call = begin(spec, instance, args, kwargs, attach=False)
-    if call is None:
-        return wrapped(*args, **kwargs)
-    try:
-        inner = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        finish(call, exc)
-        raise
-    outer = _traced_async_generator(call, inner)
-    _watch(outer, call)
-    return outer
+    start.__name__ = start.__qualname__ = name
+    start.__doc__ = doc
+    return start
 
 
 def _finish_once(call: Call, exc: BaseException | None, generator_end: str | None = None) -> None:
@@ -511,83 +520,96 @@ def _end_if_abandoned(call: Call) -> None:
         _finish_once(call, None, "abandoned")
 
 
+# The traced generators: each step of the inner generator runs in the call's context (made current
+# straight before it, left by `_detach_token` after it, or by `_ended` when it ends the span); the
+# consumer's sends, throws and close reach the inner generator. The two differ only in their `await`s.
+
+
 def _traced_generator(call: Call, inner: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
     """Delegate to `inner` step by step, making the call's span current only while it runs."""
     call.started = True
-    send_value: Any = None
-    pending: BaseException | None = None
     while True:
-        token = _attach(call)
+        token = _attach_context(call.context)
         try:
-            if pending is not None:
-                exc, pending = pending, None
-                item = inner.throw(exc)
-            else:
-                item = inner.send(send_value)
-        except StopIteration as stop:
-            _finish_once(call, None)
-            return stop.value
+            item = inner.send(call.sent) if call.pending is None else inner.throw(call.thrown())
         except BaseException as exc:
-            _finish_once(call, exc)
+            _ended(call, token, exc)
+            if isinstance(exc, StopIteration):
+                return exc.value
             raise
-        finally:
-            _detach_token(token)
+        _detach_token(token)
         try:
-            send_value = yield item
+            call.sent = yield item
         except GeneratorExit:
-            token = _attach(call)
-            try:
-                inner.close()
-            finally:
-                _detach_token(token)
-                _finish_once(call, None, "closed")
+            _close(call, inner)
             raise
         except BaseException as exc:  # thrown in by the consumer: pass it on
-            pending = exc
-            send_value = None
+            call.pending = exc
 
 
 async def _traced_async_generator(call: Call, inner: AsyncGenerator[Any, Any]) -> AsyncGenerator[Any, Any]:
     """The async twin of `_traced_generator`."""
     call.started = True
-    send_value: Any = None
-    pending: BaseException | None = None
     while True:
-        token = _attach(call)
+        token = _attach_context(call.context)
         try:
-            if pending is not None:
-                exc, pending = pending, None
-                item = await inner.athrow(exc)
-            else:
-                item = await inner.asend(send_value)
-        except StopAsyncIteration:
-            _finish_once(call, None)
-            return
+            item = await (inner.asend(call.sent) if call.pending is None else inner.athrow(call.thrown()))
         except BaseException as exc:
-            _finish_once(call, exc)
+            _ended(call, token, exc)
+            if isinstance(exc, StopAsyncIteration):
+                return
             raise
-        finally:
-            _detach_token(token)
+        _detach_token(token)
         try:
-            send_value = yield item
+            call.sent = yield item
         except GeneratorExit:
-            token = _attach(call)
-            try:
-                await inner.aclose()
-            finally:
-                _detach_token(token)
-                _finish_once(call, None, "closed")
+            await _aclose(call, inner)
             raise
-        except BaseException as exc:
-            pending = exc
-            send_value = None
+        except BaseException as exc:  # thrown in by the consumer: pass it on
+            call.pending = exc
 
 
-def _attach(call: Call) -> object | None:
+_RETURNED = (StopIteration, StopAsyncIteration)  # what a generator's step raises when it returns
+
+
+def _ended(call: Call, token: object, exc: BaseException) -> None:
+    """A step of the inner generator raised `exc`: it returned (`StopIteration`) or failed. End the
+    span, then leave the call's context."""
+    _finish_once(call, None if isinstance(exc, _RETURNED) else exc)
+    _detach_token(token)
+
+
+def _close(call: Call, inner: Generator[Any, Any, Any]) -> None:
+    """The consumer closes the traced generator: close the inner one in the call's context."""
+    token = _attach_context(call.context)
     try:
-        return _attach_context(call.context)
-    except Exception:
-        return None
+        inner.close()
+    finally:
+        _closed(call, token)
+
+
+async def _aclose(call: Call, inner: AsyncGenerator[Any, Any]) -> None:
+    """`_close` for an async generator."""
+    token = _attach_context(call.context)
+    try:
+        await inner.aclose()
+    finally:
+        _closed(call, token)
+
+
+def _closed(call: Call, token: object) -> None:
+    _detach_token(token)
+    _finish_once(call, None, "closed")
+
+
+call_generator = _generator_call(
+    _traced_generator,
+    "call_generator",
+    "Start the span now; it ends when the generator is exhausted, raises, is closed or abandoned.",
+)
+call_async_generator = _generator_call(
+    _traced_async_generator, "call_async_generator", "Like `call_generator`, for `async def` functions that `yield`."
+)
 
 
 def _detach_token(token: object | None) -> None:
@@ -596,8 +618,3 @@ def _detach_token(token: object | None) -> None:
             _reset_context(token)
         except Exception:
             _logger.debug("sdk-telemetry: context detach failed", exc_info=True)
-
-
-def _detach(call: Call) -> None:
-    token, call.token = call.token, None
-    _detach_token(token)

@@ -1,7 +1,9 @@
-"""Acting on `module:attribute` targets once their module is imported, without importing it early."""
+"""`module:attribute` targets: naming an object by its import path, now (`resolve`) or once its
+module is imported, without importing it early (`when_importable`)."""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from collections.abc import Callable
@@ -12,26 +14,47 @@ import wrapt
 _logger = logging.getLogger(__name__)
 
 
+def split_target(path: str) -> tuple[str, tuple[str, ...]]:
+    """`"pkg.module:Class.attr"` as `("pkg.module", ("Class", "attr"))` (no attributes for a module)."""
+    module_name, _, attribute = path.partition(":")
+    return module_name.strip(), tuple(filter(None, attribute.strip().split(".")))
+
+
+def walk(obj: Any, attributes: tuple[str, ...]) -> Any:
+    """`obj.a.b…` for the attribute names given."""
+    for name in attributes:
+        obj = getattr(obj, name)
+    return obj
+
+
+def resolve(path: str) -> Any:
+    """The object named by `"pkg.module"` or `"pkg.module:Attr.attr"` (imports the module)."""
+    module_name, attributes = split_target(path)
+    return walk(importlib.import_module(module_name), attributes)
+
+
 def when_importable(target: str, action: Callable[[Any], Any]) -> None:
     """Call `action(obj)` for the object named by `target` now if its module is loaded, else at its import.
 
     Waiting for the import keeps start-up free of the application's side effects and works
     before the script's directory is on `sys.path`.
     """
-    module_name, _, attribute = target.partition(":")
-    module_name = module_name.strip()
+    module_name, attributes = split_target(target)
     if not module_name:
         _logger.error("sdk-telemetry: %r is not a 'module:attribute' target", target)
         return
 
     def on_import(module: Any) -> None:
         try:
-            obj = module
-            for part in filter(None, attribute.strip().split(".")):
-                obj = getattr(obj, part)
-            action(obj)
+            obj = walk(module, attributes)
         except AttributeError:
-            _logger.error("sdk-telemetry: %s has no attribute %r; not instrumented", module_name, attribute)
+            _logger.error("sdk-telemetry: %s has no attribute %r; not instrumented", module_name, ".".join(attributes))
+            return
+        except Exception:  # a module's own __getattr__ failed: the host's import must still succeed
+            _logger.exception("sdk-telemetry: looking up %s failed; not instrumented", target)
+            return
+        try:
+            action(obj)
         except Exception:
             _logger.exception("sdk-telemetry: instrumenting %s failed", target)
 

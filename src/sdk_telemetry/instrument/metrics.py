@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import metrics
 from opentelemetry.metrics import NoOpMeterProvider
-from opentelemetry.metrics import _internal as _metrics_api
 
+from sdk_telemetry import otel_compat as _compat
 from sdk_telemetry._version import __version__
 
 FUNCTION = "function.name"
@@ -15,6 +16,18 @@ OUTCOME = "outcome"
 ERROR_TYPE = "error.type"
 
 _checked: tuple[Any, bool] = (None, False)  # the global MeterProvider last looked at, and the answer
+# `_meter_state[_meter_key]`: the MeterProvider the application set, None while there is none.
+_meter_state: Mapping[str, object]
+_meter_key: str
+
+
+def bind() -> None:
+    """Take where the global MeterProvider is from `otel_compat` (at import, and again when told)."""
+    global _meter_state, _meter_key
+    _meter_state, _meter_key = _compat.meter_provider_slot()
+
+
+bind()
 
 
 def metrics_recorded() -> bool:
@@ -24,7 +37,7 @@ def metrics_recorded() -> bool:
     it; so skipping the calls meanwhile changes nothing but their cost.
     """
     global _checked
-    provider = _metrics_api._METER_PROVIDER
+    provider = _meter_state[_meter_key]
     if provider is None:
         return False
     seen, recorded = _checked

@@ -24,6 +24,7 @@ import wrapt
 from sdk_telemetry.config import capture_args_default, instrumentation_allowed
 from sdk_telemetry.instrument import calls as _calls
 from sdk_telemetry.instrument.calls import CallSpec
+from sdk_telemetry.instrument.imports import resolve, split_target, walk
 
 _logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -129,23 +130,13 @@ def is_instrumented(obj: Any) -> bool:
     return isinstance(obj, TelemetryWrapper)
 
 
-def resolve(path: str) -> Any:
-    """The object named by `"pkg.module"` or `"pkg.module:Attr.attr"` (imports the module)."""
-    module_name, _, attribute = path.partition(":")
-    obj: Any = importlib.import_module(module_name.strip())
-    for part in filter(None, attribute.strip().split(".")):
-        obj = getattr(obj, part)
-    return obj
-
-
 def _method_target(path: str) -> tuple[type, str] | None:
     """The class and the method name of a `"pkg.module:Class.method"` path; None for other paths."""
-    module_name, _, attribute = path.partition(":")
-    owner_path, _, method = attribute.strip().rpartition(".")
-    if not owner_path or not method:
+    module_name, attributes = split_target(path)
+    if len(attributes) < 2:
         return None
-    owner = resolve(f"{module_name}:{owner_path}")
-    return (owner, method) if inspect.isclass(owner) else None
+    owner = walk(importlib.import_module(module_name), attributes[:-1])
+    return (owner, attributes[-1]) if inspect.isclass(owner) else None
 
 
 # --- targets ---------------------------------------------------------------------------------

@@ -20,15 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
+import orjson
+from sdk_telemetry_exporters import HttpTransport
 
-from sdk_telemetry.analytics._range import NS, TimeRange, iso
-from sdk_telemetry.analytics._source import open_source
-from sdk_telemetry.analytics.performance import summary
+from sdk_telemetry.analytics import NS, TimeRange, open_source, summary
 from sdk_telemetry.monitors.rules import LATENCY_METRICS, MonitorConfig, Rule, format_value
+from sdk_telemetry.store import iso
 
 _logger = logging.getLogger("sdk_telemetry.monitors")
 OK, PENDING, FIRING, RESOLVED = "ok", "pending", "firing", "resolved"
+_WEBHOOK_HEADERS = {"Content-Type": "application/json", "User-Agent": "sdk-telemetry-monitors"}
 
 
 @dataclass
@@ -123,6 +124,7 @@ class Evaluator:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._transport: HttpTransport | None = None
         self.states = {rule.name: AlertState(rule) for rule in self.config.rules}
 
     def evaluate(self, now: float | None = None) -> list[Notification]:
@@ -182,7 +184,7 @@ class Evaluator:
             return
         alert = self.states[notification.rule.name]
         try:
-            (self.post or _post)(url, notification.payload(), self.config.webhook_timeout)
+            (self.post or self._post)(url, notification.payload(), self.config.webhook_timeout)
         except Exception as exc:
             with self._lock:
                 alert.delivery_failures += 1
@@ -197,10 +199,26 @@ class Evaluator:
         with self._lock:
             return [alert.as_dict() for alert in self.states.values()]
 
+    def close(self) -> None:
+        """Close the webhooks' connections (a later notification opens them again)."""
+        with self._lock:
+            transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
 
-def _post(url: str, payload: dict[str, Any], timeout: float) -> None:
-    response = requests.post(url, json=payload, timeout=timeout, headers={"User-Agent": "sdk-telemetry-monitors"})
-    response.raise_for_status()
+    def _post(self, url: str, payload: dict[str, Any], timeout: float) -> None:
+        """POST `payload` as JSON in one attempt; raises `WebhookError` unless the webhook accepted it (2xx)."""
+        with self._lock:
+            if self._transport is None:
+                self._transport = HttpTransport(_WEBHOOK_HEADERS, timeout=timeout, max_attempts=1)
+            transport = self._transport
+        result = transport.post(url, orjson.dumps(payload, default=str))
+        if not result.ok:
+            raise WebhookError(result.error or "not delivered")
+
+
+class WebhookError(RuntimeError):
+    """A webhook that did not accept a notification: the HTTP status or the connection error."""
 
 
 class MonitorRunner:
@@ -225,6 +243,7 @@ class MonitorRunner:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        self.evaluator.close()
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from sdk_telemetry.analytics._range import AnalyticsError, parse_duration
+from sdk_telemetry.analytics import AnalyticsError, parse_duration
 
 LATENCY_METRICS = ("p50", "p95", "p99", "mean", "max")
 METRICS = (*LATENCY_METRICS, "error_rate", "calls", "errors", "throughput")

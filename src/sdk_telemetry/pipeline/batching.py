@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import threading
 import time
-import weakref
 from typing import Any, ClassVar, Generic, TypeVar
 
 from opentelemetry import context as otel_context
+from sdk_telemetry_exporters.fork import reinit_after_fork
 
-_SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY  # the key every instrumentation honours
+from sdk_telemetry.otel_compat import suppressed_context
+
 #: Share of the exit bound kept for writing unsent items to the spool (at most `SPOOL_RESERVE_MAX` seconds).
 SPOOL_RESERVE_SHARE = 0.25
 SPOOL_RESERVE_MAX = 0.5
@@ -61,9 +61,7 @@ class BatchingCore(Generic[T]):
         self.last_error: str | None = None
         self.last_error_time: float | None = None
         self._init_worker_state()
-        if hasattr(os, "register_at_fork"):
-            ref = weakref.WeakMethod(self._after_fork)
-            os.register_at_fork(after_in_child=lambda: (method := ref()) and method())
+        reinit_after_fork(self, type(self)._after_fork)
 
     def _after_fork(self) -> None:
         """In a forked child: no worker, empty queues."""
@@ -200,7 +198,7 @@ class BatchingCore(Generic[T]):
         resend = getattr(self.exporter, "resend_spooled", None)
         if not callable(resend):
             return
-        token = otel_context.attach(otel_context.set_value(_SUPPRESS, True))
+        token = otel_context.attach(suppressed_context())  # the exporter's own HTTP requests are not traced
         try:
             resend()
         except Exception:
@@ -220,7 +218,7 @@ class BatchingCore(Generic[T]):
             self._export(batch)
 
     def _export(self, batch: list[T]) -> None:
-        token = otel_context.attach(otel_context.set_value(_SUPPRESS, True))
+        token = otel_context.attach(suppressed_context())  # the exporter's own HTTP requests are not traced
         try:
             result = self.exporter.export(batch)
         except Exception as exc:  # an exporter bug must not kill the worker

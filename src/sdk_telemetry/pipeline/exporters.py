@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from sdk_telemetry.config import Settings
+from sdk_telemetry.instrument import resolve
 
 _logger = logging.getLogger(__name__)
 
@@ -29,18 +30,7 @@ def log_exporter(name: str, settings: Settings) -> LogRecordExporter:
         from sdk_telemetry_exporters.tinker import TinkerLogExporter
 
         return TinkerLogExporter(sdk_version=settings.service_version, settings=settings.http)
-    if name in ("otlp", "otlp_proto_http"):
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-
-        return OTLPLogExporter()
-    if name == "console":
-        from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter
-
-        return ConsoleLogRecordExporter()
-    exporter = _from_entry_point("opentelemetry_logs_exporter", name)
-    if not isinstance(exporter, LogRecordExporter):
-        raise UnknownExporterError(f"logs exporter {name!r} is not a LogRecordExporter")
-    return exporter
+    return _standard("opentelemetry_logs_exporter", "logs", name, LogRecordExporter)  # type: ignore[type-abstract]
 
 
 def span_exporter(name: str, settings: Settings) -> SpanExporter:
@@ -50,36 +40,41 @@ def span_exporter(name: str, settings: Settings) -> SpanExporter:
 
         return ComposioSpanExporter(project_id=settings.project_id, provider=settings.provider, settings=settings.http)
     if name == "local":
-        from sdk_telemetry.store.exporter import LocalSpanExporter
+        from sdk_telemetry.store import LocalSpanExporter
 
         return LocalSpanExporter(settings.store_path)
-    if name in ("otlp", "otlp_proto_http"):
-        from sdk_telemetry_exporters.otlp import OTLPSpanExporter  # upstream's, with the direct encoder
-
-        return OTLPSpanExporter()
-    if name == "console":
-        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
-
-        return ConsoleSpanExporter()
-    exporter = _from_entry_point("opentelemetry_traces_exporter", name)
-    if not isinstance(exporter, SpanExporter):
-        raise UnknownExporterError(f"traces exporter {name!r} is not a SpanExporter")
-    return exporter
+    return _standard("opentelemetry_traces_exporter", "traces", name, SpanExporter)
 
 
 def metric_exporter(name: str) -> MetricExporter:
     """A new metric exporter for `name` (`otlp`, `console`, or an installed entry point)."""
-    if name in ("otlp", "otlp_proto_http"):
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    return _standard("opentelemetry_metrics_exporter", "metrics", name, MetricExporter)  # type: ignore[type-abstract]
 
-        return OTLPMetricExporter()
-    if name == "console":
-        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
 
-        return ConsoleMetricExporter()
-    exporter = _from_entry_point("opentelemetry_metrics_exporter", name)
-    if not isinstance(exporter, MetricExporter):
-        raise UnknownExporterError(f"metrics exporter {name!r} is not a MetricExporter")
+#: The exporters built in for every signal, by import path (imported only when chosen).
+_STANDARD = {
+    "logs": {
+        "otlp": "opentelemetry.exporter.otlp.proto.http._log_exporter:OTLPLogExporter",
+        "console": "opentelemetry.sdk._logs.export:ConsoleLogRecordExporter",
+    },
+    "traces": {
+        "otlp": "sdk_telemetry_exporters.otlp:OTLPSpanExporter",  # upstream's, with the direct encoder
+        "console": "opentelemetry.sdk.trace.export:ConsoleSpanExporter",
+    },
+    "metrics": {
+        "otlp": "opentelemetry.exporter.otlp.proto.http.metric_exporter:OTLPMetricExporter",
+        "console": "opentelemetry.sdk.metrics.export:ConsoleMetricExporter",
+    },
+}
+_T = TypeVar("_T")
+
+
+def _standard(group: str, signal: str, name: str, kind: type[_T]) -> _T:
+    """`otlp` (alias `otlp_proto_http`), `console`, or the entry point `name` of `group`, made with no arguments."""
+    path = _STANDARD[signal].get("otlp" if name == "otlp_proto_http" else name)
+    exporter = resolve(path)() if path is not None else _from_entry_point(group, name)
+    if not isinstance(exporter, kind):
+        raise UnknownExporterError(f"{signal} exporter {name!r} is not a {kind.__name__}")
     return exporter
 
 

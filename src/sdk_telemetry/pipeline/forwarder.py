@@ -67,7 +67,7 @@ class Forwarder(SpanProcessor):
         self._stage_limit = 1
         self._consent_required = False
         self._init_stage()
-        reinit_after_fork(self, Forwarder._init_stage)
+        reinit_after_fork(self, type(self)._init_stage)
 
     def _init_stage(self) -> None:
         """An empty stage and a fresh lock: at construction and in a forked child (the parent's spans stay its own)."""

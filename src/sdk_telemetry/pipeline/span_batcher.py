@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
-from sdk_telemetry.instrument.call_span import CallSpan
+from sdk_telemetry.instrument import CallSpan
 from sdk_telemetry.pipeline.batching import SPOOL_RESERVE_MAX, SPOOL_RESERVE_SHARE, BatchingCore
 
 __all__ = ["ERROR_SHARE", "SPOOL_RESERVE_MAX", "SPOOL_RESERVE_SHARE", "BatchSpanProcessor"]

@@ -19,6 +19,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
+from sdk_telemetry_exporters.config import parse_list
 from typing_extensions import TypedDict
 
 _logger = logging.getLogger(__name__)
@@ -53,14 +54,12 @@ def _rate(value: Any, name: str) -> float:
 def _rates_from_env(value: str) -> tuple[tuple[str, float], ...]:
     """`Name=rate,Glob.*=rate` from the environment; malformed items are logged and skipped."""
     rates: list[tuple[str, float]] = []
-    for item in value.split(","):
-        if not item.strip():
-            continue
+    for item in parse_list(value):
         pattern, sep, rate = item.rpartition("=")
         try:
             if not sep or not pattern.strip():
                 raise ValueError("expected Function=rate")
-            rates.append((pattern.strip(), _rate(rate.strip(), f"{SAMPLE_RATES} item {item.strip()!r}")))
+            rates.append((pattern.strip(), _rate(rate.strip(), f"{SAMPLE_RATES} item {item!r}")))
         except ValueError as exc:
             _logger.warning("sdk-telemetry: ignoring %s item %r: %s", SAMPLE_RATES, item, exc)
     return tuple(rates)

@@ -493,16 +493,3 @@ def _safe_repr(value: Any) -> str:
 def _is_opaque(value: Any) -> bool:
     """Objects whose repr may hold anything (clients, files, sessions): recorded by type only."""
     return getattr(type(value), "__repr__", None) is getattr(object, "__repr__", None)
-
-
-# TEMPORARY (layout issue, until instrument/calls.py takes the scrubber from config.state).
-def redact_text(text: str) -> str:
-    from sdk_telemetry.config import scrubber
-
-    return scrubber().text(text, ())
-
-
-def sanitize(value: Any) -> Any:
-    from sdk_telemetry.config import scrubber
-
-    return scrubber().structure(value, (), 0)

@@ -27,11 +27,18 @@ from sdk_telemetry.receiver import _mapping, _models, _otlp
 from sdk_telemetry.receiver._openapi import openapi
 from sdk_telemetry.receiver._settings import ReceiverSettings
 from sdk_telemetry.receiver._writer import Batch, Overloaded, StoreWriter
-from sdk_telemetry.store import _sqlite, queries
-from sdk_telemetry.store._store import health
-from sdk_telemetry.store.clickhouse import ClickHouseStore
-from sdk_telemetry.store.queries import Filters, QueryError
-from sdk_telemetry.store.retention import apply_retention
+from sdk_telemetry.store import (
+    ClickHouseStore,
+    Filters,
+    QueryError,
+    apply_retention,
+    connect,
+    function_stats,
+    get_metrics,
+    health,
+    iso,
+    top_errors,
+)
 
 _logger = logging.getLogger("sdk_telemetry.receiver")
 JSON_TYPES = ("application/json",)
@@ -257,13 +264,13 @@ class Receiver:
         value = self.validate(_models.METRIC_VALUE, await self.read_body(request, JSON_TYPES))
         row = _mapping.metric_row(value, request.headers.get("idempotency-key"), self.client_resource(request))
         await self.store(Batch(metrics=[row]))
-        return JSONResponse({"status": "success", "event_id": row[1], "timestamp": queries.iso(row[0])})
+        return JSONResponse({"status": "success", "event_id": row[1], "timestamp": iso(row[0])})
 
     # --- queries --------------------------------------------------------------------------
 
     async def _read(self, question: Callable[[sqlite3.Connection], Any]) -> Any:
         def ask() -> Any:
-            connection = _sqlite.connect(self.settings.store_path)
+            connection = connect(self.settings.store_path)
             try:
                 return question(connection)
             finally:
@@ -288,7 +295,7 @@ class Receiver:
     async def stats(self, request: Request) -> Response:
         self.authenticate(request)
         filters = self._filters(request)
-        rows = await self._read(lambda connection: queries.function_stats(connection, filters))
+        rows = await self._read(lambda connection: function_stats(connection, filters))
         return JSONResponse({"status": "success", "functions": [row.as_dict() for row in rows]})
 
     async def top_errors(self, request: Request) -> Response:
@@ -297,7 +304,7 @@ class Receiver:
         limit_text = request.query_params.get("limit", "10")
         if not limit_text.isdigit() or not 0 < int(limit_text) <= 1000:
             raise Refusal(400, "INVALID_QUERY", f"limit must be an integer from 1 to 1000, got {limit_text!r}")
-        rows = await self._read(lambda connection: queries.top_errors(connection, filters, int(limit_text)))
+        rows = await self._read(lambda connection: top_errors(connection, filters, int(limit_text)))
         return JSONResponse({"status": "success", "errors": [row.as_dict() for row in rows]})
 
     async def get_metrics(self, request: Request) -> Response:
@@ -307,7 +314,7 @@ class Receiver:
         names = [name for name in names_text.split(",") if name] if names_text else None
         time_range = (query.get("start"), query.get("end")) if "start" in query or "end" in query else None
         aggregation = query.get("aggregation", "MEAN")
-        answer = await self._read(lambda connection: queries.get_metrics(connection, names, time_range, aggregation))
+        answer = await self._read(lambda connection: get_metrics(connection, names, time_range, aggregation))
         return JSONResponse(answer)
 
     async def health(self, request: Request) -> Response:

@@ -14,10 +14,9 @@ from typing import Any
 
 from sdk_telemetry_exporters import attributes as attr
 
+from sdk_telemetry import store
 from sdk_telemetry.receiver._models import Invocation, MetricValue, TinkerBatch
-from sdk_telemetry.store import _rows
-from sdk_telemetry.store._rows import LogRow, MetricRow, TraceRow
-from sdk_telemetry.store.queries import datetime_ns
+from sdk_telemetry.store import LogRow, MetricRow, TraceRow, datetime_ns
 
 NS_PER_S = 1_000_000_000
 _SEVERITY_NUMBER = {"DEBUG": 5, "INFO": 9, "WARNING": 13, "ERROR": 17, "CRITICAL": 21}
@@ -54,7 +53,7 @@ def invocation_rows(
 ) -> list[TraceRow]:
     """`otel_traces` rows for Composio-style payloads (one span each, scope `sdk_telemetry`).
 
-    The rows are the ones `_rows.trace_row` builds, assembled here directly: this runs for every
+    The rows are the ones `store.trace_row` builds, assembled here directly: this runs for every
     event the receiver takes in (attributes hold no sample rate or session, so the rate is 1.0 and
     the session comes from the resource).
     """
@@ -67,9 +66,9 @@ def invocation_rows(
         event_id = metadata.get("eventId") if metadata else None
         if event_id is None:
             event_id = (
-                _rows.content_id("idempotency-key", idempotency_key, index)
+                store.content_id("idempotency-key", idempotency_key, index)
                 if idempotency_key
-                else _rows.content_id(payload)
+                else store.content_id(payload)
             )
         timestamp = payload.get("timestamp")
         start = int(timestamp * NS_PER_S) if timestamp is not None else now_ns
@@ -84,7 +83,7 @@ def invocation_rows(
             resource = _resource(payload, extra_resource)
             cached = resources[cache_key] = (
                 str(resource[attr.SERVICE_NAME]),
-                _rows.dumps(resource),
+                store.dumps(resource),
                 str(resource.get(attr.DEPLOYMENT_ENVIRONMENT, "")),
                 str(resource.get(attr.SESSION_ID) or ""),
             )
@@ -110,8 +109,8 @@ def invocation_rows(
                     exception["exception.stacktrace"] = error["stack"]
                 events.append({"Timestamp": start, "Name": "exception", "Attributes": exception})
             if "props" in payload:
-                attributes[attr.PROPS] = _rows.dumps(payload["props"])
-            attributes_json, events_json = _rows.dumps(attributes), _rows.dumps(events)
+                attributes[attr.PROPS] = store.dumps(payload["props"])
+            attributes_json, events_json = store.dumps(attributes), store.dumps(events)
         duration = int(payload.get("durationMs", 0.0) * 1_000_000)
         rows.append(
             (
@@ -158,10 +157,10 @@ def tinker_rows(batch: TinkerBatch, extra_resource: Mapping[str, Any]) -> list[L
         severity = fields.pop("severity")
         attributes: dict[str, Any] = {"event.type": kind}
         for key, value in fields.items():
-            attributes[key] = _rows.dumps(value) if isinstance(value, dict) else value
+            attributes[key] = store.dumps(value) if isinstance(value, dict) else value
         name = str(fields.get("event_name") or kind)
         rows.append(
-            _rows.log_row(
+            store.log_row(
                 timestamp=datetime_ns(timestamp),
                 event_id=event_id,
                 body=str(fields.get("error_message") or name),
@@ -180,11 +179,11 @@ def metric_row(value: MetricValue, idempotency_key: str | None, extra_resource: 
     """An `otel_metrics_gauge` row for one recorded value."""
     timestamp = value.get("timestamp")
     ns = int(timestamp * NS_PER_S) if timestamp is not None else time.time_ns()
-    return _rows.metric_row(
+    return store.metric_row(
         timestamp=ns,
-        metric_id=_rows.content_id("idempotency-key", idempotency_key)
+        metric_id=store.content_id("idempotency-key", idempotency_key)
         if idempotency_key
-        else _rows.content_id(value, ns),
+        else store.content_id(value, ns),
         name=value["name"],
         value=value["value"],
         attributes=value.get("context") or {},

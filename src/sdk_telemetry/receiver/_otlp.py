@@ -18,8 +18,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from sdk_telemetry.store import _rows
-from sdk_telemetry.store._rows import LogRow, TraceRow
+from sdk_telemetry.store import LogRow, TraceRow, content_id, dumps, log_row, trace_row
 
 _KINDS = {0: "Unspecified", 1: "Internal", 2: "Server", 3: "Client", 4: "Producer", 5: "Consumer"}
 _STATUS = {0: "Unset", 1: "Ok", 2: "Error"}
@@ -114,7 +113,7 @@ def trace_rows(body: bytes, json: bool, extra_resource: Mapping[str, Any]) -> li
                     for link in span.links
                 ]
                 rows.append(
-                    _rows.trace_row(
+                    trace_row(
                         timestamp=span.start_time_unix_nano,
                         trace_id=_id(span.trace_id, 16, "traceId"),
                         span_id=_id(span.span_id, 8, "spanId"),
@@ -151,15 +150,15 @@ def log_rows(body: bytes, json: bool, extra_resource: Mapping[str, Any]) -> list
                 event_id = next((str(attrs[key]) for key in EVENT_ID_KEYS if attrs.get(key)), None)
                 body_value = any_value(record.body)
                 if event_id is None:
-                    event_id = _rows.content_id(resource, scope_logs.scope.name, timestamp, attrs, body_value)
+                    event_id = content_id(resource, scope_logs.scope.name, timestamp, attrs, body_value)
                 name = getattr(record, "event_name", "") or str(attrs.get("event.name", ""))
                 rows.append(
-                    _rows.log_row(
+                    log_row(
                         timestamp=timestamp,
                         event_id=event_id,
                         trace_id=record.trace_id.hex(),
                         span_id=record.span_id.hex(),
-                        body=body_value if isinstance(body_value, str) else _rows.dumps(body_value),
+                        body=body_value if isinstance(body_value, str) else dumps(body_value),
                         event_name=name,
                         severity=record.severity_text,
                         severity_number=record.severity_number,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sdk_telemetry.store.retention import DEFAULT_RETENTION_DAYS
+from sdk_telemetry.store import DEFAULT_RETENTION_DAYS
 
 #: The OTLP/HTTP recommendation: 20 MiB, measured after decompression.
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sdk_telemetry.store import _sqlite
+from sdk_telemetry.store import connect, insert_events, insert_metrics, insert_spans
 
 _logger = logging.getLogger(__name__)
 #: Rows committed in one transaction at most (several requests' batches together).
@@ -61,7 +61,7 @@ class StoreWriter:
         self._closed = False
         self.committed_rows = 0
         self.rejected_overload = 0
-        self._connection = _sqlite.connect(path)
+        self._connection = connect(path)
         self._connection.execute("PRAGMA wal_autocheckpoint = 10000")
         self._thread = threading.Thread(target=self._run, name="sdk-telemetry-store-writer", daemon=True)
         self._thread.start()
@@ -177,14 +177,11 @@ class StoreWriter:
 
     def _insert(self, batch: Batch, stored: Batch) -> None:
         if batch.spans:
-            stored.spans += _sqlite.insert_spans(self._connection, batch.spans)
+            stored.spans += insert_spans(self._connection, batch.spans)
         if batch.events:
-            _sqlite.insert_rows(self._connection, "otel_logs", _sqlite.LOG_COLUMNS, batch.events)
+            insert_events(self._connection, batch.events)
         if batch.metrics:
-            # A metric value's id is new unless a retry sent it before.
-            for row in batch.metrics:
-                if self._connection.execute(_sqlite.INSERT_METRIC, row).rowcount:
-                    stored.metrics.append(row)
+            stored.metrics += insert_metrics(self._connection, batch.metrics)
 
     def _run_job(self, job: Job, future: Future[Any]) -> None:
         if not future.set_running_or_notify_cancel():

@@ -29,9 +29,10 @@ from sdk_telemetry_exporters import attributes as attr
 from sdk_telemetry_exporters.fork import reinit_after_fork
 
 from sdk_telemetry._version import __version__
+from sdk_telemetry.config import current_settings
 from sdk_telemetry.instrument import claim_error_id, error_type
 from sdk_telemetry.pipeline import EventQueue, accepted, begin_offer
-from sdk_telemetry.privacy import PrivacySettings, Scrubber, count_withheld, withheld
+from sdk_telemetry.privacy import PrivacySettings, Scrubber, consent_granted, count_withheld, withheld
 
 _logger = logging.getLogger(__name__)
 #: The Python logger that echoes every event when `echo_events` is on.
@@ -123,7 +124,7 @@ class Session:
         self.echo = echo
         self.fatal_timeout = fatal_timeout
         self.queues = list(queues)
-        self.privacy = privacy if privacy is not None else PrivacySettings()
+        self.privacy = privacy if privacy is not None else current_settings().privacy
         self._logger = logger_provider.get_logger("sdk_telemetry.events", __version__) if logger_provider else None
         self._lock = threading.Lock()
         self._index = itertools.count()
@@ -286,7 +287,7 @@ class Session:
     ) -> bool:
         if not self.enabled or (self._ended and not ending):
             return False
-        if withheld():
+        if withheld() or (self.privacy.consent_required and not consent_granted()):
             count_withheld()
             return False
         if self.privacy.minimal:  # only the event's kind, name and error type leave

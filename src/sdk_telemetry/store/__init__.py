@@ -1,27 +1,68 @@
-"""The embedded store (SQLite, OpenTelemetry Collector ClickHouse schema) and the questions asked of it."""
+"""The embedded store (SQLite, OpenTelemetry Collector ClickHouse schema) and the questions asked of it.
 
-from sdk_telemetry.store._store import LocalStore
+`LocalStore` is the Python API; the rest is what the receiver, the analyses and the CLI build on:
+the store file and its connection (`store_path`, `connect`, `insert_*`, `storage_bytes`), the rows
+of its tables (`trace_row`, `log_row`, `metric_row`), the queries (`function_stats`, `top_errors`,
+`get_metrics`, `health`), retention, and the same queries asked of ClickHouse (`ClickHouseStore`).
+"""
+
+from sdk_telemetry.store._rows import LogRow, MetricRow, TraceRow, content_id, dumps, log_row, metric_row, trace_row
+from sdk_telemetry.store._sqlite import (
+    connect,
+    insert_events,
+    insert_metrics,
+    insert_spans,
+    rebuild_durations,
+    storage_bytes,
+    store_path,
+)
+from sdk_telemetry.store._store import LocalStore, health
+from sdk_telemetry.store.clickhouse import ClickHouseStore
 from sdk_telemetry.store.exporter import LocalSpanExporter
 from sdk_telemetry.store.queries import (
+    AGGREGATIONS,
     ErrorGroup,
     Filters,
     FunctionStats,
     QueryError,
+    datetime_ns,
     function_stats,
     get_metrics,
+    iso,
     top_errors,
 )
-from sdk_telemetry.store.retention import apply_retention
+from sdk_telemetry.store.retention import DEFAULT_RETENTION_DAYS, apply_retention
 
 __all__ = [
+    "AGGREGATIONS",
+    "DEFAULT_RETENTION_DAYS",
+    "ClickHouseStore",
     "ErrorGroup",
     "Filters",
     "FunctionStats",
     "LocalSpanExporter",
     "LocalStore",
+    "LogRow",
+    "MetricRow",
     "QueryError",
+    "TraceRow",
     "apply_retention",
+    "connect",
+    "content_id",
+    "datetime_ns",
+    "dumps",
     "function_stats",
     "get_metrics",
+    "health",
+    "insert_events",
+    "insert_metrics",
+    "insert_spans",
+    "iso",
+    "log_row",
+    "metric_row",
+    "rebuild_durations",
+    "storage_bytes",
+    "store_path",
     "top_errors",
+    "trace_row",
 ]

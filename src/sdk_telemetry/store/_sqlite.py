@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -213,6 +214,15 @@ DURATION_BATCH_ROWS = 50_000
 CACHE_KIB = 65_536
 
 
+def store_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The store file: `path`, or the configured one (`SDK_TELEMETRY_STORE` or the user data directory)."""
+    if path is not None:
+        return Path(path)
+    from sdk_telemetry.config import resolve_settings
+
+    return resolve_settings().store_path
+
+
 def connect(path: Path, create: bool = True) -> sqlite3.Connection:
     """Open the store (creating the file and schema when `create`); raises `FileNotFoundError` otherwise.
 
@@ -374,6 +384,17 @@ def insert_spans(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]
         connection.execute(_SUMMARY_ADD, (last,))
         _keep_durations(connection, last, mark, last + inserted)
     return new
+
+
+def insert_events(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Insert `otel_logs` rows, each event id once; returns how many were new."""
+    return insert_rows(connection, "otel_logs", LOG_COLUMNS, rows)
+
+
+def insert_metrics(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Insert `otel_metrics_gauge` rows, each metric id once; returns the rows that were new (a
+    value's id is new unless a retry sent it before)."""
+    return [row for row in rows if connection.execute(INSERT_METRIC, row).rowcount]
 
 
 def _add_to_summary(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:

@@ -37,11 +37,7 @@ class LocalStore:
     """
 
     def __init__(self, path: str | Path | None = None, retention_days: float = DEFAULT_RETENTION_DAYS) -> None:
-        if path is None:
-            from sdk_telemetry.config.settings import resolve_settings
-
-            path = resolve_settings().store_path
-        self.path = Path(path)
+        self.path = _sqlite.store_path(path)
         self.retention_days = retention_days
         self.started = time.monotonic()
         self._lock = threading.Lock()
@@ -95,7 +91,7 @@ class LocalStore:
         with self._lock:
             connection = self.connection()
             with connection:
-                connection.execute(_sqlite.INSERT_METRIC, row)
+                _sqlite.insert_metrics(connection, [row])
         return metric_id
 
     def record_event(
@@ -130,7 +126,7 @@ class LocalStore:
         with self._lock:
             connection = self.connection()
             with connection:
-                connection.execute(_sqlite.INSERT_LOG, row)
+                _sqlite.insert_events(connection, [row])
         return {"status": "success", "event_id": event_id, "timestamp": iso(ns)}
 
     def get_metrics(

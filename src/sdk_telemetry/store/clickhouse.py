@@ -15,16 +15,14 @@ import orjson
 from sdk_telemetry_exporters.attributes import INVOCATION_SCOPE
 
 from sdk_telemetry.store.queries import (
-    AGGREGATIONS,
-    NS_PER_MS,
     PERCENTILES,
     ErrorGroup,
     Filters,
     FunctionStats,
-    QueryError,
     TimeBound,
+    aggregation_name,
     iso,
-    to_ns,
+    time_bounds,
 )
 
 Runner = Callable[[str, Mapping[str, Any]], list[Sequence[Any]]]
@@ -95,9 +93,7 @@ def _where(filters: Filters) -> tuple[str, dict[str, Any]]:
         if value is not None:
             clauses += f" AND {expression} = {{{name}:String}}"
             params[name] = value
-    start, end = to_ns(filters.start), to_ns(filters.end)
-    if start is not None and end is not None and start > end:
-        raise QueryError("INVALID_TIME_RANGE", "the time range starts after it ends")
+    start, end = time_bounds(filters.start, filters.end)
     if start is not None:
         clauses += " AND Timestamp >= fromUnixTimestamp64Nano({start:Int64})"
         params["start"] = start
@@ -176,22 +172,8 @@ class ClickHouseStore:
         )
         result = []
         for name, kept, calls, errors, mean, minimum, maximum, _, p50, p95, p99 in rows:
-            calls, errors = float(calls), float(errors)
-            result.append(
-                FunctionStats(
-                    function=name,
-                    calls=round(calls),
-                    errors=round(errors),
-                    error_rate=errors / calls if calls else 0.0,
-                    mean_ms=float(mean) / NS_PER_MS,
-                    p50_ms=float(p50) / NS_PER_MS,
-                    p95_ms=float(p95) / NS_PER_MS,
-                    p99_ms=float(p99) / NS_PER_MS,
-                    min_ms=float(minimum) / NS_PER_MS,
-                    max_ms=float(maximum) / NS_PER_MS,
-                    kept=int(kept),
-                )
-            )
+            figures = (mean, p50, p95, p99, minimum, maximum)
+            result.append(FunctionStats.of(name, float(calls), float(errors), int(kept), figures))
         result.sort(key=lambda row: (-row.calls, row.function))
         return result
 
@@ -231,12 +213,8 @@ class ClickHouseStore:
         aggregation: str = "MEAN",
     ) -> dict[str, Any]:
         """Aggregated gauge values per metric name, as `queries.get_metrics` answers them."""
-        aggregation = str(aggregation).upper()
-        if aggregation not in AGGREGATIONS:
-            raise QueryError(
-                "INVALID_AGGREGATION", f"unsupported aggregation {aggregation!r}; use one of {', '.join(AGGREGATIONS)}"
-            )
-        start, end = (to_ns(time_range[0]), to_ns(time_range[1])) if time_range else (None, None)
+        aggregation = aggregation_name(aggregation)
+        start, end = time_bounds(*time_range) if time_range else (None, None)
         if names is not None and not names:
             return {"status": "success", "metrics": {}}
         where, params = "", dict[str, Any]()

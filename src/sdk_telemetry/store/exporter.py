@@ -59,11 +59,7 @@ class LocalSpanExporter(SpanExporter):
     """
 
     def __init__(self, path: str | Path | None = None) -> None:
-        if path is None:
-            from sdk_telemetry.config.settings import resolve_settings
-
-            path = resolve_settings().store_path
-        self.path = Path(path)
+        self.path = _sqlite.store_path(path)
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self.written = 0

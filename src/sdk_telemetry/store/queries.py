@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, overload
 
 from sdk_telemetry_exporters.attributes import INVOCATION_SCOPE
 
@@ -59,6 +59,25 @@ def to_ns(value: TimeBound) -> int | None:
     return int(value * NS_PER_S)
 
 
+def time_bounds(start: TimeBound, end: TimeBound) -> tuple[int | None, int | None]:
+    """`start` and `end` in nanoseconds (see `to_ns`); raises `QueryError` (INVALID_TIME_RANGE) when
+    the range starts after it ends."""
+    first, last = to_ns(start), to_ns(end)
+    if first is not None and last is not None and first > last:
+        raise QueryError("INVALID_TIME_RANGE", "the time range starts after it ends")
+    return first, last
+
+
+def aggregation_name(value: str) -> str:
+    """`value` as one of `AGGREGATIONS` (any case); raises `QueryError` (INVALID_AGGREGATION) otherwise."""
+    aggregation = str(value).upper()
+    if aggregation not in AGGREGATIONS:
+        raise QueryError(
+            "INVALID_AGGREGATION", f"unsupported aggregation {aggregation!r}; use one of {', '.join(AGGREGATIONS)}"
+        )
+    return aggregation
+
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
@@ -69,8 +88,14 @@ def datetime_ns(value: datetime) -> int:
     return (value - _EPOCH) // timedelta(microseconds=1) * 1000
 
 
+@overload
+def iso(ns: int) -> str: ...
+@overload
+def iso(ns: None) -> None: ...
+@overload
+def iso(ns: int | None) -> str | None: ...
 def iso(ns: int | None) -> str | None:
-    """ISO-8601 UTC text ending in Z, to the millisecond."""
+    """ISO-8601 UTC text ending in Z, to the millisecond, for nanoseconds since the epoch (None stays None)."""
     if ns is None:
         return None
     moment = datetime.fromtimestamp(ns / NS_PER_S, tz=timezone.utc)
@@ -99,9 +124,7 @@ class Filters:
             if value is not None:
                 clauses.append(f" AND {column} = ?")
                 params.append(value)
-        start, end = to_ns(self.start), to_ns(self.end)
-        if start is not None and end is not None and start > end:
-            raise QueryError("INVALID_TIME_RANGE", "the time range starts after it ends")
+        start, end = time_bounds(self.start, self.end)
         if start is not None:
             clauses.append(" AND Timestamp >= ?")
             params.append(start)
@@ -129,6 +152,31 @@ class FunctionStats:
     p99_ms: float = 0.0
     min_ms: float = 0.0
     kept: int = 0
+
+    @classmethod
+    def of(
+        cls,
+        function: str,
+        calls: float,
+        errors: float,
+        kept: int,
+        durations_ns: tuple[float, float, float, float, float, float],
+    ) -> FunctionStats:
+        """From scaled counts, the stored count and durations in nanoseconds: (mean, p50, p95, p99, min, max)."""
+        mean, p50, p95, p99, low, high = (float(value) / NS_PER_MS for value in durations_ns)
+        return cls(
+            function=function,
+            calls=round(calls),
+            errors=round(errors),
+            error_rate=errors / calls if calls else 0.0,
+            mean_ms=mean,
+            p50_ms=p50,
+            p95_ms=p95,
+            p99_ms=p99,
+            min_ms=low,
+            max_ms=high,
+            kept=int(kept),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -168,25 +216,9 @@ def _stats_from_summary(connection: sqlite3.Connection, filters: Filters) -> lis
     durations = Durations(connection, INVOCATION_SCOPE, where, params)
     result = []
     for name, kept, calls, errors, total in rows:
-
-        def rank(fraction: float, name: str = name, kept: int = kept) -> float:
-            return durations.ranked(name, kept, nearest_rank(kept, fraction)) / NS_PER_MS
-
-        result.append(
-            FunctionStats(
-                function=name,
-                calls=round(calls),
-                errors=round(errors),
-                error_rate=errors / calls if calls else 0.0,
-                mean_ms=total / kept / NS_PER_MS,
-                p50_ms=rank(0.50),
-                p95_ms=rank(0.95),
-                p99_ms=rank(0.99),
-                min_ms=rank(0.0),
-                max_ms=durations.ranked(name, kept, kept) / NS_PER_MS,
-                kept=kept,
-            )
-        )
+        p50, p95, p99, low = (durations.ranked(name, kept, nearest_rank(kept, p)) for p in (0.50, 0.95, 0.99, 0.0))
+        high = durations.ranked(name, kept, kept)
+        result.append(FunctionStats.of(name, calls, errors, kept, (total / kept, p50, p95, p99, low, high)))
     return result
 
 
@@ -220,25 +252,9 @@ def _stats_by_scan(connection: sqlite3.Connection, filters: Filters) -> list[Fun
     for name, (durations, (calls, errors)) in groups.items():
         durations.sort()
         kept = len(durations)
-
-        def rank(fraction: float, durations: list[int] = durations, kept: int = kept) -> float:
-            return durations[nearest_rank(kept, fraction) - 1] / NS_PER_MS
-
-        result.append(
-            FunctionStats(
-                function=name,
-                calls=round(calls),
-                errors=round(errors),
-                error_rate=errors / calls if calls else 0.0,
-                mean_ms=sum(durations) / kept / NS_PER_MS,
-                p50_ms=rank(0.50),
-                p95_ms=rank(0.95),
-                p99_ms=rank(0.99),
-                min_ms=durations[0] / NS_PER_MS,
-                max_ms=durations[-1] / NS_PER_MS,
-                kept=kept,
-            )
-        )
+        p50, p95, p99 = (durations[nearest_rank(kept, p) - 1] for p in (0.50, 0.95, 0.99))
+        figures = (sum(durations) / kept, p50, p95, p99, durations[0], durations[-1])
+        result.append(FunctionStats.of(name, calls, errors, kept, figures))
     return result
 
 
@@ -304,14 +320,8 @@ def get_metrics(
 
     Raises `QueryError` (INVALID_AGGREGATION, INVALID_TIME_RANGE) for a question it cannot answer.
     """
-    aggregation = str(aggregation).upper()
-    if aggregation not in AGGREGATIONS:
-        raise QueryError(
-            "INVALID_AGGREGATION", f"unsupported aggregation {aggregation!r}; use one of {', '.join(AGGREGATIONS)}"
-        )
-    start, end = (to_ns(time_range[0]), to_ns(time_range[1])) if time_range else (None, None)
-    if start is not None and end is not None and start > end:
-        raise QueryError("INVALID_TIME_RANGE", "the time range starts after it ends")
+    aggregation = aggregation_name(aggregation)
+    start, end = time_bounds(*time_range) if time_range else (None, None)
     where, params = "", list[Any]()
     if names is not None:
         where += f" AND MetricName IN ({', '.join('?' * len(names))})"

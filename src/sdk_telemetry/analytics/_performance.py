@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sdk_telemetry.analytics._range import NS, TimeRange, iso, nice_step
+from sdk_telemetry.analytics._range import NS, TimeRange, nice_step
 from sdk_telemetry.analytics._source import Source
+from sdk_telemetry.store import iso
 
 NS_PER_MS = 1_000_000
 PERCENTILES = (50, 95, 99)
@@ -190,6 +191,11 @@ def summary(source: Source, function: str | None, time_range: TimeRange, service
             "max_ms": None,
             "stored_calls": 0,
         }
+    return _figures(row)
+
+
+def _figures(row: tuple[Any, ...]) -> dict[str, Any]:
+    """Calls, errors, error rate, p50/p95/p99, mean and max (ms) and stored calls of one `_stats` row."""
     _, calls, errors, stored, p50, p95, p99, mean, maximum = row
     return {
         "calls": calls,
@@ -207,23 +213,7 @@ def summary(source: Source, function: str | None, time_range: TimeRange, service
 def functions(source: Source, time_range: TimeRange | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """Per function over the range: scaled calls, errors, error rate, p50/p95/p99, mean and max, busiest first."""
     where, params = _filters(source, None, time_range or TimeRange(), None, None)
-    rows = _stats(source, "SpanName", where, params)
-    table = []
-    for name, calls, errors, stored, p50, p95, p99, mean, maximum in rows:
-        table.append(
-            {
-                "function": name,
-                "calls": calls,
-                "errors": errors,
-                "error_rate": errors / calls if calls else 0.0,
-                "p50_ms": _ms(p50),
-                "p95_ms": _ms(p95),
-                "p99_ms": _ms(p99),
-                "mean_ms": _ms(mean),
-                "max_ms": _ms(maximum),
-                "stored_calls": stored,
-            }
-        )
+    table = [{"function": row[0], **_figures(row)} for row in _stats(source, "SpanName", where, params)]
     table.sort(key=lambda row: (-row["stored_calls"], row["function"]))
     return table[:limit]
 

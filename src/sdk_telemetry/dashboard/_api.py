@@ -1,4 +1,4 @@
-"""The analytics HTTP API: Starlette routes answering JSON (and CSV or Parquet exports) from the store.
+"""The analytics HTTP API: Starlette routes answering JSON (and CSV or Parquet exports) from the analyses.
 
     GET /api/v1/analytics/performance?function=Tools.execute&since=1h&step=1m
     GET /api/v1/analytics/functions?since=24h
@@ -23,16 +23,27 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from sdk_telemetry_exporters.config import parse_list
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sdk_telemetry.analytics import adoption, funnel, journeys, performance, retention
-from sdk_telemetry.analytics._range import AnalyticsError, TimeRange, parse_duration
-from sdk_telemetry.analytics._source import Source, open_source
-from sdk_telemetry.analytics.export import FORMATS, parquet_bytes, rows, write_csv
-from sdk_telemetry.analytics.performance import functions, top_errors
+from sdk_telemetry.analytics import (
+    AnalyticsError,
+    Source,
+    TimeRange,
+    adoption,
+    export,
+    functions,
+    funnel,
+    journeys,
+    open_source,
+    parse_duration,
+    performance,
+    retention,
+    top_errors,
+)
 
 Handler = Callable[[Request], Awaitable[Response]]
 Snapshot = Callable[[], dict[str, Any] | None]
@@ -76,7 +87,7 @@ class Query:
 
     def names(self, name: str) -> list[str] | None:
         value = self.text(name)
-        return [item.strip() for item in value.split(",") if item.strip()] if value else None
+        return list(parse_list(value)) or None
 
     def integer(self, name: str, default: int, low: int = 1, high: int = 1000) -> int:
         value = self.text(name)
@@ -133,17 +144,11 @@ def _answer(store: Path, keys: Sequence[str] | None, compute: Callable[[Source, 
 def _export(source: Source, query: Query) -> Response:
     kind = query.text("kind", "calls") or "calls"
     fmt = query.text("format", "csv") or "csv"
-    if fmt not in FORMATS:
-        raise AnalyticsError(f"format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
-    columns, data = rows(source, kind, query.time_range(), query.text("function"), query.seconds("step", None))
-    filename = f"sdk-telemetry-{kind}.{fmt}"
-    disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
-    if fmt == "parquet":
-        content, _ = parquet_bytes(columns, data)
-        return Response(content, media_type="application/vnd.apache.parquet", headers=disposition)
-    out = io.StringIO()
-    write_csv(columns, data, out)
-    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=disposition)
+    out: io.BytesIO | io.StringIO = io.BytesIO() if fmt == "parquet" else io.StringIO()
+    export(source, out, kind, fmt, query.time_range(), query.text("function"), query.seconds("step", None))
+    disposition = {"Content-Disposition": f'attachment; filename="sdk-telemetry-{kind}.{fmt}"'}
+    media = "application/vnd.apache.parquet" if fmt == "parquet" else "text/csv; charset=utf-8"
+    return Response(out.getvalue(), media_type=media, headers=disposition)
 
 
 def _funnel(source: Source, query: Query) -> Any:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 import pytest
+from helpers.loopback import LoopbackServer, Reply
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
@@ -14,8 +15,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Status, StatusCode
 from sdk_telemetry_exporters import ComposioSpanExporter
 from sdk_telemetry_exporters import attributes as attr
-
-from tests.helpers.loopback import LoopbackServer, Reply
 
 INVOCATIONS = "/metrics/invocations"
 ERRORS = "/errors"

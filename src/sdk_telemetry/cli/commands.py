@@ -1,65 +1,53 @@
-"""The `sdk-telemetry` command: read the store (`stats`, `errors`, `metrics`, `health`) and run the
-receiver (`serve`). The receiver's settings are read here, from its options and their environment
-variables; nothing else reads them."""
+"""The `sdk-telemetry` Typer app: read the store (`stats`, `errors`, `metrics`, `health`) and run the
+receiver (`serve`); the analytics commands are added from `analytics`. The receiver's settings are
+read here, from its options and their environment variables; nothing else reads them."""
 
 from __future__ import annotations
 
-import re
 import sys
-import time
-from datetime import datetime, timezone
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
-import orjson
 import typer
-from rich.console import Console
 from rich.table import Table
+from sdk_telemetry_exporters.config import parse_list
 
+from sdk_telemetry.cli._options import (
+    ClickHouseOption,
+    SinceOption,
+    StoreOption,
+    StoreQuery,
+    UntilOption,
+    console,
+    grouped,
+    missing_extra,
+    parse_when,
+    print_json,
+)
 from sdk_telemetry.cli.analytics import register_cli
-from sdk_telemetry.config.settings import resolve_settings
-from sdk_telemetry.store import _sqlite
-from sdk_telemetry.store._store import health
-from sdk_telemetry.store.clickhouse import ClickHouseStore
-from sdk_telemetry.store.queries import (
+from sdk_telemetry.store import (
     AGGREGATIONS,
+    DEFAULT_RETENTION_DAYS,
+    ClickHouseStore,
     ErrorGroup,
     Filters,
     FunctionStats,
     QueryError,
+    connect,
     function_stats,
     get_metrics,
+    health,
+    store_path,
     top_errors,
 )
-from sdk_telemetry.store.retention import DEFAULT_RETENTION_DAYS
 
 if TYPE_CHECKING:
     import sqlite3
 
-app = typer.Typer(help="sdk-telemetry: look at what your SDK's telemetry recorded.", no_args_is_help=True)
+Row = TypeVar("Row", FunctionStats, ErrorGroup)
 
-_STORE_HELP = "The store file (default: SDK_TELEMETRY_STORE or the user data directory)."
-StoreOption = Annotated[Optional[Path], typer.Option(help=_STORE_HELP)]  # noqa: UP045 (typer on 3.10)
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
-ServiceOption = Annotated[Optional[str], typer.Option(help="Only this service (service.name).")]  # noqa: UP045
-EnvironmentOption = Annotated[Optional[str], typer.Option(help="Only this deployment environment.")]  # noqa: UP045
-SessionOption = Annotated[Optional[str], typer.Option(help="Only this session id.")]  # noqa: UP045
-SinceOption = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option(help="Only since this time: ISO-8601, or an age such as 90s, 15m, 24h, 7d."),
-]
-UntilOption = Annotated[Optional[str], typer.Option(help="Only until this time (same forms as --since).")]  # noqa: UP045
-ClickHouseOption = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option(
-        "--clickhouse",
-        envvar="SDK_TELEMETRY_CLICKHOUSE_URL",
-        help="Ask a ClickHouse server (clickhouse-connect DSN) instead of the local store.",
-        show_default=False,
-    ),
-]
-_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+app = typer.Typer(help="sdk-telemetry: look at what your SDK's telemetry recorded.", no_args_is_help=True)
 
 
 @app.callback()
@@ -67,42 +55,13 @@ def _root() -> None:
     """sdk-telemetry: look at what your SDK's telemetry recorded."""
 
 
-def parse_when(value: str | None, now: float | None = None) -> str | None:
-    """An ISO-8601 time for `value`: ISO text as given, or an age (`15m`, `7d`) before now."""
-    if value is None:
-        return None
-    match = _AGE.match(value)
-    if match is None:
-        return value
-    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    moment = datetime.fromtimestamp((now if now is not None else time.time()) - seconds, tz=timezone.utc)
-    return moment.isoformat()
-
-
 def _open(store: Path | None) -> tuple[sqlite3.Connection, Path]:
-    path = store or resolve_settings().store_path
+    path = store_path(store)
     try:
-        return _sqlite.connect(path, create=False), path
+        return connect(path, create=False), path
     except FileNotFoundError:
         typer.echo(f"No telemetry recorded yet: no store at {path}.", err=True)
         raise typer.Exit(1) from None
-
-
-def _filters(
-    service: str | None, environment: str | None, session: str | None, since: str | None, until: str | None
-) -> Filters:
-    return Filters(
-        service=service, environment=environment, session=session, start=parse_when(since), end=parse_when(until)
-    )
-
-
-def _print_json(value: Any) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
-
-
-def _console() -> Console:
-    # Piped output gets room for the whole table instead of the default 80 columns.
-    return Console(width=None if sys.stdout.isatty() else 160)
 
 
 def _fail(exc: QueryError) -> typer.Exit:
@@ -110,68 +69,57 @@ def _fail(exc: QueryError) -> typer.Exit:
     return typer.Exit(2)
 
 
-@app.command()
-def stats(
-    store: StoreOption = None,
-    json: JsonOption = False,
-    service: ServiceOption = None,
-    environment: EnvironmentOption = None,
-    session: SessionOption = None,
-    since: SinceOption = None,
-    until: UntilOption = None,
-    clickhouse: ClickHouseOption = None,
+def _answer(
+    query: StoreQuery,
+    clickhouse: str | None,
+    local: Callable[[sqlite3.Connection, Filters], list[Row]],
+    remote: Callable[[ClickHouseStore, Filters], list[Row]],
+    table: Callable[[list[Row], str], Table],
 ) -> None:
+    """Ask the store (or ClickHouse) and print the rows as JSON or as a table."""
+    filters = query.filters()
+    if clickhouse:
+        rows, where = remote(_clickhouse(clickhouse), filters), "ClickHouse"
+    else:
+        connection, path = _open(query.store)
+        where = str(path)
+        try:
+            rows = local(connection, filters)
+        except QueryError as exc:
+            raise _fail(exc) from None
+        finally:
+            connection.close()
+    if query.json:
+        print_json([row.as_dict() for row in rows])
+        return
+    console().print(table(rows, where))
+
+
+@app.command()
+@grouped
+def stats(query: StoreQuery, clickhouse: ClickHouseOption = None) -> None:
     """Per function: calls, errors, error rate, mean, p50, p95, p99 and max duration.
 
     Calls and errors are scaled by the sampling rate; durations are over the kept calls.
     """
-    filters = _filters(service, environment, session, since, until)
-    if clickhouse:
-        rows, where = _clickhouse(clickhouse).function_stats(filters), "ClickHouse"
-    else:
-        connection, path = _open(store)
-        where = str(path)
-        try:
-            rows = function_stats(connection, filters)
-        except QueryError as exc:
-            raise _fail(exc) from None
-        finally:
-            connection.close()
-    if json:
-        _print_json([row.as_dict() for row in rows])
-        return
-    _console().print(_stats_table(rows, where))
+    _answer(query, clickhouse, function_stats, ClickHouseStore.function_stats, _stats_table)
 
 
 @app.command()
+@grouped
 def errors(
-    store: StoreOption = None,
-    json: JsonOption = False,
-    service: ServiceOption = None,
-    environment: EnvironmentOption = None,
-    session: SessionOption = None,
-    since: SinceOption = None,
-    until: UntilOption = None,
+    query: StoreQuery,
     limit: Annotated[int, typer.Option(min=1, help="How many error types.")] = 10,
     clickhouse: ClickHouseOption = None,
 ) -> None:
     """Top errors by type, each with its latest message."""
-    filters = _filters(service, environment, session, since, until)
-    if clickhouse:
-        rows, where = _clickhouse(clickhouse).top_errors(filters, limit), "ClickHouse"
-    else:
-        connection, path = _open(store)
-        where = str(path)
-        try:
-            rows = top_errors(connection, filters, limit)
-        except QueryError as exc:
-            raise _fail(exc) from None
-        finally:
-            connection.close()
-    if json:
-        _print_json([row.as_dict() for row in rows])
-        return
-    _console().print(_errors_table(rows, where))
+    _answer(
+        query,
+        clickhouse,
+        lambda connection, filters: top_errors(connection, filters, limit),
+        lambda remote, filters: remote.top_errors(filters, limit),
+        _errors_table,
+    )
 
 
 @app.command()
@@ -191,7 +139,7 @@ def metrics(
         raise _fail(exc) from None
     finally:
         connection.close()
-    _print_json(answer)
+    print_json(answer)
 
 
 @app.command("health")
@@ -204,7 +152,7 @@ def health_command(
     """Status, version, what is stored, retention and storage usage, as JSON."""
     connection, path = _open(store)
     try:
-        _print_json(health(connection, path, retention_days, 0.0))
+        print_json(health(connection, path, retention_days, 0.0))
     finally:
         connection.close()
 
@@ -267,14 +215,11 @@ def serve(
         from sdk_telemetry.monitors import MonitorConfigError, load_config
         from sdk_telemetry.receiver import ReceiverSettings, create_app
     except ImportError as exc:
-        typer.echo(
-            f"`sdk-telemetry serve` needs the server extra: pip install 'sdk-telemetry[server]' ({exc})", err=True
-        )
-        raise typer.Exit(1) from None
+        raise missing_extra("`sdk-telemetry serve`", "server", exc) from None
     import socket
 
-    keys = tuple(part.strip() for value in api_key or () for part in value.split(",") if part.strip())
-    path = store or resolve_settings().store_path
+    keys = tuple(part for value in api_key or () for part in parse_list(value))
+    path = store_path(store)
     try:
         settings = ReceiverSettings(
             store_path=path,
@@ -347,8 +292,7 @@ def _clickhouse(url: str) -> ClickHouseStore:
     try:
         import clickhouse_connect  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
-        typer.echo("--clickhouse needs the clickhouse extra: pip install 'sdk-telemetry[clickhouse]'", err=True)
-        raise typer.Exit(1) from None
+        raise missing_extra("--clickhouse", "clickhouse") from None
     return ClickHouseStore.from_client(clickhouse_connect.get_client(dsn=url))
 
 
@@ -398,8 +342,3 @@ def _errors_table(rows: list[ErrorGroup], path: str) -> Table:
 
 
 register_cli(app)  # funnel, journeys, retention, adoption, perf, export, monitors, mcp
-
-
-def main() -> None:
-    """Entry point of the `sdk-telemetry` console script."""
-    app()

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sdk_telemetry_exporters._transport import HttpTransport
-
-from tests.helpers.loopback import LoopbackServer
+from helpers.loopback import LoopbackServer
+from sdk_telemetry_exporters import HttpTransport
 
 
 def test_http_proxy_carries_the_request_to_a_host_only_the_proxy_knows(

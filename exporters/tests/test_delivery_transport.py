@@ -7,11 +7,10 @@ import threading
 import time
 
 import pytest
+from helpers.faults import OK, Fault, FaultServer
 from sdk_telemetry_exporters import HttpTransport
 from sdk_telemetry_exporters._transport import parse_retry_after
 from sdk_telemetry_exporters.spool import WireBatch
-
-from tests.helpers.faults import OK, Fault, FaultServer
 
 
 def transport(**overrides: float) -> HttpTransport:

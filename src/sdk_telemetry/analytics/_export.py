@@ -13,9 +13,10 @@ from typing import IO, Any
 
 import orjson
 
-from sdk_telemetry.analytics._range import NS, AnalyticsError, TimeRange, iso
+from sdk_telemetry.analytics._performance import performance
+from sdk_telemetry.analytics._range import NS, AnalyticsError, TimeRange
 from sdk_telemetry.analytics._source import Source
-from sdk_telemetry.analytics.performance import performance
+from sdk_telemetry.store import iso
 
 KINDS = ("calls", "events", "aggregates")
 FORMATS = ("csv", "parquet")
@@ -203,4 +204,14 @@ def json_ready(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value, default=str))
 
 
-__all__ = ["AGGREGATE_COLUMNS", "CALL_COLUMNS", "EVENT_COLUMNS", "FORMATS", "KINDS", "NS", "export", "rows"]
+__all__ = [
+    "AGGREGATE_COLUMNS",
+    "CALL_COLUMNS",
+    "EVENT_COLUMNS",
+    "FORMATS",
+    "KINDS",
+    "NS",
+    "export",
+    "json_ready",
+    "rows",
+]
