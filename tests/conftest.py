@@ -52,6 +52,10 @@ def clean_telemetry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
 
 @pytest.fixture
 def server() -> Iterator[LoopbackServer]:
-    """A recording HTTP server on 127.0.0.1 that answers 200."""
+    """A recording HTTP server on 127.0.0.1 that answers 200, and outlives every telemetry handle of the
+    test (they are shut down before it closes, so that what they send at shutdown arrives at once)."""
     with LoopbackServer() as running:
         yield running
+        for telemetry in [telemetry_setup.current_telemetry(), *telemetry_setup._handles]:
+            if telemetry is not None:
+                telemetry.shutdown(timeout=1.0)

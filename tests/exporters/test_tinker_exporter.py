@@ -6,30 +6,18 @@ import platform
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from exporters.tests.helpers.loopback import LoopbackServer, Received, Reply
 from sdk_telemetry import configure_telemetry, instrument
-from sdk_telemetry import telemetry as telemetry_setup
 
 PATH = "/api/v1/telemetry"
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 DURATION = re.compile(r"\d+:\d\d:\d\d(\.\d{6})?")
 COMMON = {"event", "event_id", "event_session_index", "severity", "timestamp"}
 TOP_LEVEL = {"events", "platform", "sdk_version", "session_id", "process_uuid"}
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    """A loopback server that outlives every telemetry handle of the test (so that shutdown sends at once)."""
-    with LoopbackServer() as running:
-        yield running
-        for telemetry in [telemetry_setup.current_telemetry(), *telemetry_setup._handles]:
-            if telemetry is not None:
-                telemetry.shutdown(timeout=1.0)
 
 
 def events_of(requests: list[Received]) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,19 +14,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 
 from exporters.tests.helpers.loopback import LoopbackServer, Received, Reply
 from sdk_telemetry import configure_telemetry, instrument
-from sdk_telemetry import telemetry as telemetry_setup
 
 PATH = "/api/v1/telemetry"
-
-
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    """A loopback server that outlives every telemetry handle of the test (so that shutdown sends at once)."""
-    with LoopbackServer() as running:
-        yield running
-        for telemetry in [telemetry_setup.current_telemetry(), *telemetry_setup._handles]:
-            if telemetry is not None:
-                telemetry.shutdown(timeout=1.0)
 
 
 def events_of(server: LoopbackServer) -> list[dict[str, Any]]:

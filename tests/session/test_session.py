@@ -24,16 +24,6 @@ from tests.helpers.processes import child_env, run_python
 PATH = "/api/v1/telemetry"
 
 
-@pytest.fixture
-def server() -> Iterator[LoopbackServer]:
-    """A loopback server that outlives every telemetry handle of the test (so that shutdown sends at once)."""
-    with LoopbackServer() as running:
-        yield running
-        for telemetry in [telemetry_setup.current_telemetry(), *telemetry_setup._handles]:
-            if telemetry is not None:
-                telemetry.shutdown(timeout=1.0)
-
-
 @pytest.fixture(autouse=True)
 def no_leftover_handles() -> Iterator[None]:
     yield
