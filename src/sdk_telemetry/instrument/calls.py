@@ -273,7 +273,9 @@ def begin(
         span = factory.start(spec.name, spec.start_attributes, parent_context, time_ns(), parent)
         if spec.capture_args:
             _capture_arguments(span, spec, instance, args, kwargs)
-        if parent:  # what `trace.set_span_in_context(span, parent)` builds, in one copy
+        # What `trace.set_span_in_context(span, parent)` builds, in one copy (`otel_compat.context_with_span`,
+        # inline on the lean path).
+        if parent:
             context = Context(parent)
             _set_item(context, _span_key, span)  # a Context refuses item assignment once it is handed out
         else:  # the root context (a top-level call): nothing to copy
@@ -474,7 +476,7 @@ def _generator_call(traced: Callable[[Call, Any], Any], name: str, doc: str) -> 
             call = Call(spec, INVALID_SPAN, time_ns(), parent)
         else:
             ends, context = started
-            call = ends if isinstance(ends, Call) else Call(spec, ends, ends._start_time, context)
+            call = ends if isinstance(ends, Call) else Call(spec, ends, ends._start_time, context)  # `_as_call`
         try:
             inner = wrapped(*args, **kwargs)
         except BaseException as exc:
