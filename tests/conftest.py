@@ -29,6 +29,12 @@ def _reset_otel_globals() -> None:
     calls._metrics = None
 
 
+def _shut_down_every_handle() -> None:
+    for telemetry in [telemetry_setup.current_telemetry(), *telemetry_setup._handles]:
+        if telemetry is not None:
+            telemetry.shutdown(timeout=1.0)
+
+
 @pytest.fixture(autouse=True)
 def clean_telemetry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Every test starts unconfigured, with no telemetry variables set and its own store file."""
@@ -38,9 +44,7 @@ def clean_telemetry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     monkeypatch.setenv("SDK_TELEMETRY_STORE", str(tmp_path / "telemetry.sqlite3"))
     _reset_otel_globals()
     yield
-    for telemetry in [telemetry_setup.current_telemetry(), *telemetry_setup._handles]:
-        if telemetry is not None:
-            telemetry.shutdown(timeout=1.0)
+    _shut_down_every_handle()
     telemetry_setup._handles.clear()
     sdk_telemetry.uninstrument_all()
     telemetry_setup._current = None
@@ -56,6 +60,4 @@ def server() -> Iterator[LoopbackServer]:
     test (they are shut down before it closes, so that what they send at shutdown arrives at once)."""
     with LoopbackServer() as running:
         yield running
-        for telemetry in [telemetry_setup.current_telemetry(), *telemetry_setup._handles]:
-            if telemetry is not None:
-                telemetry.shutdown(timeout=1.0)
+        _shut_down_every_handle()

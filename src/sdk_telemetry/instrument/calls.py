@@ -363,7 +363,8 @@ def finish(call: Call, exc: BaseException | None, generator_end: str | None = No
 def _record_error(span: Span, exc: Exception) -> str:
     kind = _errors.error_type(exc)
     error_id, propagated = _errors.claim_error_id(exc)
-    message = _active_scrubber().text(str(exc), ())
+    scrubber = _active_scrubber()
+    message = scrubber.text(str(exc), ())
     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}" if message else type(exc).__name__))
     span.set_attribute(attr.ERROR_TYPE, kind)
     span.set_attribute(attr.ERROR_ID, error_id)
@@ -376,7 +377,7 @@ def _record_error(span: Span, exc: Exception) -> str:
         stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         span.record_exception(
             exc,
-            attributes={"exception.message": message, "exception.stacktrace": _active_scrubber().text(stack, ())},
+            attributes={"exception.message": message, "exception.stacktrace": scrubber.text(stack, ())},
             escaped=True,
         )
     return kind
