@@ -5,9 +5,11 @@ not author, credential, private key, api key, session, cookie, csrf, xsrf, jwt, 
 card, plus configured extras). A value under a matching key, or a structured string value
 containing a match, is replaced whole by `[REDACTED:<rule>]`. Free text (error messages, stack
 traces, status messages, URLs) keeps its words: only URL query strings and credentials,
-`Bearer`/`Basic` credentials, secret `key=value` and `"key": "value"` pairs, JWT-shaped strings
-and card-number-shaped digits are replaced. Long strings, deep structures and long collections
-are cut with a marker. Every replacement is counted.
+`Bearer`/`Basic` credentials, secret `key=value` and `"key": "value"` pairs, JWT-shaped strings,
+well-known API key shapes (OpenAI, Anthropic, Stripe, GitHub, Slack, AWS, Google) and
+card-number-shaped digits are replaced. An exception's type name before its message
+(`AuthenticationError: …`, `pkg.SessionExpired: …`) is not taken for a secret key. Long strings,
+deep structures and long collections are cut with a marker. Every replacement is counted.
 """
 
 from __future__ import annotations
@@ -87,6 +89,21 @@ MAX_DEPTH = 4
 TRUNCATED = "…[truncated]"
 _MARKER = re.compile(r"\[REDACTED(?::[^\]\s]{1,64})?\]")
 _KEY_SEPARATOR = re.compile(r"""["']?\s*[:=]\s*\[REDACTED""")
+#: A `Name: message` key that names an exception type (`AuthenticationError`, `pkg.SessionExpired`,
+#: `TokenError`): the start of an error message or a traceback's last line, not a secret key.
+_EXCEPTION_NAME = re.compile(
+    r"(?:[A-Za-z_]\w*\.)*[A-Z][A-Za-z0-9]*"
+    r"(?:Error|Exception|Expired|Failed|Failure|Invalid|Denied|Refused|Rejected|Warning|Timeout|Required|Missing"
+    r"|Exceeded|NotFound|Unavailable)"
+)
+#: Secrets recognisable by their shape wherever they appear: OpenAI/Anthropic (`sk-…`), Stripe
+#: (`sk_live_…`, `rk_test_…`), GitHub (`ghp_…`), Slack (`xoxb-…`), AWS access key ids, Google API keys.
+_KEY_SHAPES = re.compile(
+    r"(?<![\w-])(?P<s>(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10,}|sk-(?:[a-z]+-)?[A-Za-z0-9_-]{20,}"
+    r"|gh[pousr]_[A-Za-z0-9]{30,}|xox[abprs]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35})"
+)
+_KEY_SHAPE_WORDS = re.compile(r"sk[-_]|rk_|gh[pousr]_|xox|akia|aiza")
+_SCHEME_THEN_MARKER = re.compile(r"(?:Bearer|Basic|Token|Digest)\s+\[REDACTED", re.IGNORECASE)
 _CACHE_LIMIT = 4096
 _DIGITS = re.compile(r"\d\d\d\d")
 #: The value of a `key=value`, `key: value`, `"key": "value"` or `'key': 'value'` pair.
@@ -206,6 +223,11 @@ class Scrubber:
                 self._key_value,
             ),
             (
+                _KEY_SHAPE_WORDS.search,  # type: ignore[list-item]
+                _KEY_SHAPES,
+                lambda m: (m.start("s"), m.end("s"), "api_key"),
+            ),
+            (
                 lambda low: "eyj" in low,
                 re.compile(r"(?<![\w-])(?P<s>eyJ[\w-]{2,}\.[\w-]{2,}\.[\w-]*)"),
                 lambda m: (m.start("s"), m.end("s"), "jwt"),
@@ -262,6 +284,8 @@ class Scrubber:
 
     def _key_value(self, match: re.Match[str]) -> tuple[int, int, str] | None:
         key = match.group("k")
+        if match.group(0).rstrip().endswith(":") and _EXCEPTION_NAME.fullmatch(key):
+            return None  # `AuthenticationError: request for user 42 rejected`: a type name and its message
         found = self._search(key)
         if found is None or self.is_safe(key):
             return None
@@ -273,6 +297,8 @@ class Scrubber:
             if value.group(group) is not None:
                 if _MARKER.fullmatch(value.group(group)):
                     return None
+                if group == "bare" and _SCHEME_THEN_MARKER.match(match.string, value.start(group)):
+                    return None  # `Authorization: Bearer [REDACTED:bearer]`: the scheme word stays
                 return value.start(group), value.end(group), rule
         return None
 
