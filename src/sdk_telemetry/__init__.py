@@ -12,13 +12,22 @@ The whole public API is listed here; modules whose names start with `_` may chan
 
 from sdk_telemetry._version import __version__
 from sdk_telemetry.config import Settings
-from sdk_telemetry.instrument import instrument, is_instrumented, uninstrument, uninstrument_all
+from sdk_telemetry.instrument import (
+    WRAPPER_PATHS,
+    instrument,
+    is_instrumented,
+    stacklevel,
+    uninstrument,
+    uninstrument_all,
+    warn,
+)
 from sdk_telemetry.pipeline import BatchSpanProcessor
 from sdk_telemetry.privacy import ScrubMatch, consent_granted, grant_consent, revoke_consent
 from sdk_telemetry.session import CaptureExceptions, Session
 from sdk_telemetry.telemetry import Telemetry, configure_telemetry, create_telemetry, current_telemetry
 
 __all__ = [
+    "WRAPPER_PATHS",
     "BatchSpanProcessor",
     "CaptureExceptions",
     "ScrubMatch",
@@ -34,6 +43,8 @@ __all__ = [
     "instrument",
     "is_instrumented",
     "revoke_consent",
+    "stacklevel",
     "uninstrument",
     "uninstrument_all",
+    "warn",
 ]

@@ -1,16 +1,18 @@
 """Instrumentation: which callables `instrument()` wraps (`targets`), how each call runs (`calls`:
 the sync, async and generator call paths), the span of one call (`call_span`), what is recorded of
-an error (`errors`), the invocation metrics (`metrics`), and acting on `module:attribute` targets
-once their module is imported (`imports`)."""
+an error (`errors`), the invocation metrics (`metrics`), acting on `module:attribute` targets
+once their module is imported (`imports`), and looking past the wrapper's frames (`frames`)."""
 
 from sdk_telemetry.instrument.call_span import UNSET_STATUS, CallSpan
 from sdk_telemetry.instrument.calls import refresh as refresh_tracer
 from sdk_telemetry.instrument.errors import claim_error_id, error_type
+from sdk_telemetry.instrument.frames import WRAPPER_PATHS, stacklevel, warn
 from sdk_telemetry.instrument.imports import resolve, when_importable
 from sdk_telemetry.instrument.targets import instrument, is_instrumented, uninstrument, uninstrument_all
 
 __all__ = [
     "UNSET_STATUS",
+    "WRAPPER_PATHS",
     "CallSpan",
     "claim_error_id",
     "error_type",
@@ -18,7 +20,9 @@ __all__ = [
     "is_instrumented",
     "refresh_tracer",
     "resolve",
+    "stacklevel",
     "uninstrument",
     "uninstrument_all",
+    "warn",
     "when_importable",
 ]
