@@ -28,7 +28,16 @@ from sdk_telemetry import pipeline
 from sdk_telemetry.config import Settings, SettingsArguments, activate, resolve_settings
 from sdk_telemetry.instrument import refresh_tracer, resolve, uninstrument_all
 from sdk_telemetry.pipeline import BatchSpanProcessor, EventQueue, Forwarder, health_summary
-from sdk_telemetry.session import CaptureExceptions, Session, severity_name, validate_event
+from sdk_telemetry.session import (
+    CaptureExceptions,
+    EventRecord,
+    Session,
+    exception_details,
+    listening,
+    notify,
+    severity_name,
+    validate_event,
+)
 from sdk_telemetry.session import create_task as _create_task
 
 _logger = logging.getLogger(__name__)
@@ -91,11 +100,21 @@ class Telemetry:
         `severity`: DEBUG, INFO, WARNING, ERROR or CRITICAL in any case, or a `logging` level;
         anything else raises `ValueError`. `data` is scrubbed like call arguments.
         """
+        if listening():
+            level = validate_event(name, data, severity)
+            notify(
+                EventRecord(
+                    attr.GENERIC_EVENT, name, level, self.settings.privacy.scrubber.structure(dict(data or {}), (), 0)
+                )
+            )
         return self.session.log(name, data, severity) if self.enabled else _validated(name, data, severity)
 
     def log_exception(self, exc: BaseException, severity: str | int = "ERROR") -> bool:
         """Record an `UNHANDLED_EXCEPTION` (type, redacted message, traceback), sent at once in the background."""
-        severity_name(severity)
+        level = severity_name(severity)
+        if listening() and isinstance(exc, BaseException):
+            details = exception_details(exc, self.settings.privacy.scrubber)
+            notify(EventRecord(attr.UNHANDLED_EXCEPTION, type(exc).__name__, level, details))
         return self.session.log_exception(exc, severity) if self.enabled else False
 
     def log_fatal_exception(self, exc: BaseException, severity: str | int = "CRITICAL") -> bool:

@@ -5,6 +5,7 @@ active setup's settings, consent mode and scrubber (`state`)."""
 from sdk_telemetry.config.settings import Settings, SettingsArguments, opt_out_reason, resolve_settings
 from sdk_telemetry.config.state import (
     activate,
+    allow_instrumentation_for_tests,
     capture_args_default,
     current_settings,
     instrumentation_allowed,
@@ -15,6 +16,7 @@ __all__ = [
     "Settings",
     "SettingsArguments",
     "activate",
+    "allow_instrumentation_for_tests",
     "capture_args_default",
     "current_settings",
     "instrumentation_allowed",

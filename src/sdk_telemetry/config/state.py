@@ -12,6 +12,7 @@ from sdk_telemetry.privacy import Scrubber, set_required
 _lock = threading.Lock()
 _active: Settings | None = None
 _fallback_scrubber: Scrubber | None = None  # from the environment alone, while nothing is active
+_testing = False  # `sdk_telemetry.testing` is on: instrument even where telemetry is off
 
 
 def activate(settings: Settings | None) -> None:
@@ -43,8 +44,16 @@ def scrubber() -> Scrubber:
 
 
 def instrumentation_allowed() -> bool:
-    """False when telemetry is off for this process, so that nothing gets patched."""
-    return current_settings().enabled
+    """False when telemetry is off for this process, so that nothing gets patched (unless an SDK's
+    tests capture its telemetry with `sdk_telemetry.testing`)."""
+    return _testing or current_settings().enabled
+
+
+def allow_instrumentation_for_tests(allowed: bool) -> bool:
+    """`instrument()` wraps even while telemetry is off (`sdk_telemetry.testing`); returns the previous value."""
+    global _testing
+    previous, _testing = _testing, allowed
+    return previous
 
 
 def capture_args_default() -> bool:

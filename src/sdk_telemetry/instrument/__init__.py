@@ -5,6 +5,7 @@ once their module is imported (`imports`), and looking past the wrapper's frames
 
 from sdk_telemetry.instrument.call_span import UNSET_STATUS, CallSpan
 from sdk_telemetry.instrument.calls import refresh as refresh_tracer
+from sdk_telemetry.instrument.calls import use_tracer
 from sdk_telemetry.instrument.errors import claim_error_id, error_type
 from sdk_telemetry.instrument.frames import WRAPPER_PATHS, stacklevel, warn
 from sdk_telemetry.instrument.imports import resolve, when_importable
@@ -23,6 +24,7 @@ __all__ = [
     "stacklevel",
     "uninstrument",
     "uninstrument_all",
+    "use_tracer",
     "warn",
     "when_importable",
 ]

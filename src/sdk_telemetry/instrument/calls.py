@@ -114,6 +114,14 @@ def refresh() -> None:
     _resolved = (None, _tracer)
 
 
+def use_tracer(tracer: Tracer) -> Tracer:
+    """Start the spans of instrumented calls with `tracer` from now on; returns the one used before."""
+    global _tracer
+    previous, _tracer = _tracer, tracer
+    refresh()
+    return previous
+
+
 def _span_factory(tracer: Tracer, sampler: Any) -> SpanFactory | None:
     """A factory for `tracer`'s spans when it is an enabled SDK tracer whose sampler keeps every span
     that reaches it (always on, or parent-based with default delegates and an always-on root)."""
