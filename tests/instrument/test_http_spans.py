@@ -154,6 +154,24 @@ def test_with_propagation_on_the_request_carries_its_spans_traceparent(server, s
     assert context.trace_flags.sampled
 
 
+@pytest.mark.parametrize("library", SENDERS)
+def test_a_request_under_a_span_started_inside_a_call_is_a_child_of_that_span(server, spans, library):
+    configure_telemetry(exporter="none")
+
+    class Sdk:
+        def fetch(self, url: str) -> int:
+            with trace.get_tracer("the sdk's own tracing").start_as_current_span("sdk request"):
+                return SENDERS[library](url)
+
+    instrument(Sdk)
+    Sdk().fetch(server.url)
+    finished = {span.name: span for span in spans.get_finished_spans()}
+    assert sorted(finished) == ["GET", "Sdk.fetch", "sdk request"]
+    assert finished["sdk request"].parent.span_id == finished["Sdk.fetch"].context.span_id
+    assert finished["GET"].parent.span_id == finished["sdk request"].context.span_id
+    assert _trace_headers(server) == [{}]
+
+
 def test_an_async_instrumented_call_parents_its_requests(server, spans):
     configure_telemetry(exporter="none", http_propagation=True)
     instrument(AsyncClient)
@@ -209,8 +227,11 @@ def test_shutdown_restores_each_librarys_own_function_and_http_spans_off_patches
     originals = [cls.__dict__[name] for cls, name in PATCHED]
     telemetry = configure_telemetry(exporter="none")
     assert all(cls.__dict__[name] is not original for (cls, name), original in zip(PATCHED, originals, strict=True))
+    processor = trace.get_tracer("probe").span_processor  # type: ignore[attr-defined]
+    assert "on_start" in vars(processor)  # notes the spans started inside calls
     telemetry.shutdown()
     assert [cls.__dict__[name] for cls, name in PATCHED] == originals
+    assert "on_start" not in vars(processor)
     telemetry = configure_telemetry(exporter="none", http_spans=False)
     assert [cls.__dict__[name] for cls, name in PATCHED] == originals
     instrument(Client)

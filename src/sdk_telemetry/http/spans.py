@@ -3,14 +3,18 @@ a child of, what the span records (OpenTelemetry's HTTP client conventions), and
 headers, sent only when propagation is on.
 
 A request belongs to an instrumented call when the current span is that call's span (the
-`sdk_telemetry` scope). Anything else — no span, the host's own span, another HTTP span — leaves
-the request untouched: that test is the only work a request outside our calls pays for.
-Nothing here raises into the host: when telemetry fails, the request runs untraced.
+`sdk_telemetry` scope) or a span started inside one (an SDK's own span around its retries, such
+as `anthropic`'s): those are noted as they start, by a step added to the provider's span
+processor's `on_start` (an attribute of that object, removed again at `disable`; the calls' own
+spans never go through it). Anything else — no span, the host's own span outside our calls, our
+HTTP span — leaves the request untouched: that test is the only work a request outside our calls
+pays for. Nothing here raises into the host: when telemetry fails, the request runs untraced.
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,6 +60,9 @@ _recorder: _Recorder | None = None  # None: HTTP child spans are off, every requ
 _get_context, _attach, _reset = _compat.context_functions()
 _span_key = _compat.span_key()
 _suppress_key = _compat.SUPPRESS_INSTRUMENTATION_KEY
+# Spans that other code started inside an instrumented call (while they live).
+_inside_calls: weakref.WeakSet[Any] = weakref.WeakSet()
+_watched: Any = None  # the span processor whose `on_start` notes them
 
 
 def _current_span(context: Context) -> Any:
@@ -64,30 +71,64 @@ def _current_span(context: Context) -> Any:
     return trace.get_current_span(context)
 
 
+def _scope_name(span: Any) -> str | None:
+    scope = getattr(span, "instrumentation_scope", None)  # the API's non-recording spans have none
+    return scope.name if scope is not None else None
+
+
+def _in_call(span: Any) -> bool:
+    """Whether `span` is an instrumented call's, or was started inside one."""
+    return _scope_name(span) == attr.INVOCATION_SCOPE or span in _inside_calls
+
+
 def enable(tracer_provider: trace.TracerProvider, propagate: bool) -> None:
     """Record the requests sent inside instrumented calls as spans of `tracer_provider`; send trace
     headers with them when `propagate`."""
     global _recorder
-    _recorder = _Recorder(tracer_provider.get_tracer(HTTP_SCOPE, __version__), propagate)
+    tracer = tracer_provider.get_tracer(HTTP_SCOPE, __version__)
+    _recorder = _Recorder(tracer, propagate)
+    _watch(getattr(tracer, "span_processor", None))  # an SDK tracer's: its provider's span processor
 
 
 def disable() -> None:
-    """Stop recording: every request runs untouched."""
-    global _recorder
+    """Stop recording: every request runs untouched, and the span processor is as it was."""
+    global _recorder, _watched
     _recorder = None
+    watched, _watched = _watched, None
+    if watched is not None and getattr(vars(watched).get("on_start"), "__sdk_telemetry_http__", False):
+        del watched.on_start
+    _inside_calls.clear()
+
+
+def _watch(processor: Any) -> None:
+    """Note the spans started inside an instrumented call, on their way into `processor.on_start`."""
+    global _watched
+    if processor is None or _watched is processor or "on_start" in getattr(processor, "__dict__", {"on_start": 0}):
+        return  # no SDK provider, already watched, or someone else's step is there
+    original = processor.on_start
+
+    def on_start(span: Any, parent_context: Context | None = None) -> None:
+        try:
+            context = parent_context if parent_context is not None else _get_context()
+            if _scope_name(span) not in (attr.INVOCATION_SCOPE, HTTP_SCOPE) and _in_call(_current_span(context)):
+                _inside_calls.add(span)
+        except Exception:
+            _logger.debug("sdk-telemetry: could not note a span started inside a call", exc_info=True)
+        original(span, parent_context=parent_context)
+
+    on_start.__sdk_telemetry_http__ = True  # type: ignore[attr-defined]
+    processor.on_start = on_start
+    _watched = processor
 
 
 def calling_context() -> Context | None:
-    """The current context when the code runs directly inside an instrumented call (and HTTP child
-    spans are on and instrumentation is not suppressed), else None."""
+    """The current context when the code runs inside an instrumented call (and HTTP child spans are
+    on and instrumentation is not suppressed), else None."""
     if _recorder is None:
         return None
     context = _get_context()
     span = _current_span(context)
-    if span is None:
-        return None
-    scope = getattr(span, "instrumentation_scope", None)  # the API's non-recording spans have none
-    if scope is None or scope.name != attr.INVOCATION_SCOPE or context.get(_suppress_key):
+    if span is None or not _in_call(span) or context.get(_suppress_key):
         return None
     return context
 
