@@ -172,6 +172,21 @@ def test_a_request_under_a_span_started_inside_a_call_is_a_child_of_that_span(se
     assert _trace_headers(server) == [{}]
 
 
+def test_beside_upstreams_requests_instrumentation_a_request_is_one_span(server, spans):
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+
+    configure_telemetry(exporter="none")
+    instrument(Client)
+    instrumentor = RequestsInstrumentor()
+    instrumentor.instrument()
+    try:
+        Client().fetch(_requests_get, server.url)
+    finally:
+        instrumentor.uninstrument()
+    http = _http_spans(spans)
+    assert [span.instrumentation_scope.name for span in http] == ["opentelemetry.instrumentation.requests"]
+
+
 def test_an_async_instrumented_call_parents_its_requests(server, spans):
     configure_telemetry(exporter="none", http_propagation=True)
     instrument(AsyncClient)

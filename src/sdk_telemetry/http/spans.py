@@ -63,6 +63,15 @@ _suppress_key = _compat.SUPPRESS_INSTRUMENTATION_KEY
 # Spans that other code started inside an instrumented call (while they live).
 _inside_calls: weakref.WeakSet[Any] = weakref.WeakSet()
 _watched: Any = None  # the span processor whose `on_start` notes them
+# Spans not noted: the calls' own and our HTTP spans, and the HTTP spans of upstream's HTTP client
+# instrumentations (the request inside one is that span's already, not another child).
+_NOT_NOTED = frozenset(
+    (attr.INVOCATION_SCOPE, HTTP_SCOPE)
+    + tuple(
+        f"opentelemetry.instrumentation.{name}"
+        for name in ("requests", "httpx", "urllib3", "urllib", "aiohttp_client", "httplib")
+    )
+)
 
 
 def _current_span(context: Context) -> Any:
@@ -110,7 +119,7 @@ def _watch(processor: Any) -> None:
     def on_start(span: Any, parent_context: Context | None = None) -> None:
         try:
             context = parent_context if parent_context is not None else _get_context()
-            if _scope_name(span) not in (attr.INVOCATION_SCOPE, HTTP_SCOPE) and _in_call(_current_span(context)):
+            if _scope_name(span) not in _NOT_NOTED and _in_call(_current_span(context)):
                 _inside_calls.add(span)
         except Exception:
             _logger.debug("sdk-telemetry: could not note a span started inside a call", exc_info=True)
