@@ -65,12 +65,9 @@ _inside_calls: weakref.WeakSet[Any] = weakref.WeakSet()
 _watched: Any = None  # the span processor whose `on_start` notes them
 # Spans not noted: the calls' own and our HTTP spans, and the HTTP spans of upstream's HTTP client
 # instrumentations (the request inside one is that span's already, not another child).
+_UPSTREAM_HTTP = ("requests", "httpx", "urllib3", "urllib", "aiohttp_client", "httplib")
 _NOT_NOTED = frozenset(
-    (attr.INVOCATION_SCOPE, HTTP_SCOPE)
-    + tuple(
-        f"opentelemetry.instrumentation.{name}"
-        for name in ("requests", "httpx", "urllib3", "urllib", "aiohttp_client", "httplib")
-    )
+    (attr.INVOCATION_SCOPE, HTTP_SCOPE, *(f"opentelemetry.instrumentation.{name}" for name in _UPSTREAM_HTTP))
 )
 
 
