@@ -26,7 +26,8 @@ from typing_extensions import Unpack
 
 from sdk_telemetry import pipeline
 from sdk_telemetry.config import Settings, SettingsArguments, activate, resolve_settings
-from sdk_telemetry.instrument import refresh_tracer, resolve, uninstrument_all
+from sdk_telemetry.http import instrument_http
+from sdk_telemetry.instrument import refresh_tracer, uninstrument_all
 from sdk_telemetry.pipeline import BatchSpanProcessor, EventQueue, Forwarder, health_summary
 from sdk_telemetry.session import (
     CaptureExceptions,
@@ -269,7 +270,8 @@ def configure_telemetry(
     `service_version`, `environment`, `exporter`, `endpoint`, `api_key`, `headers`, `timeout`,
     `project_id`, `provider`, `batch_size`, `batch_interval`, `queue_size`, `exit_timeout`,
     `capture_args`, `store_path`, `metrics_exporter`, `enabled`, `enable_variable`, and the
-    session's `session_id`, `events_exporter`, `echo_events`, `fatal_timeout`, `http_spans`.
+    session's `session_id`, `events_exporter`, `echo_events`, `fatal_timeout`, `http_spans`,
+    `http_propagation`.
     Each overrides its environment variable; with nothing configured, spans go to the local
     store on disk. `metric_readers` receive the invocation and queue metrics.
 
@@ -379,7 +381,7 @@ def _build(settings: Settings, metric_readers: Sequence[MetricReader], strict: b
     if global_:
         _meter_provider(resource, settings, metric_readers, strict)
         if settings.session.http_spans:
-            telemetry._on_shutdown.extend(_instrument_http())
+            telemetry._on_shutdown.append(instrument_http(tracer_provider, settings.session.http_propagation))
     pipeline.register_queue_metrics(_all_queues)
     session.start()
     return telemetry
@@ -413,30 +415,6 @@ def _all_queues() -> Iterable[tuple[dict[str, str], Callable[[], dict[str, Any]]
     for telemetry in handles:
         if telemetry is not None and telemetry.enabled:
             yield from telemetry._queues()
-
-
-#: The upstream instrumentations that make HTTP requests inside instrumented calls child spans.
-_HTTP_INSTRUMENTORS = (
-    "opentelemetry.instrumentation.requests:RequestsInstrumentor",
-    "opentelemetry.instrumentation.httpx:HTTPXClientInstrumentor",
-)
-
-
-def _instrument_http() -> list[Callable[[], None]]:
-    """Turn on each installed HTTP client instrumentation not yet on; the undo steps of those turned on."""
-    undo: list[Callable[[], None]] = []
-    for path in _HTTP_INSTRUMENTORS:
-        try:
-            instrumentor = resolve(path)()
-            if instrumentor.is_instrumented_by_opentelemetry:
-                continue
-            instrumentor.instrument()
-            undo.append(instrumentor.uninstrument)
-        except ImportError:
-            continue  # the `http` extra is not installed
-        except Exception:
-            _logger.debug("sdk-telemetry: could not instrument %s", path, exc_info=True)
-    return undo
 
 
 def _resource(settings: Settings, session_id: str) -> Resource:

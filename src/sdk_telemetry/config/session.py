@@ -13,6 +13,7 @@ from typing_extensions import TypedDict
 ECHO_EVENTS = "SDK_TELEMETRY_ECHO_EVENTS"
 FATAL_TIMEOUT = "SDK_TELEMETRY_FATAL_TIMEOUT"
 HTTP_SPANS = "SDK_TELEMETRY_HTTP_SPANS"
+HTTP_PROPAGATION = "SDK_TELEMETRY_HTTP_PROPAGATION"
 LOGS_EXPORTER = "OTEL_LOGS_EXPORTER"
 
 #: Seconds `log_fatal_exception` waits for the events to be sent (Tinker waits up to 30 s).
@@ -37,6 +38,7 @@ class SessionArguments(TypedDict, total=False):
     echo_events: bool | None
     fatal_timeout: float | None
     http_spans: bool | None
+    http_propagation: bool | None
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,9 @@ class SessionSettings:
     `session_id`: the id to use (None: a new uuid per handle). `events_exporters`: where events
     go (None: `tinker` if it is among the trace exporters, else nowhere). `echo_events`:
     every event is also written to the `sdk_telemetry.events` Python logger. `fatal_timeout`:
-    seconds `log_fatal_exception` waits until the events are sent. `http_spans`: requests and
-    httpx calls become child spans (when their OpenTelemetry instrumentations are installed).
+    seconds `log_fatal_exception` waits until the events are sent. `http_spans`: requests sent
+    inside an instrumented call (through requests, httpx, httpx2) become its child spans.
+    `http_propagation`: those requests also carry the trace headers (`traceparent`, …).
     """
 
     session_id: str | None = None
@@ -55,6 +58,7 @@ class SessionSettings:
     echo_events: bool = False
     fatal_timeout: float = DEFAULT_FATAL_TIMEOUT
     http_spans: bool = True
+    http_propagation: bool = False
 
     @classmethod
     def resolve(cls, arguments: Mapping[str, Any], environ: Mapping[str, str]) -> SessionSettings:
@@ -86,6 +90,7 @@ class SessionSettings:
             echo_events=flag("echo_events", ECHO_EVENTS, False),
             fatal_timeout=fatal_timeout,
             http_spans=flag("http_spans", HTTP_SPANS, True),
+            http_propagation=flag("http_propagation", HTTP_PROPAGATION, False),
         )
 
     def events_exporters_for(self, traces_exporters: Sequence[str]) -> tuple[str, ...]:

@@ -376,7 +376,10 @@ def _record_error(span: Span, exc: Exception) -> str:
     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}" if message else type(exc).__name__))
     span.set_attribute(attr.ERROR_TYPE, kind)
     span.set_attribute(attr.ERROR_ID, error_id)
-    code = _errors.error_code(exc)
+    status = _errors.http_status(exc)
+    if status is not None:
+        span.set_attribute(_errors.HTTP_STATUS, status)
+    code = _errors.error_code(exc, status)
     if code is not None:
         span.set_attribute(attr.ERROR_CODE, code)
     if propagated:
