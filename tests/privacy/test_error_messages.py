@@ -108,7 +108,7 @@ def test_a_real_openai_authentication_error_keeps_its_words(pipeline: Pipeline) 
             client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
     pipeline.flush()
 
-    (row,) = pipeline.rows()
+    (row,) = [row for row in pipeline.rows() if row["SpanName"] == "Completions.create"]
     assert row["StatusMessage"].startswith("AuthenticationError: Error code: 401"), row["StatusMessage"]
     assert "Incorrect API key provided" in row["StatusMessage"]
     assert "Check your account" in row["StatusMessage"]
