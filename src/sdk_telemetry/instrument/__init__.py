@@ -1,9 +1,10 @@
 """Instrumentation: which callables `instrument()` wraps (`targets`), how each call runs (`calls`:
-the sync, async and generator call paths), the span of one call (`call_span`), what is recorded of
+the sync, async and generator call paths), streams returned by calls (`streams`), the span of one
+call and its ids (`call_span`), what is recorded of
 an error (`errors`), the invocation metrics (`metrics`), and acting on `module:attribute` targets
 once their module is imported (`imports`)."""
 
-from sdk_telemetry.instrument.call_span import UNSET_STATUS, CallSpan
+from sdk_telemetry.instrument.call_span import UNSET_STATUS, CallSpan, PrivateIdGenerator
 from sdk_telemetry.instrument.calls import refresh as refresh_tracer
 from sdk_telemetry.instrument.errors import claim_error_id, error_type
 from sdk_telemetry.instrument.imports import resolve, when_importable
@@ -12,6 +13,7 @@ from sdk_telemetry.instrument.targets import instrument, is_instrumented, uninst
 __all__ = [
     "UNSET_STATUS",
     "CallSpan",
+    "PrivateIdGenerator",
     "claim_error_id",
     "error_type",
     "instrument",
