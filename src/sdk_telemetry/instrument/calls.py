@@ -10,6 +10,13 @@ is ended the same way on every path (`end()`, or `finish` with the error), so th
 only in the lines that run the wrapped code: `call_sync` and `call_async` in an `await`, the two
 traced generators in their `await`s and the exception that ends them.
 
+Before any of that, `begin` makes no span for a call made while OpenTelemetry's instrumentation is
+suppressed (an exporter's own work) or, while nested calls collapse (`nested_calls`, the default),
+for a call inside a traced call of the same SDK (`CallSpec.group`): the call runs in the outer
+call's context. What a sync or async call returns is looked up by type once (`_result_kinds`): a
+coroutine is awaited in the span, a stream (`streams`) keeps the span until it is done, anything
+else ends it at once.
+
 What this reads of OpenTelemetry's internals comes from `sdk_telemetry.otel_compat`.
 Nothing here may raise into the host program: if telemetry fails, the call runs untraced.
 """
