@@ -446,6 +446,14 @@ def _check_suppress_key() -> bool:
 SUPPRESS_KEY_AVAILABLE = _check("suppress-instrumentation key", _check_suppress_key)
 
 
+def suppress_key() -> str:
+    """The context key whose true value tells instrumentations (ours included) not to trace: calls read
+    `context.get(key)`."""
+    if not SUPPRESS_KEY_AVAILABLE:
+        _fallback("suppress-instrumentation key")
+    return SUPPRESS_INSTRUMENTATION_KEY
+
+
 def suppressed_context() -> Context:
     """The current context, with instrumentations (requests, urllib3, httpx, ours) told not to trace:
     what an exporter's worker attaches around an export."""

@@ -27,7 +27,7 @@ from typing_extensions import Unpack
 from sdk_telemetry import pipeline
 from sdk_telemetry.config import Settings, SettingsArguments, activate, resolve_settings
 from sdk_telemetry.http import instrument_http
-from sdk_telemetry.instrument import refresh_tracer, uninstrument_all
+from sdk_telemetry.instrument import PrivateIdGenerator, refresh_tracer, uninstrument_all
 from sdk_telemetry.pipeline import BatchSpanProcessor, EventQueue, Forwarder, health_summary
 from sdk_telemetry.session import (
     CaptureExceptions,
@@ -330,7 +330,9 @@ def _build(settings: Settings, metric_readers: Sequence[MetricReader], strict: b
     session = Session(session_id, enabled=True)  # the id first: it goes on the resource
     resource = _resource(settings, session.id)
     tracer_provider = (
-        _tracer_provider(resource) if global_ else TracerProvider(resource=resource, shutdown_on_exit=False)
+        _tracer_provider(resource)
+        if global_
+        else TracerProvider(resource=resource, shutdown_on_exit=False, id_generator=PrivateIdGenerator())
     )
     processors: list[tuple[str, BatchSpanProcessor]] = []
     for name in settings.traces_exporters:
@@ -440,7 +442,8 @@ def _tracer_provider(resource: Resource) -> TracerProvider | None:
     existing = trace.get_tracer_provider()
     if isinstance(existing, TracerProvider):
         return existing
-    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    # Ids of its own, so that spans made through it (HTTP children too) leave the global `random` alone.
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False, id_generator=PrivateIdGenerator())
     trace.set_tracer_provider(provider)
     if trace.get_tracer_provider() is not provider:
         _logger.warning("sdk-telemetry: a non-SDK TracerProvider is installed; spans will not be exported")

@@ -30,7 +30,7 @@ from sdk_telemetry_exporters import attributes as attr
 
 from sdk_telemetry._version import __version__
 from sdk_telemetry.config import allow_instrumentation_for_tests
-from sdk_telemetry.instrument import use_tracer
+from sdk_telemetry.instrument import PrivateIdGenerator, use_tracer
 from sdk_telemetry.session import EventRecord, add_listener, remove_listener
 
 __all__ = ["CapturedTelemetry", "EventRecord", "capture_telemetry", "captured_telemetry"]
@@ -112,7 +112,7 @@ class CapturedTelemetry:
 def capture_telemetry() -> Iterator[CapturedTelemetry]:
     """Capture the spans of instrumented calls and the recorded events until the block ends."""
     exporter = InMemorySpanExporter()
-    provider = TracerProvider(sampler=ALWAYS_ON, shutdown_on_exit=False)
+    provider = TracerProvider(sampler=ALWAYS_ON, shutdown_on_exit=False, id_generator=PrivateIdGenerator())
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     captured = CapturedTelemetry(exporter)
     previous = use_tracer(provider.get_tracer(attr.INVOCATION_SCOPE, __version__))

@@ -251,7 +251,7 @@ def test_api_key_header_is_sent_when_configured(server):
 
 
 def test_reraised_exception_through_two_layers_is_reported_once(server):
-    telemetry = configure(server)
+    telemetry = configure(server, nested_calls="children")  # both layers make spans
     instrument(Inner)
     instrument(Outer)
     with pytest.raises(ToolError):

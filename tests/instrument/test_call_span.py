@@ -109,7 +109,9 @@ def test_a_library_span_inside_the_call_is_its_child(memory: InMemorySpanExporte
     assert child.context.trace_id == call.context.trace_id
 
 
-def test_nested_calls_and_a_remote_parent_keep_trace_id_and_trace_state(memory: InMemorySpanExporter) -> None:
+def test_nested_calls_and_a_remote_parent_keep_trace_id_and_trace_state(
+    nested_children: None, memory: InMemorySpanExporter
+) -> None:
     remote = SpanContext(
         0x1234, 0x5678, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED), trace_state=TraceState([("k", "v")])
     )
@@ -168,7 +170,7 @@ def test_writes_after_the_end_are_ignored(memory: InMemorySpanExporter) -> None:
     assert len(memory.get_finished_spans()) == 1
 
 
-def test_the_provider_id_generator_draws_the_ids(provider: TracerProvider) -> None:
+def test_the_provider_id_generator_draws_the_ids(nested_children: None, provider: TracerProvider) -> None:
     class Counting(IdGenerator):
         def __init__(self) -> None:
             self.next = 0

@@ -473,7 +473,7 @@ def test_include_takes_a_name(spans):
     assert names(spans) == ["Client.get"]
 
 
-def test_include_takes_glob_patterns(spans):
+def test_include_takes_glob_patterns(nested_children, spans):
     instrument(Client, include=["get*", "del*"])
     client = Client()
     client.get_many(["a"])
@@ -531,7 +531,7 @@ def test_prefix_on_an_instance_and_a_function(spans):
 # --- nesting --------------------------------------------------------------------------------------
 
 
-def test_nested_calls_are_parent_and_child(spans):
+def test_nested_calls_are_parent_and_child(nested_children, spans):
     instrument(Client)
     assert Client().get_many(["a", "b"]) == ["value:a", "value:b"]
     outer = only(spans, "Client.get_many")
@@ -611,7 +611,7 @@ def test_error_id_is_unique_per_exception_object(spans):
     assert first.attributes[attr.ERROR_ID] != second.attributes[attr.ERROR_ID]
 
 
-def test_error_passing_through_layers_is_recorded_once_with_one_id(spans):
+def test_error_passing_through_layers_is_recorded_once_with_one_id(nested_children, spans):
     instrument(Layers)
     error = KeyError("missing")
     with pytest.raises(KeyError) as raised:
@@ -631,7 +631,7 @@ def test_error_passing_through_layers_is_recorded_once_with_one_id(spans):
     assert inner.parent.span_id == middle.context.span_id
 
 
-def test_a_new_exception_raised_from_a_caught_one_gets_its_own_id(spans):
+def test_a_new_exception_raised_from_a_caught_one_gets_its_own_id(nested_children, spans):
     instrument(Layers)
     with pytest.raises(RuntimeError):
         Layers().translate()
@@ -642,7 +642,7 @@ def test_a_new_exception_raised_from_a_caught_one_gets_its_own_id(spans):
     assert outer.attributes[attr.ERROR_TYPE] == "RuntimeError"
 
 
-def test_error_through_a_generator_and_its_consumer(spans):
+def test_error_through_a_generator_and_its_consumer(nested_children, spans):
     instrument(Layers)
     error = ValueError("mid-stream")
     with pytest.raises(ValueError) as raised:
@@ -655,7 +655,7 @@ def test_error_through_a_generator_and_its_consumer(spans):
     assert consume.events == ()
 
 
-async def test_error_through_async_layers(spans):
+async def test_error_through_async_layers(nested_children, spans):
     class Remote:
         async def call(self, exc):
             return await self.send(exc)

@@ -23,7 +23,7 @@ CONTEXT_ERRORS = ("different Context", "Failed to detach context", "context deta
 
 
 @pytest.fixture
-def spans(caplog: pytest.LogCaptureFixture) -> InMemorySpanExporter:
+def spans(nested_children: None, caplog: pytest.LogCaptureFixture) -> InMemorySpanExporter:
     """Every finished span, captured synchronously; logs captured down to DEBUG."""
     caplog.set_level(logging.DEBUG)
     configure_telemetry(exporter="none")

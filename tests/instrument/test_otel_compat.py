@@ -95,7 +95,7 @@ class Client:
 
 
 @pytest.fixture
-def reader() -> InMemoryMetricReader:
+def reader(nested_children: None) -> InMemoryMetricReader:
     return InMemoryMetricReader()
 
 

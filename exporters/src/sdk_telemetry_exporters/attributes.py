@@ -23,8 +23,13 @@ PROPS = "sdk_telemetry.props"
 SAMPLE_RATE = "sdk_telemetry.sample_rate"
 #: The session a span or event belongs to (also a resource attribute).
 SESSION_ID = "session.id"
-#: Why a generator's span ended early: "closed" or "abandoned".
+#: Why a generator's or a returned stream's span ended early: "closed" or "abandoned".
 GENERATOR_END = "sdk_telemetry.generator.end"
+#: How many items the caller took from a returned stream (an iterator, an async iterator, or what a
+#: returned stream manager's `with` gave), counted when its span ends.
+STREAM_ITEMS = "sdk_telemetry.stream.items"
+#: Milliseconds from the call's start to the first item of its returned stream (absent when none came).
+STREAM_FIRST_ITEM_MS = "sdk_telemetry.stream.first_item_ms"
 
 # Resource attributes.
 SERVICE_NAME = "service.name"

@@ -4,6 +4,7 @@ then defaults. Nothing else in the package reads `os.environ`.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,6 +27,15 @@ DEFAULT_BATCH_SIZE = 100
 DEFAULT_BATCH_INTERVAL = 2.0
 DEFAULT_QUEUE_SIZE = 10_000
 DEFAULT_EXIT_TIMEOUT = 2.0
+#: What an instrumented call made inside another instrumented call of the same SDK (top-level package)
+#: records: "collapse" (no span of its own: the outer call's span is the one span of the user's call)
+#: or "children" (a child span of the outer call's).
+NESTED_CALLS = "SDK_TELEMETRY_NESTED_CALLS"
+NESTED_CALLS_MODES = ("collapse", "children")
+DEFAULT_NESTED_CALLS = "collapse"
+
+_logger = logging.getLogger(__name__)
+_warned: set[str] = set()  # invalid environment values already warned about (once each)
 
 
 def default_store_path(env: Mapping[str, str]) -> Path:
@@ -53,6 +63,7 @@ class Settings:
     queue_size: int = DEFAULT_QUEUE_SIZE
     exit_timeout: float = DEFAULT_EXIT_TIMEOUT
     capture_args: bool = False
+    nested_calls: str = DEFAULT_NESTED_CALLS
     store_path: Path = field(default_factory=lambda: default_store_path(os.environ))
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
     session: SessionSettings = field(default_factory=SessionSettings)
@@ -93,6 +104,7 @@ class SettingsArguments(PrivacyArguments, SessionArguments, TypedDict, total=Fal
     queue_size: int | None
     exit_timeout: float | None
     capture_args: bool | None
+    nested_calls: str | None
     store_path: str | os.PathLike[str] | None
     instrument: str | Sequence[str] | None
 
@@ -146,11 +158,36 @@ def resolve_settings(env: Mapping[str, str] | None = None, **arguments: Unpack[S
         queue_size=int(number("queue_size", "OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_QUEUE_SIZE)),
         exit_timeout=number("exit_timeout", "SDK_TELEMETRY_EXIT_TIMEOUT", DEFAULT_EXIT_TIMEOUT),
         capture_args=bool(given.get("capture_args", parse_bool(environ.get("SDK_TELEMETRY_CAPTURE_ARGS")))),
+        nested_calls=_nested_calls(given.get("nested_calls"), environ.get(NESTED_CALLS)),
         store_path=Path(store) if store else default_store_path(environ),
         instrument_targets=parse_list(given.get("instrument", environ.get("SDK_TELEMETRY_INSTRUMENT"))),
         privacy=PrivacySettings.resolve(given, environ),
         session=SessionSettings.resolve(given, environ),
     )
+
+
+def _nested_calls(argument: str | None, variable: str | None) -> str:
+    """`nested_calls`: the argument (`ValueError` when it is not a mode), else the variable (an invalid
+    value is warned about once and the default taken: the environment belongs to the end user)."""
+    if argument is not None:
+        if argument not in NESTED_CALLS_MODES:
+            raise ValueError(f"nested_calls must be one of {', '.join(NESTED_CALLS_MODES)}, not {argument!r}")
+        return argument
+    value = (variable or "").strip().lower()
+    if not value:
+        return DEFAULT_NESTED_CALLS
+    if value not in NESTED_CALLS_MODES:
+        if value not in _warned:
+            _warned.add(value)
+            _logger.warning(
+                "sdk-telemetry: %s=%r is not one of %s; using %r",
+                NESTED_CALLS,
+                variable,
+                ", ".join(NESTED_CALLS_MODES),
+                DEFAULT_NESTED_CALLS,
+            )
+        return DEFAULT_NESTED_CALLS
+    return value
 
 
 def _enablement(

@@ -1,9 +1,10 @@
 """Instrumentation: which callables `instrument()` wraps (`targets`), how each call runs (`calls`:
-the sync, async and generator call paths), the span of one call (`call_span`), what is recorded of
-an error (`errors`), the invocation metrics (`metrics`), acting on `module:attribute` targets
-once their module is imported (`imports`), and looking past the wrapper's frames (`frames`)."""
+the sync, async and generator call paths), streams returned by calls (`streams`), the span of one
+call and its ids (`call_span`), what is recorded of an error (`errors`), the invocation metrics
+(`metrics`), acting on `module:attribute` targets once their module is imported (`imports`), and
+looking past the wrapper's frames (`frames`)."""
 
-from sdk_telemetry.instrument.call_span import UNSET_STATUS, CallSpan
+from sdk_telemetry.instrument.call_span import UNSET_STATUS, CallSpan, PrivateIdGenerator
 from sdk_telemetry.instrument.calls import refresh as refresh_tracer
 from sdk_telemetry.instrument.calls import use_tracer
 from sdk_telemetry.instrument.errors import claim_error_id, error_type
@@ -15,6 +16,7 @@ __all__ = [
     "UNSET_STATUS",
     "WRAPPER_PATHS",
     "CallSpan",
+    "PrivateIdGenerator",
     "claim_error_id",
     "error_type",
     "instrument",

@@ -9,7 +9,12 @@ the sampled-out cases never get here). A `CallSpan` is both things the pipeline 
 - an SDK `ReadableSpan` (every span processor of the provider gets it at `on_start` and `on_end`,
   every exporter reads it), the same object, not a copy.
 
-What makes it cheap: the ids are drawn by the provider's id generator but the `SpanContext`
+The ids come from the provider's id generator; the SDK's default one (and `PrivateIdGenerator`) is
+replaced by draws from a generator of our own, never from the global `random` module (a host that
+seeds `random` gets the same numbers with instrumented calls in between), reseeded in a forked child
+(parent and child never share ids).
+
+What makes it cheap: the ids are drawn straight from that generator but the `SpanContext`
 object is built on first use (children and exporters ask for it, a plain call never does); the
 attributes are the function's shared, read-only start attributes until something writes one
 (copied then, under the provider's span limits); events and links stay empty tuples until one
@@ -24,10 +29,11 @@ import; where they are not as expected, calls get the SDK's own spans instead.
 from __future__ import annotations
 
 import logging
+import os
+import random
 import threading
 import traceback
 from collections.abc import Mapping, Sequence
-from random import getrandbits
 from time import time_ns
 from typing import Any
 
@@ -39,7 +45,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import INVALID_SPAN_ID, INVALID_TRACE_ID, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
 from sdk_telemetry import otel_compat as _compat
@@ -51,6 +57,29 @@ _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _SAMPLED_RANDOM = TraceFlags(TraceFlags.SAMPLED | getattr(TraceFlags, "RANDOM_TRACE_ID", 0))
 _RANDOM_FLAG = int(getattr(TraceFlags, "RANDOM_TRACE_ID", 0))
 _new = object.__new__  # what `CallSpan.__new__` resolves to, without looking it up on every span
+
+# Span and trace ids: a generator of our own (seeded from os.urandom), never the global `random`.
+_ids = random.Random()
+getrandbits = _ids.getrandbits
+if hasattr(os, "register_at_fork"):  # a forked child draws other ids than its parent
+    os.register_at_fork(after_in_child=_ids.seed)
+
+
+class PrivateIdGenerator(RandomIdGenerator):
+    """The SDK's random span and trace ids, drawn from sdk-telemetry's own generator instead of the
+    global `random` module: for a TracerProvider whose other spans must not touch the host's random state."""
+
+    def generate_span_id(self) -> int:
+        span_id = getrandbits(64)
+        while span_id == INVALID_SPAN_ID:
+            span_id = getrandbits(64)
+        return span_id
+
+    def generate_trace_id(self) -> int:
+        trace_id = getrandbits(128)
+        while trace_id == INVALID_TRACE_ID:
+            trace_id = getrandbits(128)
+        return trace_id
 
 
 class SpanFactory:
@@ -84,8 +113,9 @@ class SpanFactory:
         self._only: Any = None  # its one processor, when it has one
         random_ids = bool(getattr(self.id_generator, "is_trace_id_random", lambda: False)())
         self.root_flags = _SAMPLED_RANDOM if random_ids else _SAMPLED
-        # The SDK's default generator draws from `random`; drawing directly skips two calls a span.
-        self.random_ids = type(self.id_generator) is RandomIdGenerator
+        # The SDK's default generator (which would draw from the global `random`) and ours: drawn directly
+        # from our generator, which also skips two calls a span.
+        self.random_ids = type(self.id_generator) in (RandomIdGenerator, PrivateIdGenerator)
 
     def start(
         self,

@@ -10,6 +10,13 @@ is ended the same way on every path (`end()`, or `finish` with the error), so th
 only in the lines that run the wrapped code: `call_sync` and `call_async` in an `await`, the two
 traced generators in their `await`s and the exception that ends them.
 
+Before any of that, `begin` makes no span for a call made while OpenTelemetry's instrumentation is
+suppressed (an exporter's own work) or, while nested calls collapse (`nested_calls`, the default),
+for a call inside a traced call of the same SDK (`CallSpec.group`): the call runs in the outer
+call's context. What a sync or async call returns is looked up by type once (`_result_kinds`): a
+coroutine is awaited in the span, a stream (`streams`) keeps the span until it is done, anything
+else ends it at once.
+
 What this reads of OpenTelemetry's internals comes from `sdk_telemetry.otel_compat`.
 Nothing here may raise into the host program: if telemetry fails, the call runs untraced.
 """
@@ -19,6 +26,7 @@ from __future__ import annotations
 import enum
 import inspect
 import logging
+import sys
 import traceback
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
@@ -27,8 +35,9 @@ from types import CoroutineType
 from typing import Any, Final
 
 import orjson
+from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.context import Context
+from opentelemetry.context import Context, create_key
 from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import INVALID_SPAN, ProxyTracer, Span, SpanKind, Status, StatusCode, Tracer
@@ -36,9 +45,11 @@ from sdk_telemetry_exporters import attributes as attr
 
 from sdk_telemetry import otel_compat as _compat
 from sdk_telemetry._version import __version__
+from sdk_telemetry.config import current_settings
 from sdk_telemetry.config import scrubber as _active_scrubber
 from sdk_telemetry.instrument import errors as _errors
 from sdk_telemetry.instrument import metrics as _metrics_module
+from sdk_telemetry.instrument import streams as _streams
 from sdk_telemetry.instrument.call_span import CallSpan, SpanFactory
 from sdk_telemetry.instrument.metrics import FUNCTION, OUTCOME, InvocationMetrics, metrics_recorded
 from sdk_telemetry.privacy import withheld as _consent_withheld
@@ -61,6 +72,13 @@ _dropped_parent: Context | None = None  # the parent context of the last call th
 # `_span_factory`); None: spans are started through the tracer.
 _factory: SpanFactory | None = None
 
+# Nested calls: while collapsing (the default), the context of a traced call carries the group of its
+# function (`CallSpec.group`, its top-level package) under this key, and a call of the same group
+# inside it makes no span of its own (it runs in the outer call's context). Read from the settings
+# whenever the tracer is resolved again (`refresh`).
+_GROUP_KEY: Final = create_key("sdk_telemetry.call_group")
+_collapse = True
+
 # How calls read the current context and make one current, find a context's span and put one in,
 # and see whether a MeterProvider is set: straight on the runtime context's variable, with the span
 # key and on the metrics API's global where `otel_compat` found them, else through the API (then
@@ -71,16 +89,19 @@ _reset_context: Callable[[Any], object]
 _span_key: str
 _meter_state: Mapping[str, object]  # `_meter_state[_meter_key]`: None while no MeterProvider is set
 _meter_key: str
+_suppress_key: str  # `parent.get(_suppress_key)` is true while instrumentation is suppressed (our exports)
 _set_item = dict.__setitem__
 
 
 def _bind() -> None:
     """Take what calls read of OpenTelemetry from `otel_compat` (at import, and again at `refresh`)."""
-    global _get_context, _attach_context, _reset_context, _span_key, _meter_state, _meter_key
+    global _get_context, _attach_context, _reset_context, _span_key, _meter_state, _meter_key, _suppress_key
     _get_context, _attach_context, _reset_context = _compat.context_functions()
     _span_key = _compat.span_key() or ""
     _meter_state, _meter_key = _compat.meter_provider_slot()
+    _suppress_key = _compat.suppress_key()
     _metrics_module.bind()
+    _streams.bind()
 
 
 _bind()
@@ -88,7 +109,7 @@ _bind()
 
 def _current_tracer() -> Tracer:
     """The tracer to start spans with: the real one behind `_tracer` once there is one."""
-    global _resolved, _drops, _root_drops, _dropped_parent, _factory
+    global _resolved, _drops, _root_drops, _dropped_parent, _factory, _collapse
     tracer = _tracer
     source, real = _resolved
     if source is tracer:
@@ -103,8 +124,18 @@ def _current_tracer() -> Tracer:
     _factory = _span_factory(inner, sampler)
     if not _span_key:  # both read the parent's span from the context: the tracer does it instead
         _drops, _factory = None, None
+    _collapse = _collapses_nested_calls()
     _resolved = (tracer, inner)
     return inner
+
+
+def _collapses_nested_calls() -> bool:
+    """Whether the settings in force collapse nested calls (`nested_calls`), the default if unreadable."""
+    try:
+        return current_settings().nested_calls != "children"
+    except Exception:
+        _logger.debug("sdk-telemetry: could not read nested_calls; collapsing", exc_info=True)
+        return True
 
 
 def refresh() -> None:
@@ -184,6 +215,7 @@ class CallSpec:
 
     __slots__ = (
         "capture_args",
+        "group",
         "name",
         "outcome_attributes",
         "qualified_name",
@@ -195,6 +227,10 @@ class CallSpec:
         self.name = name
         self.qualified_name = qualified_name
         self.capture_args = capture_args
+        # The SDK the function belongs to: the top-level package of its module (the function's own
+        # span name when it has none). Its calls inside a call of the same group are collapsed.
+        module = getattr(function, "__module__", None)
+        self.group = sys.intern(module.partition(".")[0]) if isinstance(module, str) and module else name
         self.signature: inspect.Signature | None = None
         if capture_args:
             try:
@@ -212,6 +248,7 @@ class Call:
     generator, also what its consumer sent or threw in for the next step."""
 
     __slots__ = ("context", "ended", "pending", "sent", "span", "spec", "start_ns", "started", "token")
+    measured = True  # `finish` records its invocation metrics (see `_Unmeasured`)
 
     def __init__(self, spec: CallSpec, span: Span, start_ns: int, context: Context) -> None:
         self.spec = spec
@@ -228,6 +265,18 @@ class Call:
         """The call returned: end its span and record its metrics."""
         finish(self, None)
 
+    def end_stream(self, exc: BaseException | None, end: str | None, items: int, first_item_ns: int | None) -> None:
+        """The stream the call returned is done: end the span with what it streamed (`streams.StreamCall`)."""
+        span = self.span
+        try:
+            if span.is_recording():
+                span.set_attribute(attr.STREAM_ITEMS, items)
+                if first_item_ns is not None:
+                    span.set_attribute(attr.STREAM_FIRST_ITEM_MS, round((first_item_ns - self.start_ns) / 1e6, 3))
+        except Exception:
+            _logger.debug("sdk-telemetry: could not record the stream of %s", self.spec.name, exc_info=True)
+        _finish_once(self, exc, end)
+
     def thrown(self) -> BaseException:
         """Take what a generator's consumer threw in, to throw it into the inner generator."""
         exc = self.pending
@@ -236,12 +285,21 @@ class Call:
         return exc
 
 
+class _Unmeasured(Call):
+    """An untraced call that still runs its steps (a generator's, an awaited coroutine's) in its
+    caller's context: nothing to record when it ends."""
+
+    __slots__ = ()
+    measured = False
+
+
 class _Untraced(enum.Enum):
     UNTRACED = "untraced"
 
 
-#: What `begin` returns for a call with nothing to record (sampled out, no MeterProvider): run it as
-#: it is. (A generator still runs each step in the context it was called in.)
+#: What `begin` returns for a call with nothing to record (sampled out with no MeterProvider, made
+#: while instrumentation is suppressed, or nested in a call of the same SDK while those collapse):
+#: run it as it is. (A generator still runs each step in the context it was called in.)
 UNTRACED: Final = _Untraced.UNTRACED
 
 #: What `begin` returns for a traced call: what ends it (`end()`), and the context to run it in (the
@@ -261,6 +319,9 @@ def begin(
             _current_tracer()
         elif parent is _dropped_parent and _meter_state[_meter_key] is None:
             return UNTRACED  # the last call the sampler dropped had the same (immutable) parent context
+        # (The root context of a top-level call is empty: neither key can be there.)
+        if parent and (parent.get(_suppress_key) or (_collapse and parent.get(_GROUP_KEY) == spec.group)):
+            return UNTRACED  # an exporter's own work (no telemetry about telemetry), or a nested call
         factory = _factory
         parent_context = None
         if factory is not None or _drops is not None:  # both need the parent's span (and imply `_span_key`)
@@ -286,7 +347,11 @@ def begin(
         if parent:
             context = Context(parent)
             _set_item(context, _span_key, span)  # a Context refuses item assignment once it is handed out
-        else:  # the root context (a top-level call): nothing to copy
+            if _collapse:
+                _set_item(context, _GROUP_KEY, spec.group)
+        elif _collapse:  # the root context (a top-level call): nothing to copy
+            context = Context({_span_key: span, _GROUP_KEY: spec.group})
+        else:
             context = Context({_span_key: span})
         if _meter_state[_meter_key] is None:
             return span, context  # the lean path: ending the span is all there is to do
@@ -307,6 +372,8 @@ def _begin_through_tracer(
     if spec.capture_args:
         _capture_arguments(span, spec, instance, args, kwargs)
     context = _compat.context_with_span(parent, span)
+    if _collapse:
+        context = otel_context.set_value(_GROUP_KEY, spec.group, context)
     return Call(spec, span, start_ns, context), context
 
 
@@ -361,7 +428,7 @@ def finish(call: Call, exc: BaseException | None, generator_end: str | None = No
         end_ns = time_ns()
         span.end(end_ns)
         # No MeterProvider behind the global proxy (or a no-op one): recording would do nothing.
-        if not metrics_recorded() or _consent_withheld():  # consent withheld: no metrics either
+        if not call.measured or not metrics_recorded() or _consent_withheld():  # consent withheld: no metrics either
             return
         _invocation_metrics().record(call.spec.outcome_attributes[outcome], (end_ns - call.start_ns) / 1e9, error_type)
     except Exception:
@@ -433,13 +500,14 @@ def call_sync(spec: CallSpec, wrapped: Callable[..., Any], instance: Any, args: 
                 _failed(spec, ends, context, token, exc)
                 raise
             _reset_context(token)
-            if isinstance(result, CoroutineType):  # a sync function handing back an awaitable: time the await
-                return _await_in_span(_as_call(spec, ends, context), result)
+            kind = _result_kinds[type(result)]  # None for a plain value (see `_ResultKinds`)
+            if kind is not None:
+                return _traced_result(kind, _as_call(spec, ends, context), result)
             ends.end()  # never raises
             return result
     result = wrapped(*args, **kwargs)  # untraced (or telemetry failed)
     if isinstance(result, CoroutineType) and started is UNTRACED:  # awaited later, maybe elsewhere:
-        return _await_in_span(Call(spec, INVALID_SPAN, time_ns(), parent), result)  # in the caller's context
+        return _await_in_span(_Unmeasured(spec, INVALID_SPAN, 0, parent), result)  # in the caller's context
     return result
 
 
@@ -459,20 +527,63 @@ async def call_async(
         _failed(spec, ends, context, token, exc)
         raise
     _reset_context(token)
+    kind = _result_kinds[type(result)]
+    if kind is not None and kind is not _COROUTINE:  # a stream: its span ends with it
+        return _traced_result(kind, _as_call(spec, ends, context), result)
     ends.end()  # never raises
     return result
 
 
 async def _await_in_span(call: Call, awaitable: Awaitable[Any]) -> Any:
-    """Await what a sync call returned in its span, which ends when the awaitable completes."""
+    """Await what a sync call returned in its span, which ends when the awaitable completes (or, when
+    it gives a stream, when the stream does)."""
     call.token = _attach_context(call.context)
     try:
         result = await awaitable
     except BaseException as exc:
         finish(call, exc)
         raise
+    kind = _result_kinds[type(result)]
+    if kind is not None and kind is not _COROUTINE and call.measured:
+        token, call.token = call.token, None
+        _detach_token(token)
+        return _traced_result(kind, call, result)
     finish(call, None)
     return result
+
+
+# --- what a call returned ----------------------------------------------------------------------
+
+#: The kind of a result that is awaited in the call's span: a coroutine.
+_COROUTINE: Final = "coroutine"
+_KINDS_CACHED = 4096  # result types remembered at most (a program making classes on the fly passes it)
+
+
+class _ResultKinds(dict[type, Any]):
+    """Result type -> what its values need: None (a plain value: the span ends now), `_COROUTINE`, or
+    the proxy class of a stream (`streams.stream_proxy_class`). Decided once per type: a plain call
+    pays a subscript."""
+
+    def __missing__(self, cls: type) -> Any:
+        kind = _COROUTINE if cls is CoroutineType else _streams.stream_proxy_class(cls)
+        if len(self) < _KINDS_CACHED:
+            self[cls] = kind
+        return kind
+
+
+_result_kinds = _ResultKinds()
+
+
+def _traced_result(kind: Any, call: Call, result: Any) -> Any:
+    """A traced call's result that its span outlasts: an awaited coroutine, or a stream."""
+    if kind is _COROUTINE:  # a sync function handing back an awaitable: time the await
+        return _await_in_span(call, result)
+    try:
+        return _streams.traced_stream(kind, result, call)
+    except Exception:  # the stream goes back as it is, its span ended now
+        _logger.debug("sdk-telemetry: could not trace the stream of %s", call.spec.name, exc_info=True)
+        finish(call, None)
+        return result
 
 
 def _generator_call(traced: Callable[[Call, Any], Any], name: str, doc: str) -> Callable[..., Any]:
@@ -484,8 +595,9 @@ def _generator_call(traced: Callable[[Call, Any], Any], name: str, doc: str) -> 
         started = begin(spec, parent, instance, args, kwargs)
         if started is None:
             return wrapped(*args, **kwargs)
+        call: Call
         if started is UNTRACED:  # no span, but each step still runs in the caller's context
-            call = Call(spec, INVALID_SPAN, time_ns(), parent)
+            call = _Unmeasured(spec, INVALID_SPAN, 0, parent)
         else:
             ends, context = started
             call = ends if isinstance(ends, Call) else Call(spec, ends, ends._start_time, context)  # `_as_call`

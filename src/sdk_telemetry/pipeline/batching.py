@@ -2,6 +2,11 @@
 most `max_export_batch_size`, a completion counter that flushes wait on, and a bounded `shutdown`
 that hands what it could not send to the exporter's `spool(items)` (when it has one).
 
+Everything the worker does (taking in, preparing, exporting, resending the spool) and what
+`shutdown` does with the exporter runs with OpenTelemetry's instrumentation suppressed, as the SDK's
+own batch processors do: the exporter's HTTP requests make no spans (ours included), so no export
+sends telemetry about an earlier export.
+
 A subclass owns its queue(s) and how items enter them (`on_end`, `on_emit`); it tells the core how
 to take a batch (`_take_batch`), everything queued (`_take_queued`), whether a full batch waits
 (`_full_batch_waiting`) and how long the queue is (`_queued_len`), all called under `_lock`.
@@ -117,6 +122,13 @@ class BatchingCore(Generic[T]):
         What is not exported by then goes to the exporter's spool when it has one; the rest is
         counted as `dropped.exit_timeout`.
         """
+        token = otel_context.attach(suppressed_context())  # the exporter's own work is not traced
+        try:
+            self._shut_down(timeout)
+        finally:
+            otel_context.detach(token)
+
+    def _shut_down(self, timeout: float | None) -> None:
         limit = self._shutdown_timeout if timeout is None else timeout
         deadline = time.monotonic() + limit
         self._pull()
@@ -177,6 +189,8 @@ class BatchingCore(Generic[T]):
         self._worker.start()
 
     def _run(self) -> None:
+        # The worker's own context, for good: nothing it runs is traced (the exporter's HTTP requests).
+        otel_context.attach(suppressed_context())
         while True:
             woken = self._wake.wait(self._delay)
             self._wake.clear()
@@ -198,13 +212,10 @@ class BatchingCore(Generic[T]):
         resend = getattr(self.exporter, "resend_spooled", None)
         if not callable(resend):
             return
-        token = otel_context.attach(suppressed_context())  # the exporter's own HTTP requests are not traced
         try:
-            resend()
+            resend()  # (in the worker's suppressed context)
         except Exception:
             self._logger.exception("sdk-telemetry: resending spooled %ss failed", self._NOUN)
-        finally:
-            otel_context.detach(token)
 
     def _export_queued(self, drain_all: bool) -> None:
         while True:
@@ -218,15 +229,12 @@ class BatchingCore(Generic[T]):
             self._export(batch)
 
     def _export(self, batch: list[T]) -> None:
-        token = otel_context.attach(suppressed_context())  # the exporter's own HTTP requests are not traced
         try:
-            result = self.exporter.export(batch)
+            result = self.exporter.export(batch)  # (in the worker's suppressed context)
         except Exception as exc:  # an exporter bug must not kill the worker
             self._logger.exception("sdk-telemetry: %s raised", self._EXPORTER)
             result = self._FAILURE
             self.last_error, self.last_error_time = f"{type(exc).__name__}: {exc}", time.time()
-        finally:
-            otel_context.detach(token)
         with self._lock:
             counted = len(batch) - self._abandoned  # the rest were spooled or dropped by `shutdown`
             self._in_flight = []

@@ -71,6 +71,8 @@ TRUSTED_ATTRIBUTES = frozenset(
         attr.PROPS,
         attr.SAMPLE_RATE,
         attr.GENERATOR_END,
+        attr.STREAM_ITEMS,
+        attr.STREAM_FIRST_ITEM_MS,
         CANCELLED,
     }
 )
