@@ -79,3 +79,47 @@ def test_a_log_record_names_the_callers_line(caplog: pytest.LogCaptureFixture) -
         Client().logs()
     (record,) = caplog.records
     assert (record.pathname, record.lineno) == (__file__, line)
+
+
+pytest_plugins = ["pytester"]
+
+
+def test_pytest_leaves_the_wrappers_frame_out_of_a_failure_report(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_sdk="""
+import asyncio
+from sdk_telemetry import instrument
+
+
+class Client:
+    def get(self):
+        raise KeyError("missing")
+
+    async def aget(self):
+        raise KeyError("missing")
+
+    def items(self):
+        yield 1
+        raise KeyError("missing")
+
+
+instrument(Client)
+
+
+def test_sync():
+    Client().get()
+
+
+def test_async():
+    asyncio.run(Client().aget())
+
+
+def test_generator():
+    list(Client().items())
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--tb=long")
+    result.assert_outcomes(failed=3)
+    report = result.stdout.str()
+    assert report.count("raise KeyError") == 3
+    assert "sdk_telemetry/instrument" not in report, report

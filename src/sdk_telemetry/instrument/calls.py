@@ -484,6 +484,7 @@ def _captured_arguments(spec: CallSpec, instance: Any, args: tuple[Any, ...], kw
 
 def call_sync(spec: CallSpec, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     """Run a plain call inside its span; a returned coroutine is traced until it completes."""
+    __tracebackhide__ = True  # pytest leaves this frame out of failure reports
     parent = _get_context()
     # `begin` decides; a sampled-out sync call costs little more than wrapt's own, so it looks up
     # begin's last decision here rather than asking again (a call would add a tenth).
@@ -515,6 +516,7 @@ async def call_async(
     spec: CallSpec, wrapped: Callable[..., Awaitable[Any]], instance: Any, args: Any, kwargs: Any
 ) -> Any:
     """Await an `async def` call inside its span."""
+    __tracebackhide__ = True  # pytest leaves this frame out of failure reports
     parent = _get_context()
     started = begin(spec, parent, instance, args, kwargs)
     if started is UNTRACED or started is None:
@@ -537,6 +539,7 @@ async def call_async(
 async def _await_in_span(call: Call, awaitable: Awaitable[Any]) -> Any:
     """Await what a sync call returned in its span, which ends when the awaitable completes (or, when
     it gives a stream, when the stream does)."""
+    __tracebackhide__ = True  # pytest leaves this frame out of failure reports
     call.token = _attach_context(call.context)
     try:
         result = await awaitable
@@ -591,6 +594,7 @@ def _generator_call(traced: Callable[[Call, Any], Any], name: str, doc: str) -> 
     that `traced` makes around the wrapped one."""
 
     def start(spec: CallSpec, wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        __tracebackhide__ = True  # pytest leaves this frame out of failure reports
         parent = _get_context()
         started = begin(spec, parent, instance, args, kwargs)
         if started is None:
@@ -653,6 +657,7 @@ def _end_if_abandoned(call: Call) -> None:
 
 def _traced_generator(call: Call, inner: Generator[Any, Any, Any]) -> Generator[Any, Any, Any]:
     """Delegate to `inner` step by step, making the call's span current only while it runs."""
+    __tracebackhide__ = True  # pytest leaves this frame out of failure reports
     call.started = True
     while True:
         token = _attach_context(call.context)
@@ -675,6 +680,7 @@ def _traced_generator(call: Call, inner: Generator[Any, Any, Any]) -> Generator[
 
 async def _traced_async_generator(call: Call, inner: AsyncGenerator[Any, Any]) -> AsyncGenerator[Any, Any]:
     """The async twin of `_traced_generator`."""
+    __tracebackhide__ = True  # pytest leaves this frame out of failure reports
     call.started = True
     while True:
         token = _attach_context(call.context)
