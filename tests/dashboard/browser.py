@@ -140,6 +140,8 @@ class Browser:
     def open(self, url: str, width: int = 1400, height: int = 1000) -> None:
         """Load `url` in a window of `width` x `height` CSS pixels and wait until the page says it is ready."""
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+        self.call("Page.navigate", url="about:blank")  # a new load, even when only the #fragment differs
+        self.wait_for("location.href === 'about:blank' && document.readyState === 'complete'")
         self.call("Page.navigate", url=url)
         self.wait_for("document.readyState === 'complete' && document.body && document.body.dataset.ready === 'true'")
 

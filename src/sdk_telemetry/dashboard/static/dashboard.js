@@ -250,7 +250,7 @@
     const box = el("div", { class: `notice ${kind || ""}`, "data-notice": kind || "info" }, el("p", { text }));
     if (withKey) {
       const input = el("input", { type: "password", placeholder: "API key", id: "key", autocomplete: "off" });
-      box.append(el("form", { on: { submit: (e) => { e.preventDefault(); localStorage.setItem("sdk-telemetry-key", input.value); state.key = input.value; load(); } } }, input, el("button", { type: "submit", text: "Open" })));
+      box.append(el("form", { on: { submit: (e) => { e.preventDefault(); localStorage.setItem("sdk-telemetry-key", input.value); state.key = input.value; state.dims = null; load(); } } }, input, el("button", { type: "submit", text: "Open" })));
     }
     $("notice").replaceChildren(box);
   }
@@ -272,6 +272,7 @@
       if (q.range && !RANGES.includes(q.range)) throw new Refused(400, "INVALID_QUERY", `range: expected one of ${RANGES.join(", ")}, got '${q.range}'`);
       if (!state.dims) state.dims = await analytics("dimensions").catch((e) => { if (e.status === 401) throw e; return null; });
       header();
+      clearNotice();
       const view = q.view;
       if (view === "overview") await overview(initial);
       else if (view === "function") await functionView();
@@ -280,7 +281,6 @@
       else if (view === "sessions") await sessionsView();
       else if (view === "analyses") await analysesView();
       if (ticket !== loading) return;
-      if (!document.querySelector('#notice [data-notice="warning"]')) clearNotice();
       finish(state.empty ? "empty" : "ok");
     } catch (err) {
       if (ticket !== loading) return;
@@ -566,11 +566,16 @@
   }
 
   /* ---------- start ---------- */
+  function keyFromAddress() {
+    const hashKey = new URLSearchParams(location.hash.slice(1)).get("key");
+    if (hashKey) localStorage.setItem("sdk-telemetry-key", hashKey);
+    return hashKey;
+  }
+
   function start() {
     const initial = JSON.parse($("initial").textContent);
-    const hashKey = new URLSearchParams(location.hash.slice(1)).get("key");
-    state.key = hashKey || localStorage.getItem("sdk-telemetry-key");
-    if (hashKey) localStorage.setItem("sdk-telemetry-key", hashKey);
+    state.key = keyFromAddress() || localStorage.getItem("sdk-telemetry-key");
+    window.addEventListener("hashchange", () => { const k = keyFromAddress(); if (k) { state.key = k; state.dims = null; load(); } });
     if (initial && initial.services) state.dims = { services: initial.services, environments: initial.environments };
     load(q.view === "overview" && initial ? initial : null);
     state.timer = setInterval(() => document.hidden || q.view === "trace" || load(), REFRESH_MS);
