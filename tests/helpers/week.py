@@ -66,12 +66,18 @@ class Made:
 
 
 class _Ids:
+    """Span ids in sequence; trace ids as random as real ones (from a seeded generator)."""
+
     def __init__(self, first: int) -> None:
         self.value = first
+        self.random = random.Random(first)
 
     def next(self) -> int:
         self.value += 1
         return self.value
+
+    def trace(self) -> int:
+        return self.random.getrandbits(128) | 1 << 127
 
 
 def _span(
@@ -86,7 +92,7 @@ def _span(
     kind: SpanKind = SpanKind.INTERNAL,
     attributes: dict[str, Any] | None = None,
 ) -> ReadableSpan:
-    context = SpanContext(parent.trace_id if parent else ids.next(), ids.next(), False, TraceFlags(TraceFlags.SAMPLED))
+    context = SpanContext(parent.trace_id if parent else ids.trace(), ids.next(), False, TraceFlags(TraceFlags.SAMPLED))
     values: dict[str, Any] = dict(attributes or {})
     events = []
     if scope == "sdk_telemetry":
