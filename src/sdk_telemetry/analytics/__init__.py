@@ -1,4 +1,5 @@
-"""Analytics over the store: funnels, journeys, retention, feature adoption, performance over time, exports.
+"""Analytics over the store: funnels, journeys, retention, feature adoption, performance over time,
+exports, and drill-down (a function's calls, a trace, an error group's occurrences, sessions, a tail).
 
 Time ranges are `TimeRange`s in nanoseconds since the epoch (`NS` to the second); the HTTP API over
 these analyses is the dashboard's (`sdk_telemetry.dashboard`).
@@ -11,6 +12,15 @@ with open_source() as source:  # the configured store, or open_source("path/to/t
 """
 
 from sdk_telemetry.analytics._adoption import Adoption, adoption
+from sdk_telemetry.analytics._drilldown import (
+    NotFound,
+    error_occurrences,
+    recent_calls,
+    session_timeline,
+    sessions,
+    tail,
+    trace,
+)
 from sdk_telemetry.analytics._export import export, json_ready
 from sdk_telemetry.analytics._funnels import Funnel, funnel
 from sdk_telemetry.analytics._journeys import Journeys, journeys
@@ -25,11 +35,13 @@ __all__ = [
     "AnalyticsError",
     "Funnel",
     "Journeys",
+    "NotFound",
     "Performance",
     "Retention",
     "Source",
     "TimeRange",
     "adoption",
+    "error_occurrences",
     "export",
     "functions",
     "funnel",
@@ -39,7 +51,12 @@ __all__ = [
     "parse_duration",
     "parse_time",
     "performance",
+    "recent_calls",
     "retention",
+    "session_timeline",
+    "sessions",
     "summary",
+    "tail",
     "top_errors",
+    "trace",
 ]

@@ -85,7 +85,7 @@ def _calls(source: Source, time_range: TimeRange, function: str | None) -> Itera
 def _events(source: Source, time_range: TimeRange) -> Iterator[tuple[Any, ...]]:
     if not source.has_logs:
         return
-    condition, params = time_range.sql()
+    condition, params = source.events(time_range)
     rows = source.connection.execute(
         f"""
         SELECT Timestamp, EventName, ServiceName, SessionId, SeverityText, Body, LogAttributes, EventId

@@ -53,7 +53,7 @@ def _occurrences(source: Source, steps: Sequence[str], by: str, time_range: Time
     marks = ", ".join("?" * len(set(steps)))
     names = sorted(set(steps))
     condition, params = source.calls(time_range)
-    log_condition, log_params = time_range.sql()
+    log_condition, log_params = source.events(time_range)
     actor, actor_params = source.entity(by)
     queries = [
         f"SELECT {actor} AS actor, Timestamp, SpanName FROM otel_traces "

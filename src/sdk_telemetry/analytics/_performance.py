@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sdk_telemetry.analytics._range import NS, TimeRange, nice_step
+from sdk_telemetry.analytics._range import NS, Grid, TimeRange, nice_step
 from sdk_telemetry.analytics._source import Source
 from sdk_telemetry.store import iso
 
@@ -21,13 +21,18 @@ PERCENTILES = (50, 95, 99)
 
 @dataclass(frozen=True)
 class Bucket:
-    """One time bucket of one function (durations in milliseconds; counts scaled by sampling)."""
+    """One time bucket of one function (durations in milliseconds; counts scaled by sampling).
+
+    An empty bucket is present too: no calls, no errors, and no error rate or percentiles (None).
+    Throughput is over the part of the bucket inside the range (the first and last may be partial).
+    """
 
     start: str
     calls: float
     errors: float
-    error_rate: float
+    error_rate: float | None
     throughput_per_s: float
+    throughput_per_min: float
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
@@ -123,45 +128,52 @@ def performance(
     """p50/p95/p99, error rate and throughput per time bucket for `function` (every function when None).
 
     Open ends of `time_range` close on the stored data; `step_seconds` defaults to a round width
-    giving about 60 buckets.
+    giving about 60 buckets. Buckets are aligned to the step in UTC (see `Grid`) and every one
+    of them is present, empty or not, so that the series is evenly spaced in time.
     """
     bounded = source.bounds(time_range or TimeRange())
     assert bounded.start is not None and bounded.end is not None
     step = int(step_seconds * NS) if step_seconds else nice_step(bounded.end - bounded.start)
-    start = bounded.start - bounded.start % step if not step_seconds else bounded.start
+    grid = Grid.cover(bounded.start, bounded.end, step)
     where, params = _filters(source, function, bounded, service, session)
-    groups = _groups(source, f"(Timestamp - {start}) / {step}", where, params)
+    groups = _groups(source, grid.sql_index(), where, params)
     everything: list[int] = [duration for bucket in sorted(groups) for duration in groups[bucket][0]]
-    overall = (
-        _rank(0, everything, sum(g[1][0] for g in groups.values()), sum(g[1][1] for g in groups.values()))
-        if everything
-        else None
-    )
-    rows = [_rank(bucket, *groups[bucket][0:1], *groups[bucket][1]) for bucket in sorted(groups)]
+    calls_total = sum(g[1][0] for g in groups.values())
+    overall = _rank(0, everything, calls_total, sum(g[1][1] for g in groups.values())) if everything else None
+    ranked = {row[0]: row for row in (_rank(bucket, *groups[bucket][0:1], *groups[bucket][1]) for bucket in groups)}
     buckets = []
-    for bucket, calls, errors, stored, p50, p95, p99, _mean, _max in rows:
+    for index in grid.indexes():
+        begin = grid.start(index)
+        covered = (min(begin + step, bounded.end) - max(begin, bounded.start)) / NS
+        row = ranked.get(index)
+        if row is None:
+            buckets.append(Bucket(iso(begin), 0.0, 0.0, None, 0.0, 0.0, None, None, None, 0))
+            continue
+        _, calls, errors, stored, p50, p95, p99, _mean, _max = row
+        rate = calls / covered if covered > 0 else 0.0
         buckets.append(
             Bucket(
-                start=iso(start + bucket * step),
+                start=iso(begin),
                 calls=round(calls, 6),
                 errors=round(errors, 6),
                 error_rate=errors / calls if calls else 0.0,
-                throughput_per_s=calls / (step / NS),
+                throughput_per_s=rate,
+                throughput_per_min=rate * 60,
                 p50_ms=_ms(p50),
                 p95_ms=_ms(p95),
                 p99_ms=_ms(p99),
                 stored_calls=stored,
             )
         )
-    total = overall
     seconds = (bounded.end - bounded.start) / NS
-    if total:
-        _, calls, errors, stored, p50, p95, p99, mean, maximum = total
+    if overall:
+        _, calls, errors, stored, p50, p95, p99, mean, maximum = overall
         summary = {
             "calls": round(calls, 6),
             "errors": round(errors, 6),
             "error_rate": errors / calls if calls else 0.0,
             "throughput_per_s": calls / seconds,
+            "throughput_per_min": calls / seconds * 60,
             "mean_ms": _ms(mean),
             "p50_ms": _ms(p50),
             "p95_ms": _ms(p95),
@@ -170,7 +182,14 @@ def performance(
             "stored_calls": stored,
         }
     else:
-        summary = {"calls": 0, "errors": 0, "error_rate": 0.0, "throughput_per_s": 0.0, "stored_calls": 0}
+        summary = {
+            "calls": 0,
+            "errors": 0,
+            "error_rate": 0.0,
+            "throughput_per_s": 0.0,
+            "throughput_per_min": 0.0,
+            "stored_calls": 0,
+        }
         summary.update(dict.fromkeys(("mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms")))
     return Performance(function, bounded.as_dict(), step / NS, summary, buckets)
 

@@ -105,6 +105,51 @@ class TimeRange:
         }
 
 
+#: 1970-01-05, the first Monday after the epoch: week-wide buckets start on Mondays (UTC).
+MONDAY_NS = 4 * 86400 * NS
+WEEK_NS = 7 * 86400 * NS
+#: The most buckets one series may have (a finer step over a long range is refused).
+MAX_BUCKETS = 10_000
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Evenly spaced buckets covering a range: bucket `i` starts at `origin + i * step` (ns), for
+    `first <= i <= last`; buckets are aligned to the step in UTC (whole minutes, hours, days;
+    weeks from Monday), so the first and the last bucket may reach outside the range."""
+
+    origin: int
+    step: int
+    first: int
+    last: int
+
+    @classmethod
+    def cover(cls, start: int, end: int, step: int) -> Grid:
+        """The aligned buckets of width `step` holding every instant of `[start, end)`."""
+        origin = MONDAY_NS if step % WEEK_NS == 0 else 0
+        first = (start - origin) // step
+        last = (max(end, start + 1) - 1 - origin) // step
+        count = last - first + 1
+        if count > MAX_BUCKETS:
+            raise AnalyticsError(
+                f"step: {step / NS:g}s over this range makes {count:,} buckets, more than {MAX_BUCKETS:,}; "
+                "choose a wider step"
+            )
+        return cls(origin, step, first, last)
+
+    def sql_index(self, column: str = "Timestamp") -> str:
+        """SQL for the index of the bucket holding `column`."""
+        return f"(({column} - {self.origin}) / {self.step})"
+
+    def start(self, index: int) -> int:
+        """The start (ns) of bucket `index`."""
+        return self.origin + index * self.step
+
+    def indexes(self) -> range:
+        """Every bucket's index, in time order."""
+        return range(self.first, self.last + 1)
+
+
 def nice_step(span_ns: int, buckets: int = 60) -> int:
     """A round bucket width (ns) that cuts `span_ns` into about `buckets` pieces at most."""
     wanted = span_ns / NS / max(1, buckets)

@@ -11,11 +11,11 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sdk_telemetry_exporters.attributes import INVOCATION_SCOPE
+from sdk_telemetry_exporters.attributes import DEPLOYMENT_ENVIRONMENT, INVOCATION_SCOPE
 
 from sdk_telemetry.analytics._range import AnalyticsError, TimeRange
 from sdk_telemetry.store import connect, store_path
@@ -29,12 +29,55 @@ NARROW_SHARE = 0.25
 
 @dataclass(frozen=True)
 class Source:
-    """An open store and what its schema offers."""
+    """An open store and what its schema offers; with `service` or `environment`, every analysis
+    reads only that service's (or deployment environment's) calls and events."""
 
     connection: sqlite3.Connection
     trace_columns: frozenset[str]
     has_logs: bool
     path: Path | None = None
+    service: str | None = None
+    environment: str | None = None
+
+    def filtered(self, service: str | None = None, environment: str | None = None) -> Source:
+        """This store, narrowed to one service and/or environment (None or empty: every one)."""
+        return replace(self, service=service or None, environment=environment or None)
+
+    def scope(self, table: str = "otel_traces", alias: str = "") -> tuple[str, list[Any]]:
+        """The SQL condition (`1` without filters) and parameters of the service and environment filters."""
+        parts: list[str] = []
+        params: list[Any] = []
+        if self.service is not None:
+            parts.append(f"{alias}ServiceName = ?")
+            params.append(self.service)
+        if self.environment is not None:
+            if table == "otel_traces" and "Environment" in self.trace_columns:
+                parts.append(f"{alias}Environment = ?")
+            else:
+                parts.append(f"json_extract({alias}ResourceAttributes, '$.\"{DEPLOYMENT_ENVIRONMENT}\"') = ?")
+            params.append(self.environment)
+        return " AND ".join(parts) or "1", params
+
+    def dimensions(self) -> dict[str, list[str]]:
+        """Every service and deployment environment with stored calls (whatever the filters), sorted."""
+        summary = self.connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'otel_traces_summary'"
+        ).fetchone()
+        table = "otel_traces_summary WHERE ScopeName = ? AND Kept > 0" if summary else "otel_traces WHERE ScopeName = ?"
+        environment = "Environment" if summary or "Environment" in self.trace_columns else "''"
+        pairs = self.connection.execute(
+            f"SELECT DISTINCT ServiceName, {environment} FROM {table}", [INVOCATION_SCOPE]
+        ).fetchall()
+        return {
+            "services": sorted({service for service, _ in pairs if service}),
+            "environments": sorted({env for _, env in pairs if env}),
+        }
+
+    def events(self, time_range: TimeRange, alias: str = "") -> tuple[str, list[Any]]:
+        """The SQL condition (and parameters) for `otel_logs` rows in `time_range`, within the filters."""
+        condition, params = time_range.sql(f"{alias}Timestamp")
+        scope, scope_params = self.scope("otel_logs", alias)
+        return f"{condition} AND {scope}", [*params, *scope_params]
 
     @classmethod
     def of(cls, connection: sqlite3.Connection, path: Path | None = None) -> Source:
@@ -69,10 +112,11 @@ class Source:
     def edge(self, time_range: TimeRange, order: str) -> int | None:
         """The first (`ASC`) or last (`DESC`) invocation's Timestamp in `time_range`, through the Timestamp index."""
         condition, params = time_range.sql()
+        scope, scope_params = self.scope()
         row = self.connection.execute(
-            f"SELECT Timestamp FROM otel_traces WHERE +ScopeName = ? AND {condition} "
+            f"SELECT Timestamp FROM otel_traces WHERE +ScopeName = ? AND {condition} AND {scope} "
             f"ORDER BY Timestamp {'DESC' if order == 'DESC' else 'ASC'} LIMIT 1",
-            [INVOCATION_SCOPE, *params],
+            [INVOCATION_SCOPE, *params, *scope_params],
         ).fetchone()
         return None if row is None else int(row[0])
 
@@ -104,16 +148,19 @@ class Source:
                 narrow = (end - start) < NARROW_SHARE * (high - low)
         if not narrow:  # a unary + keeps SQLite off the Timestamp index
             condition = condition.replace(f"{alias}Timestamp", f"+{alias}Timestamp")
-        return f"+{alias}ScopeName = ? AND {condition}", [INVOCATION_SCOPE, *params]
+        scope, scope_params = self.scope(alias=alias)
+        return f"+{alias}ScopeName = ? AND {condition} AND {scope}", [INVOCATION_SCOPE, *params, *scope_params]
 
 
 @contextmanager
-def open_source(path: str | os.PathLike[str] | None = None) -> Iterator[Source]:
-    """The store at `path` (default: the configured one), read-only use; raises `FileNotFoundError`
-    when there is none."""
+def open_source(
+    path: str | os.PathLike[str] | None = None, service: str | None = None, environment: str | None = None
+) -> Iterator[Source]:
+    """The store at `path` (default: the configured one), read-only use, narrowed to `service` and
+    `environment` when given; raises `FileNotFoundError` when there is none."""
     resolved = store_path(path)
     connection = connect(resolved, create=False)
     try:
-        yield Source.of(connection, resolved)
+        yield Source.of(connection, resolved).filtered(service, environment)
     finally:
         connection.close()

@@ -1,23 +1,51 @@
-"""The analytics commands of `sdk-telemetry`: funnel, journeys, retention, adoption, perf, export, monitors, mcp.
+"""The analytics commands of `sdk-telemetry`: funnel, journeys, retention, adoption, perf, export, the
+drill-down (calls, trace, sessions, session, tail, and `errors --stack`), monitors, mcp.
 
-`register_cli(app)` adds them to the main Typer app. Each prints a readable table, or JSON with `--json`.
+`register_cli(app)` adds them to the main Typer app. Each prints a readable table, or JSON with `--json`;
+each analysis takes `--service` and `--environment`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
+import orjson
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from sdk_telemetry.analytics import adoption, export, funnel, journeys, parse_duration, performance, retention
+from sdk_telemetry.analytics import (
+    NotFound,
+    Source,
+    adoption,
+    error_occurrences,
+    export,
+    funnel,
+    journeys,
+    parse_duration,
+    performance,
+    recent_calls,
+    retention,
+    session_timeline,
+    sessions,
+    tail,
+    top_errors,
+    trace,
+)
 from sdk_telemetry.cli._options import (
     ByOption,
+    EnvironmentOption,
     JsonOption,
     PeriodOption,
+    ServiceOption,
     StoreOption,
+    StoreQuery,
     StoreRange,
     console,
     grouped,
@@ -25,9 +53,74 @@ from sdk_telemetry.cli._options import (
     print_json,
 )
 
+LimitOption = Annotated[int, typer.Option(min=1, max=10_000, help="How many rows at most.")]
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope(StoreRange):
+    """What an analysis reads: `--since`, `--until`, `--store`, `--service`, `--environment`."""
+
+    service: ServiceOption = None
+    environment: EnvironmentOption = None
+
+    @contextmanager
+    def source(self) -> Iterator[Source]:
+        """The store, open and narrowed to `--service` and `--environment`; an unknown trace or session
+        ends the command with one line (exit 1)."""
+        with super().source() as source:
+            try:
+                yield source.filtered(self.service, self.environment)
+            except NotFound as exc:
+                typer.echo(f"sdk-telemetry: {exc}", err=True)
+                raise typer.Exit(1) from None
+
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.2f}"
+
+
+def _call_line(call: dict[str, Any]) -> str:
+    """One call on one line: time, function, duration, outcome, session and trace id."""
+    outcome = "ok" if call["status"] != "Error" else f"[red]{escape(call['error_type'] or 'Error')}[/red]"
+    return (
+        f"{call['timestamp']}  [bold]{escape(call['function'])}[/bold]  {call['duration_ms']:,.1f} ms  {outcome}"
+        f"  session {escape(call['session_id'] or '-')}  trace {call['trace_id']}"
+    )
+
+
+def _attributes(values: dict[str, Any]) -> str:
+    return "  ".join(f"{key}={value}" for key, value in sorted(values.items()))
+
+
+def _json_line(value: Any) -> str:
+    return orjson.dumps(value, default=str).decode() + "\n"
+
+
+def error_stacks(query: StoreQuery, limit: int) -> None:
+    """`sdk-telemetry errors --stack`: each error group (type and function) with its latest occurrence's
+    message, stack trace, session and trace."""
+    scope = Scope(since=query.since, until=query.until, store=query.store, service=query.service,
+                  environment=query.environment)  # fmt: skip
+    with scope.source() as source:
+        groups = top_errors(source, scope.time_range(), limit)
+        for group in groups:
+            found = error_occurrences(source, group["type"], group["function"], scope.time_range(), 1)
+            group["latest"] = found[0] if found else None
+    if query.json:
+        return print_json(groups)
+    out = console()
+    if not groups:
+        out.print("No errors recorded.")
+    for group in groups:
+        latest = group["latest"] or {}
+        out.rule(
+            f"[bold red]{escape(group['type'])}[/bold red] in {escape(group['function'])} — {group['count']:,.0f} times"
+        )
+        out.print(f"latest {group['last_seen']}  session {escape(latest.get('session_id') or '-')}  "
+                  f"trace {latest.get('trace_id')}")  # fmt: skip
+        out.print(escape(latest.get("message") or group["sample_message"] or ""))
+        stack = latest.get("stacktrace")
+        out.print(escape(stack.rstrip()) if stack else "(no stack recorded: raised through an inner call)")
 
 
 def register_cli(app: typer.Typer) -> None:
@@ -40,7 +133,7 @@ def register_cli(app: typer.Typer) -> None:
         window: Annotated[str, typer.Option(help="Time allowed from the first step (30m, 1h, 1d).")] = "1h",
         by: ByOption = "session",
         *,
-        scope: StoreRange,
+        scope: Scope,
         json: JsonOption = False,
     ) -> None:
         """Conversion funnel: sessions (or users) reaching each step in order, and the drop-off."""
@@ -68,7 +161,7 @@ def register_cli(app: typer.Typer) -> None:
         max_steps: Annotated[int, typer.Option(help="Cut paths at this many steps.")] = 5,
         limit: Annotated[int, typer.Option(help="How many paths to show.")] = 10,
         *,
-        scope: StoreRange,
+        scope: Scope,
         json: JsonOption = False,
     ) -> None:
         """The commonest paths through functions within sessions, and where sessions end."""
@@ -91,7 +184,7 @@ def register_cli(app: typer.Typer) -> None:
         period: PeriodOption = "day",
         periods: Annotated[int, typer.Option(help="Periods to follow each cohort for.")] = 8,
         *,
-        scope: StoreRange,
+        scope: Scope,
         json: JsonOption = False,
     ) -> None:
         """Cohorts by first-seen period and the share returning in later periods."""
@@ -105,7 +198,8 @@ def register_cli(app: typer.Typer) -> None:
         for index in range(periods):
             table.add_column(f"+{index}", justify="right")
         for cohort in result.cohorts:
-            table.add_row(cohort.cohort[:16], f"{cohort.size:,}", *(f"{rate:.0%}" for rate in cohort.rates))
+            cells = ("" if rate is None else f"{rate:.0%}" for rate in cohort.rates)  # blank: not happened yet
+            table.add_row(cohort.cohort[:16], f"{cohort.size:,}", *cells)
         console().print(table)
 
     @app.command("adoption")
@@ -115,7 +209,7 @@ def register_cli(app: typer.Typer) -> None:
         period: PeriodOption = "day",
         threshold: Annotated[float, typer.Option(help="Fitted change in share that makes a trend.")] = 0.05,
         *,
-        scope: StoreRange,
+        scope: Scope,
         json: JsonOption = False,
     ) -> None:
         """Share of sessions (or users) using each function per period, with the trend and why."""
@@ -143,7 +237,7 @@ def register_cli(app: typer.Typer) -> None:
         function: Annotated[Optional[str], typer.Argument(help="A function; default: all together.")] = None,  # noqa: UP045
         step: Annotated[Optional[str], typer.Option(help="Bucket width (1m, 1h); default ~60 buckets.")] = None,  # noqa: UP045
         *,
-        scope: StoreRange,
+        scope: Scope,
         json: JsonOption = False,
     ) -> None:
         """p50/p95/p99, error rate and throughput per time bucket."""
@@ -152,21 +246,167 @@ def register_cli(app: typer.Typer) -> None:
             result = performance(source, function, scope.time_range(), seconds)
         if json:
             return print_json(result.as_dict())
-        table = Table(title=f"Performance of {function or 'all calls'}", title_justify="left")
-        for column in ("bucket", "calls", "errors", "error rate", "calls/s", "p50 ms", "p95 ms", "p99 ms"):
+        step_text = f"{result.step_seconds:g}s buckets"
+        table = Table(title=f"Performance of {function or 'all calls'} — {step_text} (UTC)", title_justify="left")
+        for column in ("bucket", "calls", "errors", "error rate", "calls/min", "p50 ms", "p95 ms", "p99 ms"):
             table.add_column(column, justify="left" if column == "bucket" else "right")
         for bucket in result.buckets:
             table.add_row(
                 bucket.start,
                 f"{bucket.calls:,.0f}",
                 f"{bucket.errors:,.0f}",
-                f"{bucket.error_rate:.1%}",
-                f"{bucket.throughput_per_s:.3g}",
+                "-" if bucket.error_rate is None else f"{bucket.error_rate:.1%}",
+                f"{bucket.throughput_per_min:,.2f}",
                 _ms(bucket.p50_ms),
                 _ms(bucket.p95_ms),
                 _ms(bucket.p99_ms),
             )
+        total = result.summary
+        table.caption = (
+            f"{total['calls']:,.0f} calls, {total['throughput_per_min']:,.2f} calls/min over the range; "
+            "empty buckets included"
+        )
         console().print(table)
+
+    @app.command("calls")
+    @grouped
+    def calls_command(
+        function: Annotated[Optional[str], typer.Argument(help="A function; default: every one.")] = None,  # noqa: UP045
+        session: Annotated[Optional[str], typer.Option(help="Only this session's calls.")] = None,  # noqa: UP045
+        errors: Annotated[bool, typer.Option("--errors", help="Only failed calls.")] = False,
+        limit: LimitOption = 20,
+        *,
+        scope: Scope,
+        json: JsonOption = False,
+    ) -> None:
+        """A function's recent calls, newest first, each with its trace id (for `sdk-telemetry trace ID`)."""
+        with scope.source() as source:
+            found = recent_calls(source, function, scope.time_range(), limit, session, errors)
+        if json:
+            return print_json(found)
+        out = console()
+        for call in found:
+            out.print(_call_line(call), highlight=False)
+        if not found:
+            out.print("No calls in this range.")
+
+    @app.command("trace")
+    @grouped
+    def trace_command(
+        trace_id: Annotated[str, typer.Argument(help="A trace id (or its first 8+ hex digits).")],
+        *,
+        scope: Scope,
+        json: JsonOption = False,
+    ) -> None:
+        """One trace as a waterfall: every span (HTTP children included) with its timing, attributes and stack."""
+        with scope.source() as source:
+            found = trace(source, trace_id)
+        if json:
+            return print_json(found)
+        out = console()
+        total = max(found["duration_ms"], 1e-9)
+        out.print(f"[bold]trace {found['trace_id']}[/bold]  {found['start']}  {found['duration_ms']:,.1f} ms  "
+                  f"{len(found['spans'])} span(s), {found['errors']} error(s)", highlight=False)  # fmt: skip
+        width = 30
+        for span in found["spans"]:
+            left = round(width * span["offset_ms"] / total)
+            size = max(1, round(width * span["duration_ms"] / total))
+            bar = " " * min(left, width - 1) + "█" * min(size, width - min(left, width - 1))
+            status = "[red]Error[/red]" if span["status"] == "Error" else span["status"]
+            out.print(
+                f"{'  ' * span['depth']}[bold]{escape(span['name'])}[/bold]  [dim]{escape(span['scope'])}[/dim]  "
+                f"+{span['offset_ms']:,.1f} ms  {span['duration_ms']:,.1f} ms  {status}  |{bar:<{width}}|",
+                highlight=False,
+            )
+            indent = "  " * (span["depth"] + 1)
+            if span["attributes"]:
+                out.print(f"{indent}{escape(_attributes(span['attributes']))}", highlight=False)
+            for event in span["events"]:
+                stack = (event["attributes"] or {}).get("exception.stacktrace")
+                if stack:
+                    out.print(escape(stack.rstrip()), highlight=False)
+
+    @app.command("sessions")
+    @grouped
+    def sessions_command(
+        limit: LimitOption = 20,
+        *,
+        scope: Scope,
+        json: JsonOption = False,
+    ) -> None:
+        """Recent sessions: user, service, first and last call, calls, errors and events."""
+        with scope.source() as source:
+            found = sessions(source, scope.time_range(), limit)
+        if json:
+            return print_json(found)
+        table = Table(title=f"Sessions — {len(found)} shown, latest active first", title_justify="left")
+        for column in ("session", "user", "service", "start", "duration", "calls", "errors", "events"):
+            table.add_column(column, justify="right" if column in ("calls", "errors", "events", "duration") else "left")
+        for row in found:
+            table.add_row(row["session_id"], row["user_id"] or "-", row["service"] or "-", row["start"],
+                          f"{row['duration_s']:,.1f} s", f"{row['calls']:,}", f"{row['errors']:,}",
+                          f"{row['events']:,}")  # fmt: skip
+        console().print(table)
+
+    @app.command("session")
+    @grouped
+    def session_command(
+        session_id: Annotated[str, typer.Argument(help="A session id (see `sdk-telemetry sessions`).")],
+        *,
+        scope: Scope,
+        json: JsonOption = False,
+    ) -> None:
+        """One session's calls and events, in time order."""
+        with scope.source() as source:
+            found = session_timeline(source, session_id)
+        if json:
+            return print_json(found)
+        out = console()
+        out.print(f"[bold]session {escape(found['session_id'])}[/bold]  user {escape(found['user_id'] or '-')}  "
+                  f"{found['start']} → {found['end']}  {found['calls']} call(s), {found['errors']} error(s), "
+                  f"{found['events']} event(s)", highlight=False)  # fmt: skip
+        for item in found["items"]:
+            if item["kind"] == "call":
+                nested = "  " if item["parent_span_id"] else ""
+                out.print(nested + _call_line(item), highlight=False)
+            else:
+                event = f"[cyan]event {escape(item['name'] or '')}[/cyan]  {escape(item['severity'] or '')}"
+                out.print(f"{item['timestamp']}  {event}  {escape(item['body'] or '')}", highlight=False)
+
+    @app.command("tail")
+    @grouped
+    def tail_command(
+        limit: Annotated[int, typer.Option(min=0, help="Calls shown at the start.")] = 10,
+        interval: Annotated[str, typer.Option(help="How often to look for new calls.")] = "1s",
+        follow: Annotated[bool, typer.Option("--follow/--no-follow", help="Keep printing new calls.")] = True,
+        *,
+        scope: Scope,
+        json: JsonOption = False,
+    ) -> None:
+        """Print calls as they are stored (the last few first), one line each (JSON lines with --json), until Ctrl-C."""
+        pause = parse_duration(interval, "interval")
+        out = console()
+
+        def show(rows: list[dict[str, Any]]) -> None:
+            for call in rows:
+                if json:
+                    sys.stdout.write(_json_line(call))
+                else:
+                    out.print(_call_line(call), highlight=False)
+            sys.stdout.flush()
+
+        with scope.source() as source:
+            first = tail(source, None, limit) if limit else tail(source, None, 1)
+            show(first["calls"] if limit else [])
+            cursor = first["cursor"]
+            try:
+                while follow:
+                    time.sleep(pause)
+                    update = tail(source, cursor, 1000)
+                    show(update["calls"])
+                    cursor = update["cursor"]
+            except KeyboardInterrupt:
+                pass
 
     @app.command("export")
     @grouped
@@ -180,7 +420,7 @@ def register_cli(app: typer.Typer) -> None:
         function: Annotated[Optional[str], typer.Option(help="Only this function.")] = None,  # noqa: UP045
         step: Annotated[Optional[str], typer.Option(help="Bucket width for aggregates.")] = None,  # noqa: UP045
         *,
-        scope: StoreRange,
+        scope: Scope,
     ) -> None:
         """Export calls, events or aggregates for a time range as CSV or Parquet."""
         chosen = fmt or ("parquet" if out.suffix.lower() == ".parquet" else "csv")

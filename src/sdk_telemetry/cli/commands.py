@@ -25,7 +25,7 @@ from sdk_telemetry.cli._options import (
     parse_when,
     print_json,
 )
-from sdk_telemetry.cli.analytics import register_cli
+from sdk_telemetry.cli.analytics import error_stacks, register_cli
 from sdk_telemetry.store import (
     AGGREGATIONS,
     DEFAULT_RETENTION_DAYS,
@@ -111,8 +111,11 @@ def errors(
     query: StoreQuery,
     limit: Annotated[int, typer.Option(min=1, help="How many error types.")] = 10,
     clickhouse: ClickHouseOption = None,
+    stack: Annotated[bool, typer.Option("--stack", help="With the latest stack trace and session.")] = False,
 ) -> None:
-    """Top errors by type, each with its latest message."""
+    """Top errors by type, each with its latest message (with --stack: its stack trace and session)."""
+    if stack:
+        return error_stacks(query, limit)
     _answer(
         query,
         clickhouse,

@@ -8,10 +8,19 @@
     GET /api/v1/analytics/retention?by=user&period=week&periods=8
     GET /api/v1/analytics/adoption?by=session&period=day
     GET /api/v1/analytics/export?kind=calls|events|aggregates&format=csv|parquet&since=...&until=...
+    GET /api/v1/analytics/calls?function=Tools.execute&session=...&errors=true&limit=50
+    GET /api/v1/analytics/traces/{trace_id}
+    GET /api/v1/analytics/errors/occurrences?type=ToolTimeout&function=Tools.execute&limit=20
+    GET /api/v1/analytics/sessions?since=24h&limit=50
+    GET /api/v1/analytics/sessions/{session_id}
+    GET /api/v1/analytics/tail?after=CURSOR&limit=100
+    GET /api/v1/analytics/dimensions
     GET /api/v1/alerts
 
+Every analysis takes `service=` and `environment=` to read one service's or environment's data.
 Bad parameters get 400 with `{"error": {"code": "INVALID_QUERY", "message": ...}}`; no store yet
-gets 404 `NO_STORE`.
+gets 404 `NO_STORE`, an unknown trace or session 404 `NOT_FOUND`; a missing key 401 `UNAUTHORIZED`,
+a key that is not accepted 401 `INVALID_API_KEY`.
 """
 
 from __future__ import annotations
@@ -31,9 +40,11 @@ from starlette.routing import BaseRoute, Route
 
 from sdk_telemetry.analytics import (
     AnalyticsError,
+    NotFound,
     Source,
     TimeRange,
     adoption,
+    error_occurrences,
     export,
     functions,
     funnel,
@@ -41,10 +52,16 @@ from sdk_telemetry.analytics import (
     open_source,
     parse_duration,
     performance,
+    recent_calls,
     retention,
+    session_timeline,
+    sessions,
+    tail,
     top_errors,
+    trace,
 )
 
+PREFIX = "/api/v1/analytics"
 Handler = Callable[[Request], Awaitable[Response]]
 Snapshot = Callable[[], dict[str, Any] | None]
 
@@ -61,18 +78,32 @@ def error(status: int, code: str, message: str) -> Response:
     return ORJSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def authorized(request: Request, keys: Sequence[str] | None) -> bool:
-    """True when no keys are required, or the request carries one (`X-API-Key` or `Authorization: Bearer`)."""
-    if not keys:
-        return True
+def _given_key(request: Request) -> str:
     given = request.headers.get("x-api-key") or ""
     bearer = request.headers.get("authorization") or ""
     if bearer.lower().startswith("bearer "):
         given = given or bearer[7:].strip()
+    return given
+
+
+def authorized(request: Request, keys: Sequence[str] | None) -> bool:
+    """True when no keys are required, or the request carries one (`X-API-Key` or `Authorization: Bearer`)."""
+    if not keys:
+        return True
+    given = _given_key(request)
     found = False
     for key in keys:  # compare with every key, in constant time, whatever matches
         found |= hmac.compare_digest(given.encode(), key.encode())
     return found
+
+
+def refused(request: Request, keys: Sequence[str] | None) -> Response | None:
+    """The 401 answer when the request may not read (no key, or a key that is not accepted), else None."""
+    if authorized(request, keys):
+        return None
+    if not _given_key(request):
+        return error(401, "UNAUTHORIZED", "an API key is required (X-API-Key or Authorization: Bearer)")
+    return error(401, "INVALID_API_KEY", "the API key is not accepted: check it against the server's --api-key")
 
 
 class Query:
@@ -80,6 +111,13 @@ class Query:
 
     def __init__(self, request: Request) -> None:
         self.params = request.query_params
+        self.path = request.path_params
+
+    def flag(self, name: str) -> bool:
+        value = (self.text(name) or "false").lower()
+        if value not in ("true", "false", "1", "0", "yes", "no"):
+            raise AnalyticsError(f"{name}: expected true or false, got {value!r}")
+        return value in ("true", "1", "yes")
 
     def text(self, name: str, default: str | None = None) -> str | None:
         value = self.params.get(name)
@@ -120,16 +158,19 @@ class Query:
 
 def _answer(store: Path, keys: Sequence[str] | None, compute: Callable[[Source, Query], Any]) -> Handler:
     async def handler(request: Request) -> Response:
-        if not authorized(request, keys):
-            return error(401, "UNAUTHORIZED", "an API key is required (X-API-Key or Authorization: Bearer)")
+        denied = refused(request, keys)
+        if denied is not None:
+            return denied
         query = Query(request)
 
         def run() -> Any:
-            with open_source(store) as source:
+            with open_source(store, query.text("service"), query.text("environment")) as source:
                 return compute(source, query)
 
         try:
             result = await run_in_threadpool(run)
+        except NotFound as exc:
+            return error(404, "NOT_FOUND", str(exc))
         except AnalyticsError as exc:
             return error(400, "INVALID_QUERY", str(exc))
         except FileNotFoundError:
@@ -165,7 +206,7 @@ def routes(store: str | Path, alerts: Snapshot | None = None, api_keys: Sequence
     by = "by"
 
     def perf(source: Source, q: Query) -> Any:
-        return performance(source, q.text("function"), q.time_range(), q.seconds("step", None), q.text("service"))
+        return performance(source, q.text("function"), q.time_range(), q.seconds("step", None))
 
     handlers: dict[str, Callable[[Source, Query], Any]] = {
         "performance": perf,
@@ -185,15 +226,29 @@ def routes(store: str | Path, alerts: Snapshot | None = None, api_keys: Sequence
             q.names("functions"), q.number("threshold", 0.05),
         ),
         "export": _export,
+        "calls": lambda s, q: {"calls": recent_calls(
+            s, q.text("function"), q.time_range(), q.integer("limit", 50), q.text("session"), q.flag("errors"),
+        )},
+        "traces/{trace_id}": lambda s, q: trace(s, str(q.path["trace_id"])),
+        "errors/occurrences": lambda s, q: {"occurrences": error_occurrences(
+            s, q.text("type") or "", q.text("function"), q.time_range(), q.integer("limit", 20),
+        )},
+        "sessions": lambda s, q: {"sessions": sessions(s, q.time_range(), q.integer("limit", 50))},
+        "sessions/{session_id}": lambda s, q: session_timeline(s, str(q.path["session_id"])),
+        "tail": lambda s, q: tail(
+            s, q.integer("after", 0, 0, 2**63 - 1) if q.text("after") else None, q.integer("limit", 100),
+        ),
+        "dimensions": lambda s, q: s.dimensions(),
     }  # fmt: skip
     result: list[BaseRoute] = [
-        Route(f"/api/v1/analytics/{name}", _answer(path, api_keys, compute), methods=["GET"])
+        Route(f"{PREFIX}/{name}", _answer(path, api_keys, compute), methods=["GET"])
         for name, compute in handlers.items()
     ]
 
     async def alert_state(request: Request) -> Response:
-        if not authorized(request, api_keys):
-            return error(401, "UNAUTHORIZED", "an API key is required (X-API-Key or Authorization: Bearer)")
+        denied = refused(request, api_keys)
+        if denied is not None:
+            return denied
         snapshot = alerts() if alerts else None
         return ORJSONResponse(snapshot or {"alerts": [], "running": False, "source": None})
 

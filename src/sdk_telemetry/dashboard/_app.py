@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 
 from sdk_telemetry.analytics import AnalyticsError, open_source, parse_duration
 from sdk_telemetry.dashboard import _api
-from sdk_telemetry.dashboard._data import DEFAULT_RANGE, overview
+from sdk_telemetry.dashboard._data import DEFAULT_RANGE, RANGES, overview
 from sdk_telemetry.monitors import Evaluator, MonitorConfig, MonitorRunner, load_config
 
 PREFIX = "/dashboard"
@@ -49,8 +49,15 @@ def _payload(store: Path, request: Request, alerts: _api.Snapshot | None) -> dic
     window = parse_duration(params.get("window") or "1h", "window")
     snapshot = alerts() if alerts else None
     if not store.exists():
-        return {"empty": True, "store": str(store), "alerts": snapshot, "range": params.get("range") or DEFAULT_RANGE}
-    with open_source(store) as source:
+        return {
+            "empty": True,
+            "store": str(store),
+            "alerts": snapshot,
+            "range": params.get("range") or DEFAULT_RANGE,
+            "ranges": list(RANGES),
+        }
+    service, environment = params.get("service") or None, params.get("environment") or None
+    with open_source(store, service, environment) as source:
         return overview(
             source, params.get("range") or DEFAULT_RANGE, params.get("function") or None, steps, window, snapshot
         )
@@ -73,15 +80,17 @@ def routes(
             try:
                 initial = await run_in_threadpool(_payload, path, request, alerts)
             except AnalyticsError as exc:
-                initial = {"error": str(exc)}
+                initial = {"error": str(exc), "ranges": list(RANGES)}
         body = _template().replace("/*INITIAL*/null", _inline_json(initial))
         body = body.replace("{{API}}", html.escape(f"{prefix}/api/overview"))
+        body = body.replace("{{ANALYTICS}}", html.escape(_api.PREFIX))
         elapsed = f"total;dur={(time.perf_counter() - started) * 1000:.1f}"
         return HTMLResponse(body, headers={"Cache-Control": "no-store", "Server-Timing": elapsed})
 
     async def data(request: Request) -> Response:
-        if not _api.authorized(request, api_keys):
-            return _api.error(401, "UNAUTHORIZED", "an API key is required (X-API-Key)")
+        denied = _api.refused(request, api_keys)
+        if denied is not None:
+            return denied
         try:
             payload = await run_in_threadpool(_payload, path, request, alerts)
         except AnalyticsError as exc:
@@ -111,8 +120,9 @@ def mount(
     monitors: str | Path | MonitorConfig | None = None,
     api_keys: Sequence[str] | None = None,
 ) -> Mounted:
-    """Add the dashboard, the analytics API and `/api/v1/alerts` to `app`, and evaluate the monitors of
-    the rules file `monitors` (or an already loaded `MonitorConfig`) in the background while the app runs.
+    """Add the dashboard (and `GET /` leading to it), the analytics API and `/api/v1/alerts` to `app`,
+    and evaluate the monitors of the rules file `monitors` (or an already loaded `MonitorConfig`) in
+    the background while the app runs.
 
     Raises `MonitorConfigError` (naming the bad rule) before anything starts when the file is wrong.
     """
@@ -122,6 +132,12 @@ def mount(
     snapshot: _api.Snapshot | None = runner.snapshot if runner else None
     app.router.routes.extend(_api.routes(path, snapshot, api_keys))
     app.router.routes.extend(routes(path, snapshot, api_keys))
+    if not any(getattr(route, "path", None) == "/" for route in app.router.routes):
+
+        async def home(request: Request) -> Response:
+            return RedirectResponse(f"{PREFIX}/", status_code=307)
+
+        app.router.routes.append(Route("/", home, methods=["GET"]))
     if runner is not None:
         previous = app.router.lifespan_context
 

@@ -1,7 +1,9 @@
-"""What the dashboard page shows, as one JSON document: figures, series, errors, a funnel and alerts."""
+"""What the dashboard's overview shows, as one JSON document: figures, evenly spaced series, errors, a
+funnel, alerts, and the services and environments to filter by."""
 
 from __future__ import annotations
 
+import difflib
 import time
 from typing import Any
 
@@ -51,6 +53,11 @@ def overview(
     table = functions(source, period, limit=30)
     names = [row["function"] for row in table]
     selected = function if function in names else None
+    notice = None
+    if function and selected is None:
+        close = difflib.get_close_matches(function, names, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        notice = f"no calls of {function!r} in this range{hint} Showing all functions."
     series = performance(source, selected, period)
     overall = series if selected is None else performance(source, None, period, series.step_seconds)
     chosen_steps = steps
@@ -65,6 +72,10 @@ def overview(
         "generated_at": iso(int(moment * NS)),
         "range": range_key,
         "ranges": list(RANGES),
+        "service": source.service,
+        "environment": source.environment,
+        **source.dimensions(),
+        "notice": notice,
         "time_range": series.time_range,
         "step_seconds": series.step_seconds,
         "store": str(source.path) if source.path else None,
