@@ -148,7 +148,7 @@ def test_a_real_instrumented_call_is_a_trace_with_its_requests_child(server: Any
         names = [(s["name"], s["depth"], s["scope"]) for s in found["spans"]]
         assert names[0] == ("Tools.run", 0, "sdk_telemetry")
         http = found["spans"][1]
-        assert http["depth"] == 1 and http["scope"].startswith("opentelemetry.instrumentation.requests")
+        assert http["depth"] == 1 and http["scope"] == "sdk_telemetry.http"
         assert http["attributes"].get("http.response.status_code", http["attributes"].get("http.status_code")) == 503
         (occurrence,) = error_occurrences(source, "RuntimeError", "Tools.run")
         assert "in run" in occurrence["stacktrace"] and "tool bad failed with 503" in occurrence["stacktrace"]

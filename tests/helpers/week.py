@@ -167,7 +167,7 @@ def week(now_ns: int, seed: int = 15) -> tuple[list[ReadableSpan], list[tuple[An
                 made.calls.append((at, name, service, environment, session, failed))
                 if name == EXECUTE:
                     http = _span(ids, HTTP, at + 3 * MS, duration * 0.7, resource, parent=span.context,
-                                 scope="opentelemetry.instrumentation.requests", kind=SpanKind.CLIENT,
+                                 scope="sdk_telemetry.http", kind=SpanKind.CLIENT,
                                  attributes={"http.request.method": "POST", "url.full": "http://127.0.0.1:9/tools/run",
                                              "http.response.status_code": 504 if failed else 200})  # fmt: skip
                     spans.append(http)
