@@ -1,4 +1,6 @@
-"""Instrumentation: which callables `instrument()` wraps (`targets`), how each call runs (`calls`:
+"""Instrumentation: which callables `instrument()` wraps and how it patches them (`targets`), the
+public client surface of a module or package (`surface`), the wrapper objects and how they pickle
+and copy (`wrappers`), how each call runs (`calls`:
 the sync, async and generator call paths), the span of one call (`call_span`), what is recorded of
 an error (`errors`), the invocation metrics (`metrics`), and acting on `module:attribute` targets
 once their module is imported (`imports`)."""
