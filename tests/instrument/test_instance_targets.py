@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import sys
 import time
+import types
 import warnings
 from typing import ClassVar
 
@@ -152,3 +153,34 @@ def test_a_stripe_object_serialises_the_same_after_instrumenting(recorded):
     assert "Customer.to_dict" in ours(recorded)
     uninstrument(customer)
     assert vars(customer) == state
+
+
+class LazyProxy:
+    """Stands in for an SDK's lazy proxy (openai's `openai.chat`): asking its class loads the target."""
+
+    @property
+    def __class__(self):
+        Watched.runs.append("proxy __class__")
+        return type(self)
+
+    def __getattr__(self, name):
+        Watched.runs.append(f"proxy {name}")
+        raise AttributeError(name)
+
+
+def test_lazy_proxies_in_an_instance_or_a_module_are_never_asked_anything(recorded):
+    watched = Watched()
+    object.__setattr__(watched, "resource", LazyProxy())
+    instrument(watched)
+    module = types.ModuleType("lazy_surface_module")
+    module.chat = LazyProxy()
+    module.fetch = lambda: "fetched"
+    module.fetch.__module__ = module.__name__
+    instrument(module)
+    assert Watched.runs == []
+    assert module.fetch() == "fetched" and watched.fetch("x") == "got x"
+    assert not is_instrumented(LazyProxy())
+    uninstrument(module)
+    uninstrument(watched)
+    assert Watched.runs == []
+    assert ours(recorded) == ["lazy_surface_module.fetch", "Watched.fetch"]

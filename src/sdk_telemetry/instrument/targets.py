@@ -91,6 +91,7 @@ class _Options:
         return self.capture_args if self.capture_args is not None else capture_args_default()
 
 
+_WRAPPERS = (TelemetryWrapper, BoundTelemetryWrapper, InheritedMethod)
 _entries: dict[int, _Entry] = {}
 _lock = threading.RLock()
 
@@ -158,12 +159,12 @@ def instrument(
 
 def uninstrument(target: Any) -> Any:
     """Restore what `instrument(target)` replaced; returns the original of a wrapped function."""
-    if isinstance(target, str):
+    if type(target) is str:
         method_target = _method_target(target)
         target = method_target[0] if method_target is not None else resolve(target)
     with _lock:
         entry = _entries.pop(id(target), None)
-        if entry is None and isinstance(target, TelemetryWrapper):
+        if entry is None and issubclass(type(target), TelemetryWrapper):
             entry = _entries.pop(id(target.__wrapped__), None)
     if entry is not None:
         if entry.watch is not None:
@@ -172,9 +173,9 @@ def uninstrument(target: Any) -> Any:
             patch.undo()
         for member in entry.members:
             uninstrument(member)
-    elif not isinstance(target, (type, types.ModuleType)) and not is_instrumented(target):
+    elif not issubclass(type(target), (type, types.ModuleType)) and not is_instrumented(target):
         _strip_instance(target)  # an instance instrumented elsewhere and unpickled or deep-copied here
-    if isinstance(target, TelemetryWrapper):
+    if issubclass(type(target), TelemetryWrapper):
         return target.__wrapped__
     return target
 
@@ -189,7 +190,7 @@ def uninstrument_all() -> None:
 
 def is_instrumented(obj: Any) -> bool:
     """True when `obj` is an sdk-telemetry wrapper (of a function, a method or an inherited method)."""
-    return isinstance(obj, (TelemetryWrapper, BoundTelemetryWrapper, InheritedMethod))
+    return issubclass(type(obj), _WRAPPERS)  # by the real type: a host's proxy's `__class__` never runs
 
 
 def _method_target(path: str) -> tuple[type, str] | None:
@@ -208,7 +209,7 @@ def _instrument(target: Any, options: _Options, name: str | None) -> Any:
     if not instrumentation_allowed():
         return target
     try:
-        if isinstance(target, str):
+        if type(target) is str:
             method_target = _method_target(target)
             if method_target is not None:  # that one method, patched on its class
                 owner, method = method_target
@@ -278,12 +279,12 @@ def _instrument_instance(obj: Any, options: _Options, entry: _Entry) -> None:
             continue  # its class is instrumented, or a property (the class's, whatever the instance holds)
         if attribute in own:  # an instance attribute holding a function or a bound method
             wrapped = own[attribute]
-            if is_instrumented(wrapped) or not (is_plain_function(wrapped) or isinstance(wrapped, types.MethodType)):
+            if not (is_plain_function(wrapped) or type(wrapped) is types.MethodType):
                 continue
             function = underlying_function(getattr(wrapped, "__func__", wrapped))
         else:
             function = None if klass.__module__ == "builtins" else underlying_function(raw)
-            wrapped = function if isinstance(raw, staticmethod) else raw.__get__(obj, cls) if function else None
+            wrapped = function if type(raw) is staticmethod else raw.__get__(obj, cls) if function else None
         if function is not None:
             spec = make_spec(f"{prefix}.{attribute}", function, capture)
             _apply(entry, obj, attribute, TelemetryWrapper(wrapped, spec, function, attribute))

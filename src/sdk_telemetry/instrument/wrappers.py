@@ -30,14 +30,15 @@ def make_spec(name: str, function: Callable[..., Any], capture_args: bool) -> Ca
 
 def underlying_function(raw: Any) -> Callable[..., Any] | None:
     """The plain function behind a method, staticmethod or classmethod; None for anything else."""
-    if isinstance(raw, (staticmethod, classmethod)):
+    if issubclass(type(raw), (staticmethod, classmethod)):
         raw = raw.__func__
     return raw if is_plain_function(raw) else None
 
 
 def is_plain_function(obj: Any) -> bool:
-    """A Python function, a `functools.partial` or a builtin: what a wrapper can be made for."""
-    return isinstance(obj, (types.FunctionType, functools.partial, types.BuiltinFunctionType))
+    """A Python function, a `functools.partial` or a builtin: what a wrapper can be made for.
+    By the real type (neither a wrapper nor a host's lazy proxy passes for one through `__class__`)."""
+    return issubclass(type(obj), (types.FunctionType, functools.partial, types.BuiltinFunctionType))
 
 
 def _dispatcher(spec: CallSpec, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -111,7 +112,7 @@ class TelemetryWrapper(wrapt.FunctionWrapper):  # type: ignore[misc,type-arg]
     def _bound_instance(self) -> Any:
         """The instance whose method this wraps (a wrapper installed on one instance), else None."""
         wrapped = self.__wrapped__
-        if isinstance(wrapped, types.MethodType) and not isinstance(wrapped.__self__, type):
+        if type(wrapped) is types.MethodType and not isinstance(wrapped.__self__, type):
             return wrapped.__self__
         return None
 
@@ -199,6 +200,9 @@ class InheritedMethod:
             return raw if get is None else get(raw, instance, owner)
         return _bind(wrapper, instance, owner)
 
+    def __reduce__(self) -> Any:  # a class pickled by value (cloudpickle) carries its attributes
+        return InheritedMethod, (self._owner, self._name, self._span_name, self._capture_args)
+
     def _namespaces_for(self, owner: type) -> list[Any]:
         """Reached through a subclass (or the bases changed): the classes past this one in its MRO."""
         mro = owner.__mro__
@@ -246,6 +250,6 @@ def instance_method(instance: Any, attribute: str, span_name: str, capture_args:
         function = underlying_function(raw)
         if function is None:
             break
-        bound = function if isinstance(raw, staticmethod) else raw.__get__(instance, type(instance))
+        bound = function if type(raw) is staticmethod else raw.__get__(instance, type(instance))
         return TelemetryWrapper(bound, make_spec(span_name, function, capture_args), function, attribute)
     raise AttributeError(f"{type(instance).__name__!r} has no method {attribute!r}")
