@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import multiprocessing
 import pickle
+import sys
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -162,3 +163,16 @@ def test_a_spawned_worker_loads_the_decorated_function_as_the_instrumented_one()
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         assert pool.submit(triple, 3).result(timeout=120) == 9
         assert pool.submit(triple_is_instrumented_here).result(timeout=120) is True
+
+
+def test_uninstrument_gives_a_decorated_module_function_back(recorded):
+    module = sys.modules[__name__]
+    wrapper = vars(module)["triple"]
+    try:
+        original = uninstrument(wrapper)
+        assert vars(module)["triple"] is original and not is_instrumented(original)
+        assert pickle.loads(pickle.dumps(original)) is original
+        assert original(1) == 3
+        assert ours(recorded) == []
+    finally:
+        vars(module)["triple"] = wrapper  # the module as it was imported, for the other tests

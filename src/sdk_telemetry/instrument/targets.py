@@ -173,6 +173,8 @@ def uninstrument(target: Any) -> Any:
             patch.undo()
         for member in entry.members:
             uninstrument(member)
+    elif issubclass(type(target), TelemetryWrapper):
+        _restore_global(target)  # a decorated function: its module attribute is the wrapper
     elif not issubclass(type(target), (type, types.ModuleType)) and not is_instrumented(target):
         _strip_instance(target)  # an instance instrumented elsewhere and unpickled or deep-copied here
     if issubclass(type(target), TelemetryWrapper):
@@ -334,8 +336,10 @@ class _PackageWatch:
                 self._record_copies(loaded, imported)
                 modules += [module for module in loaded if self.package.is_public_module(module.__name__)]
             for module in modules:
-                if module.__name__ in self.scanned or (module is not imported and is_loading(module)):
-                    continue  # a module still being imported is scanned at the next hook (its own or a parent's)
+                if module.__name__ in self.scanned:
+                    continue
+                if module is not imported and module is not self.module and is_loading(module):
+                    continue  # a submodule still being imported: scanned at the next hook (its own or a parent's)
                 self.scanned.add(module.__name__)
                 self._instrument_surface(module)
                 if self.package.is_package:
@@ -436,6 +440,16 @@ def _delete(owner: Any, name: str) -> None:
             type.__delattr__(owner, name)
     else:
         _namespace(owner).pop(name, None)
+
+
+def _restore_global(wrapper: TelemetryWrapper) -> None:
+    """Give the module attribute that holds `wrapper` (an `@instrument`-decorated function) the
+    original function back."""
+    wrapped = wrapper.__wrapped__
+    module = sys.modules.get(getattr(wrapped, "__module__", None) or "")
+    name = getattr(wrapped, "__name__", None)
+    if module is not None and isinstance(name, str) and vars(module).get(name) is wrapper:
+        vars(module)[name] = wrapped
 
 
 def _strip_instance(obj: Any) -> None:
