@@ -4,9 +4,11 @@ under the subclass's name. Also on the real `openai` client against a loopback f
 
 from __future__ import annotations
 
+import inspect
 from unittest import mock
 
 import openai
+import pytest
 from openai._base_client import SyncAPIClient
 
 from sdk_telemetry import instrument, is_instrumented, uninstrument
@@ -118,3 +120,26 @@ def test_a_mock_on_openai_sync_api_client_request_is_what_runs(recorded, llm_api
     assert llm_api.paths() == ["/v1/chat/completions"]  # after the mock: the real request
     uninstrument(openai.OpenAI)
     assert dict(vars(openai.OpenAI)) == before
+
+
+def test_an_autospec_mock_on_the_instrumented_subclass_itself(recorded):
+    instrument(Api)
+    api = Api()
+    with mock.patch.object(Api, "request", autospec=True, return_value="sub auto") as fake:
+        assert api.request("/s") == "sub auto"
+        with pytest.raises(TypeError):
+            api.request("/s", "too many")  # the autospec has the real signature
+    fake.assert_called_once_with(api, "/s")
+    assert is_instrumented(vars(Api)["request"])  # put back when the mock ends
+    assert api.request("/s") == "real /s"
+    assert ours(recorded) == ["Api.request"]
+    assert inspect.signature(vars(Api)["request"]) == inspect.signature(Transport.request)
+
+
+def test_the_inherited_method_in_the_class_dict_behaves_as_the_function(recorded):
+    instrument(Api)
+    api = Api()
+    assert vars(Api)["request"](api, "/d") == "real /d"
+    assert Api.request(api, "/e") == "real /e"
+    assert vars(Api)["request"].__name__ == "request"
+    assert ours(recorded) == ["Api.request", "Api.request"]

@@ -8,7 +8,6 @@ never asked), and a package's submodules from `sys.modules` and its directories.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import os
 import pkgutil
@@ -108,16 +107,16 @@ def is_loading(module: types.ModuleType) -> bool:
 
 def is_data_class(cls: type) -> bool:
     """True for classes that hold data rather than call an API: pydantic/attrs/msgspec models,
-    dataclasses, typed dicts, named tuples, enums, exceptions and protocols."""
-    if issubclass(cls, BaseException) or isinstance(cls, enum.EnumMeta):
+    dataclasses, typed dicts, named tuples, enums, exceptions and protocols (read from the class
+    dicts along its MRO: no metaclass `__getattr__` runs)."""
+    namespaces = [vars(klass) for klass in cls.__mro__]
+    if any(str(namespace.get("__module__", "")).split(".")[0] in _MODEL_FRAMEWORKS for namespace in namespaces):
         return True
-    if dataclasses.is_dataclass(cls) or is_typeddict(cls) or "__attrs_attrs__" in vars(cls):
+    if issubclass(cls, BaseException) or issubclass(type(cls), enum.EnumMeta) or is_typeddict(cls):
         return True
-    if issubclass(cls, tuple) and "_fields" in vars(cls):
+    if any("__dataclass_fields__" in namespace or "__attrs_attrs__" in namespace for namespace in namespaces):
         return True
-    if vars(cls).get("_is_protocol", False):
-        return True
-    return any(str(vars(klass).get("__module__", "")).split(".")[0] in _MODEL_FRAMEWORKS for klass in cls.__mro__)
+    return (issubclass(cls, tuple) and "_fields" in vars(cls)) or bool(vars(cls).get("_is_protocol", False))
 
 
 def _declared_module(obj: Any) -> str:

@@ -149,10 +149,8 @@ class TelemetryWrapper(wrapt.FunctionWrapper):  # type: ignore[misc,type-arg]
         qualname = getattr(wrapped, "__qualname__", None)
         if module is None or not isinstance(qualname, str) or "<locals>" in qualname:
             return None
-        found: Any = module
-        for part in qualname.split("."):
-            found = vars(found).get(part, _MISSING) if isinstance(found, (types.ModuleType, type)) else _MISSING
-        return qualname if found is self else None
+        # Only a module's own attribute: in a class, pickle's `getattr` would find a bound wrapper.
+        return qualname if "." not in qualname and vars(module).get(qualname) is self else None
 
 
 # The wrapper's C-level binding, called directly: `wrapper.__get__` through the proxy costs 2-3x more.
@@ -162,7 +160,12 @@ _bind = TelemetryWrapper.__get__
 class InheritedMethod:
     """In a class that inherits a method: the inherited implementation, looked up past that class
     at each access (so that replacing it on the base, as `mock.patch.object(Base, ...)` does, is
-    honoured) and run inside a span named after this class."""
+    honoured) and run inside a span named after this class.
+
+    To what inspects the class's own attribute it passes for that implementation (its class,
+    `__wrapped__`, name, signature; called, it runs as the function would), so that
+    `mock.patch.object(Sub, name, autospec=True)` and `inspect.signature` work as before.
+    """
 
     __slots__ = ("_capture_args", "_last", "_mro", "_name", "_namespaces", "_owner", "_span_name")
 
@@ -200,8 +203,29 @@ class InheritedMethod:
             return raw if get is None else get(raw, instance, owner)
         return _bind(wrapper, instance, owner)
 
-    def __reduce__(self) -> Any:  # a class pickled by value (cloudpickle) carries its attributes
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Called straight from the class dict (`vars(Sub)[name](obj, ...)`): as the function would be."""
+        return self.__get__(None, self._owner)(*args, **kwargs)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # what `isinstance` sees: the implementation's class
+        return type(self.implementation())
+
+    @property
+    def __wrapped__(self) -> Any:
+        return self.implementation()
+
+    def __getattr__(self, name: str) -> Any:  # `__name__`, `__module__`, `__defaults__`…: the implementation's
+        return getattr(self.implementation(), name)
+
+    def __reduce__(self) -> Any:  # a class pickled by value (cloudpickle) carries it
         return InheritedMethod, (self._owner, self._name, self._span_name, self._capture_args)
+
+    def __copy__(self) -> Any:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        return self
 
     def _namespaces_for(self, owner: type) -> list[Any]:
         """Reached through a subclass (or the bases changed): the classes past this one in its MRO."""
@@ -210,14 +234,10 @@ class InheritedMethod:
 
     def implementation(self) -> Any:
         """The implementation this class inherits now (unwrapped), or None."""
-        for namespace in self._namespaces_for(self._owner):
-            raw = namespace.get(self._name, _MISSING)
-            if raw is not _MISSING and type(raw) is not InheritedMethod:
-                return raw.__wrapped__ if isinstance(raw, TelemetryWrapper) else raw
-        return None
+        return _implementation(self._namespaces_for(self._owner), self._name)
 
     def _wrap(self, raw: Any) -> TelemetryWrapper | None:
-        if isinstance(raw, TelemetryWrapper):  # the base is instrumented too: one span, this class's
+        if type(raw) is TelemetryWrapper:  # the base is instrumented too: one span, this class's
             raw = raw.__wrapped__
         function = underlying_function(raw)
         if function is None:
@@ -228,6 +248,15 @@ class InheritedMethod:
 
     def __repr__(self) -> str:
         return f"<sdk-telemetry inherited method {self._span_name}>"
+
+
+def _implementation(namespaces: Any, name: str) -> Any:
+    """The first implementation of `name` in `namespaces` (class dicts in MRO order), unwrapped."""
+    for namespace in namespaces:
+        raw = namespace.get(name, _MISSING)
+        if raw is not _MISSING and type(raw) is not InheritedMethod:
+            return raw.__wrapped__ if type(raw) is TelemetryWrapper else raw
+    return None
 
 
 def function_wrapper(wrapped: Callable[..., Any], span_name: str, capture_args: bool) -> TelemetryWrapper:
