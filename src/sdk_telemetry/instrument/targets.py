@@ -459,7 +459,7 @@ def _strip_instance(obj: Any) -> None:
         return
     own = _namespace(obj)
     for attribute, value in list(own.items()):
-        if isinstance(value, TelemetryWrapper):
+        if type(value) is TelemetryWrapper:
             wrapped = value.__wrapped__
             function = underlying_function(getattr(wrapped, "__func__", wrapped))
             if function is not None and function is underlying_function(_class_attribute(type(obj), attribute)):
@@ -473,9 +473,9 @@ def _strip_instance(obj: Any) -> None:
 
 def _implementation(raw: Any) -> Any:
     """What an attribute found in a base class runs: unwrapped when the base is instrumented."""
-    if isinstance(raw, InheritedMethod):
+    if type(raw) is InheritedMethod:
         return raw.implementation()
-    return raw.__wrapped__ if isinstance(raw, TelemetryWrapper) else raw
+    return raw.__wrapped__ if type(raw) is TelemetryWrapper else raw
 
 
 def _class_attribute(cls: type, attribute: str) -> Any:

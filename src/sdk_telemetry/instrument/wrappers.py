@@ -272,9 +272,9 @@ def instance_method(instance: Any, attribute: str, span_name: str, capture_args:
         raw = klass.__dict__.get(attribute, _MISSING)
         if raw is _MISSING:
             continue
-        if isinstance(raw, InheritedMethod):
+        if type(raw) is InheritedMethod:
             raw = raw.implementation()
-        elif isinstance(raw, TelemetryWrapper):
+        elif type(raw) is TelemetryWrapper:
             raw = raw.__wrapped__
         function = underlying_function(raw)
         if function is None:
