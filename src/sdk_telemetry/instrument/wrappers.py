@@ -112,7 +112,7 @@ class TelemetryWrapper(wrapt.FunctionWrapper):  # type: ignore[misc,type-arg]
     def _bound_instance(self) -> Any:
         """The instance whose method this wraps (a wrapper installed on one instance), else None."""
         wrapped = self.__wrapped__
-        if type(wrapped) is types.MethodType and not isinstance(wrapped.__self__, type):
+        if type(wrapped) is types.MethodType and not issubclass(type(wrapped.__self__), type):
             return wrapped.__self__
         return None
 
