@@ -1,8 +1,9 @@
-"""Instrumentation: which callables `instrument()` wraps (`targets`), how each call runs (`calls`:
-the sync, async and generator call paths), streams returned by calls (`streams`), the span of one
-call and its ids (`call_span`), what is recorded of an error (`errors`), the invocation metrics
-(`metrics`), acting on `module:attribute` targets once their module is imported (`imports`), and
-looking past the wrapper's frames (`frames`)."""
+"""Instrumentation: which callables `instrument()` wraps and how it patches them (`targets`), the
+public client surface of a module or package (`surface`), the wrapper objects and how they pickle
+and copy (`wrappers`), how each call runs (`calls`: the sync, async and generator call paths),
+streams returned by calls (`streams`), the span of one call and its ids (`call_span`), what is
+recorded of an error (`errors`), the invocation metrics (`metrics`), acting on `module:attribute`
+targets once their module is imported (`imports`), and looking past the wrapper's frames (`frames`)."""
 
 from sdk_telemetry.instrument.call_span import UNSET_STATUS, CallSpan, PrivateIdGenerator
 from sdk_telemetry.instrument.calls import refresh as refresh_tracer

@@ -1,7 +1,13 @@
-"""`instrument()` and `uninstrument()`: which callables of a target get wrapped, and how to undo it.
+"""`instrument()` and `uninstrument()`: which callables of a target get wrapped, how they are
+patched, and how to undo it.
 
-Targets are classes (public methods, inherited ones included), instances, modules (public
-functions and classes defined there) and functions. Wrapping is idempotent: a callable that
+Targets are classes (public methods, inherited ones included), instances, modules and packages
+(their public client surface, see `surface`) and functions. Patches are written straight into
+the namespace that owns them (`type.__setattr__`, a module's or an instance's `__dict__`), never
+through a host's own `__setattr__`, and each is recorded before it is made, so that `uninstrument`
+can undo whatever was done even when instrumenting stopped half-way. A method a class inherits is
+not copied into it: the class gets an `InheritedMethod`, which finds the base's implementation at
+each access (a mock patched onto the base is what runs). Wrapping is idempotent: a callable that
 already runs inside an sdk-telemetry wrapper is never wrapped a second time.
 """
 
@@ -9,46 +15,62 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import functools
 import importlib
-import inspect
 import logging
+import sys
 import threading
 import types
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
 
 import wrapt
 
 from sdk_telemetry.config import capture_args_default, instrumentation_allowed
-from sdk_telemetry.instrument import calls as _calls
-from sdk_telemetry.instrument.calls import CallSpec
 from sdk_telemetry.instrument.imports import resolve, split_target, walk
+from sdk_telemetry.instrument.surface import Package, is_loading, surface_of
+from sdk_telemetry.instrument.wrappers import (
+    BoundTelemetryWrapper,
+    InheritedMethod,
+    TelemetryWrapper,
+    is_plain_function,
+    make_spec,
+    underlying_function,
+)
 
 _logger = logging.getLogger(__name__)
-T = TypeVar("T")
-_MISSING = object()
-
-
-class TelemetryWrapper(wrapt.FunctionWrapper):  # type: ignore[misc,type-arg]
-    """A `wrapt.FunctionWrapper` that marks a callable as instrumented by sdk-telemetry."""
-
-    def __init__(self, wrapped: Any, spec: CallSpec, function: Callable[..., Any]) -> None:
-        super().__init__(wrapped, _dispatcher(spec, function))
-        self._self_spec = spec
-
-    @property
-    def telemetry_name(self) -> str:
-        """The span name of this callable's calls."""
-        return str(self._self_spec.name)
+_T = TypeVar("_T")
+_MISSING: Any = object()
 
 
 @dataclass
 class _Patch:
+    """One attribute replaced in a class, module or instance: what was there, and what we put."""
+
     owner: Any
     name: str
     previous: Any  # the owner's own attribute before patching, or _MISSING
+    installed: Any
+
+    def undo(self) -> None:
+        """Put back what was there, unless someone replaced our attribute since (then it is theirs)."""
+        if _own(self.owner, self.name) is not self.installed:
+            return
+        if self.previous is _MISSING:
+            _delete(self.owner, self.name)
+        else:
+            _write(self.owner, self.name, self.previous)
+
+
+@dataclass
+class _Entry:
+    """What instrumenting one target did: its patches, the targets instrumented on its behalf (a
+    module's classes) and, for a package, the watch that instruments submodules as they load."""
+
+    target: Any
+    patches: list[_Patch] = field(default_factory=list)
+    members: list[Any] = field(default_factory=list)
+    watch: _PackageWatch | None = None
 
 
 @dataclass(frozen=True)
@@ -65,9 +87,49 @@ class _Options:
             return False
         return not any(fnmatch.fnmatchcase(name, p) for p in self.exclude)
 
+    def capture(self) -> bool:
+        return self.capture_args if self.capture_args is not None else capture_args_default()
 
-_patches: dict[int, tuple[Any, list[_Patch]]] = {}
+
+_WRAPPERS = (TelemetryWrapper, BoundTelemetryWrapper, InheritedMethod)
+_entries: dict[int, _Entry] = {}
 _lock = threading.RLock()
+
+
+@overload
+def instrument(
+    target: None = None,
+    *,
+    include: str | Iterable[str] | None = None,
+    exclude: str | Iterable[str] | None = None,
+    prefix: str | None = None,
+    name: str | None = None,
+    capture_args: bool | None = None,
+) -> Callable[[_T], _T]: ...
+
+
+@overload
+def instrument(
+    target: str,
+    *,
+    include: str | Iterable[str] | None = None,
+    exclude: str | Iterable[str] | None = None,
+    prefix: str | None = None,
+    name: str | None = None,
+    capture_args: bool | None = None,
+) -> Any: ...
+
+
+@overload
+def instrument(
+    target: _T,
+    *,
+    include: str | Iterable[str] | None = None,
+    exclude: str | Iterable[str] | None = None,
+    prefix: str | None = None,
+    name: str | None = None,
+    capture_args: bool | None = None,
+) -> _T: ...
 
 
 def instrument(
@@ -81,12 +143,13 @@ def instrument(
 ) -> Any:
     """Record every call of `target`'s public callables as a span named `Class.method`.
 
-    `target` is a class, an instance, a module, a function or an importable path
-    (`"pkg.module:Client"`). With no target, returns a decorator. `include`/`exclude` take
-    names or glob patterns; `prefix` replaces the class or module part of span names; `name`
-    sets the whole span name of a single function; `capture_args` records the call arguments,
-    scrubbed and truncated, as `props`. When telemetry is disabled, nothing is wrapped and
-    `target` is returned unchanged.
+    `target` is a class, an instance, a module or package, a function or an importable path
+    (`"pkg.module:Client"`). With no target, returns a decorator. The result has the type of
+    `target` (a function keeps its signature for type checkers). `include`/`exclude` take names
+    or glob patterns; `prefix` replaces the class or module part of span names; `name` sets the
+    whole span name of a single function; `capture_args` records the call arguments, scrubbed and
+    truncated, as `props`. When telemetry is disabled, nothing is wrapped and `target` is returned
+    unchanged.
     """
     options = _Options(_patterns(include), _patterns(exclude), prefix, capture_args)
     if target is None:
@@ -96,23 +159,25 @@ def instrument(
 
 def uninstrument(target: Any) -> Any:
     """Restore what `instrument(target)` replaced; returns the original of a wrapped function."""
-    if isinstance(target, str):
+    if type(target) is str:
         method_target = _method_target(target)
         target = method_target[0] if method_target is not None else resolve(target)
     with _lock:
-        entry = _patches.pop(id(target), None)
-        if entry is None and isinstance(target, TelemetryWrapper):
-            entry = _patches.pop(id(target.__wrapped__), None)
-        for patch in reversed(entry[1] if entry else []):
-            if patch.previous is _MISSING:
-                _safe_delattr(patch.owner, patch.name)
-            else:
-                setattr(patch.owner, patch.name, patch.previous)
-    if inspect.ismodule(target):  # instrument(module) instrumented the classes defined there too
-        for value in list(vars(target).values()):
-            if inspect.isclass(value) and getattr(value, "__module__", None) == target.__name__:
-                uninstrument(value)
-    if isinstance(target, TelemetryWrapper):
+        entry = _entries.pop(id(target), None)
+        if entry is None and issubclass(type(target), TelemetryWrapper):
+            entry = _entries.pop(id(target.__wrapped__), None)
+    if entry is not None:
+        if entry.watch is not None:
+            entry.watch.active = False
+        for patch in reversed(entry.patches):
+            patch.undo()
+        for member in entry.members:
+            uninstrument(member)
+    elif issubclass(type(target), TelemetryWrapper):
+        _restore_global(target)  # a decorated function: its module attribute is the wrapper
+    elif not issubclass(type(target), (type, types.ModuleType)) and not is_instrumented(target):
+        _strip_instance(target)  # an instance instrumented elsewhere and unpickled or deep-copied here
+    if issubclass(type(target), TelemetryWrapper):
         return target.__wrapped__
     return target
 
@@ -120,14 +185,14 @@ def uninstrument(target: Any) -> Any:
 def uninstrument_all() -> None:
     """Restore everything instrumented in this process."""
     with _lock:
-        targets = [target for target, _ in _patches.values()]
+        targets = [entry.target for entry in _entries.values()]
     for target in targets:
         uninstrument(target)
 
 
 def is_instrumented(obj: Any) -> bool:
-    """True when `obj` is an sdk-telemetry wrapper."""
-    return isinstance(obj, TelemetryWrapper)
+    """True when `obj` is an sdk-telemetry wrapper (of a function, a method or an inherited method)."""
+    return issubclass(type(obj), _WRAPPERS)  # by the real type: a host's proxy's `__class__` never runs
 
 
 def _method_target(path: str) -> tuple[type, str] | None:
@@ -136,7 +201,7 @@ def _method_target(path: str) -> tuple[type, str] | None:
     if len(attributes) < 2:
         return None
     owner = walk(importlib.import_module(module_name), attributes[:-1])
-    return (owner, attributes[-1]) if inspect.isclass(owner) else None
+    return (owner, attributes[-1]) if isinstance(owner, type) else None
 
 
 # --- targets ---------------------------------------------------------------------------------
@@ -146,129 +211,291 @@ def _instrument(target: Any, options: _Options, name: str | None) -> Any:
     if not instrumentation_allowed():
         return target
     try:
-        if isinstance(target, str):
+        if type(target) is str:
             method_target = _method_target(target)
             if method_target is not None:  # that one method, patched on its class
                 owner, method = method_target
-                _record(owner, _instrument_class(owner, _Options((method,), (), options.prefix, options.capture_args)))
+                only = _Options((method,), (), options.prefix, options.capture_args)
+                _instrument_class(owner, only, _entry(owner))
                 return getattr(owner, method)
             target = resolve(target)
-        if isinstance(target, TelemetryWrapper):
+        kind = type(target)  # the real type: an object's own `__class__` may be a property
+        if kind in (TelemetryWrapper, BoundTelemetryWrapper):
             return target
-        if inspect.isclass(target):
-            _record(target, _instrument_class(target, options))
-        elif inspect.ismodule(target):
-            _record(target, _instrument_module(target, options))
-        elif _is_plain_function(target):
+        if issubclass(kind, type):
+            _instrument_class(target, options, _entry(target))
+        elif issubclass(kind, types.ModuleType):
+            _instrument_module(target, options, _entry(target))
+        elif is_plain_function(target):
             return _instrument_function(target, options, name)
-        elif callable(target) and not hasattr(target, "__dict__"):
+        elif not _has_instance_dict(target):
             _logger.warning("sdk-telemetry: cannot instrument %r: not a class, instance, module or function", target)
         else:
-            _record(target, _instrument_instance(target, options))
+            _instrument_instance(target, options, _entry(target))
     except Exception:  # a failure to instrument must never break the host program
         _logger.exception("sdk-telemetry: instrumenting %r failed; it runs uninstrumented", target)
     return target
 
 
-def _instrument_class(cls: type, options: _Options) -> list[_Patch]:
-    patches = []
+def _instrument_class(cls: type, options: _Options, entry: _Entry, package: Package | None = None) -> None:
+    """Wrap the public methods `cls` defines; give it an `InheritedMethod` for each it inherits.
+    With `package`, only methods defined in the package's own classes (not a framework's)."""
     prefix = options.prefix or cls.__name__
-    for attribute in dir(cls):
-        if not options.wanted(attribute):
-            continue
-        owner, raw = _lookup(cls, attribute)
-        if owner is None or owner is object or (isinstance(owner, type(type)) and owner.__module__ == "builtins"):
-            continue
-        if isinstance(raw, TelemetryWrapper):
-            if owner is cls:
-                continue  # already instrumented here
-            raw = raw.__wrapped__  # inherited from an instrumented base: wrap the original, once
-        function = _underlying_function(raw)
-        if function is None:
-            continue
-        spec = _spec(f"{prefix}.{attribute}", function, options)
-        patches.append(_Patch(cls, attribute, cls.__dict__.get(attribute, _MISSING)))
-        setattr(cls, attribute, TelemetryWrapper(raw, spec, function))
-    return patches
+    capture = options.capture()
+    seen: set[str] = set()
+    for klass in cls.__mro__:
+        builtin = klass.__module__ == "builtins"
+        foreign = package is not None and not package.defines(klass)
+        for attribute, raw in list(vars(klass).items()):
+            if attribute in seen:
+                continue
+            seen.add(attribute)
+            if builtin or foreign or not options.wanted(attribute):
+                continue
+            span_name = f"{prefix}.{attribute}"
+            if klass is cls:
+                function = None if is_instrumented(raw) else underlying_function(raw)
+                if function is not None:
+                    spec = make_spec(span_name, function, capture)
+                    _apply(entry, cls, attribute, TelemetryWrapper(raw, spec, function, attribute))
+            elif underlying_function(_implementation(raw)) is not None:
+                _apply(entry, cls, attribute, InheritedMethod(cls, attribute, span_name, capture))
 
 
-def _instrument_instance(obj: Any, options: _Options) -> list[_Patch]:
-    patches = []
+def _instrument_instance(obj: Any, options: _Options, entry: _Entry) -> None:
+    """Wrap `obj`'s public methods in its own `__dict__`, found statically: no property,
+    `__getattr__` or `__setattr__` of the host runs."""
+    own: dict[str, Any] = object.__getattribute__(obj, "__dict__")
     cls = type(obj)
     prefix = options.prefix or cls.__name__
-    own = vars(obj)
-    for attribute in dir(obj):
-        if not options.wanted(attribute) or (attribute in own and isinstance(own[attribute], TelemetryWrapper)):
+    capture = options.capture()
+    defined: dict[str, tuple[type, Any]] = {}
+    for klass in cls.__mro__:
+        for attribute, raw in vars(klass).items():
+            defined.setdefault(attribute, (klass, raw))
+    for attribute in [*own, *(name for name in defined if name not in own)]:
+        if not options.wanted(attribute):
             continue
-        _, raw = _lookup(cls, attribute)
-        if isinstance(raw, TelemetryWrapper):
-            continue  # its class is instrumented already
-        bound = getattr(obj, attribute, None)
-        function = _underlying_function(getattr(bound, "__func__", bound))
-        if function is None or not callable(bound):
-            continue
-        spec = _spec(f"{prefix}.{attribute}", function, options)
-        patches.append(_Patch(obj, attribute, own.get(attribute, _MISSING)))
-        setattr(obj, attribute, TelemetryWrapper(bound, spec, function))
-    return patches
+        klass, raw = defined.get(attribute, (object, _MISSING))
+        if is_instrumented(raw) or _is_data_descriptor(raw):
+            continue  # its class is instrumented, or a property (the class's, whatever the instance holds)
+        if attribute in own:  # an instance attribute holding a function or a bound method
+            wrapped = own[attribute]
+            if not (is_plain_function(wrapped) or type(wrapped) is types.MethodType):
+                continue
+            function = underlying_function(getattr(wrapped, "__func__", wrapped))
+        else:
+            function = None if klass.__module__ == "builtins" else underlying_function(raw)
+            wrapped = function if type(raw) is staticmethod else raw.__get__(obj, cls) if function else None
+        if function is not None:
+            spec = make_spec(f"{prefix}.{attribute}", function, capture)
+            _apply(entry, obj, attribute, TelemetryWrapper(wrapped, spec, function, attribute))
 
 
-def _instrument_module(module: types.ModuleType, options: _Options) -> list[_Patch]:
-    patches = []
-    prefix = options.prefix or module.__name__.rsplit(".", 1)[-1]
-    for attribute, value in list(vars(module).items()):
-        if not options.wanted(attribute) or getattr(value, "__module__", None) != module.__name__:
-            continue
-        if isinstance(value, TelemetryWrapper):
-            continue  # instrumented already: as a function, by a decorator or by an earlier call
-        if inspect.isclass(value):
-            _record(value, _instrument_class(value, _Options((), (), None, options.capture_args)))
-        elif _is_plain_function(value):
-            spec = _spec(f"{prefix}.{attribute}", value, options)
-            patches.append(_Patch(module, attribute, value))
-            setattr(module, attribute, TelemetryWrapper(value, spec, value))
-    return patches
+def _instrument_module(module: types.ModuleType, options: _Options, entry: _Entry) -> None:
+    if entry.watch is None:
+        entry.watch = _PackageWatch(entry, module, options)
+    entry.watch.active = True
+    entry.watch.scan()
 
 
 def _instrument_function(function: Callable[..., Any], options: _Options, name: str | None) -> Any:
-    spec = _spec(name or _function_span_name(function, options.prefix), function, options)
+    spec = make_spec(name or _function_span_name(function, options.prefix), function, options.capture())
     wrapper = TelemetryWrapper(function, spec, function)
-    module = inspect.getmodule(function)
-    attribute = function.__name__
-    if module is not None and getattr(module, attribute, None) is function:
+    module = sys.modules.get(getattr(function, "__module__", None) or "")
+    attribute = getattr(function, "__name__", "")
+    if module is not None and vars(module).get(attribute) is function:
         # Also patch the module attribute, as instrumenting "pkg.module:function" by path does.
-        _record(function, [_Patch(module, attribute, function)])
-        setattr(module, attribute, wrapper)
+        _apply(_entry(function), module, attribute, wrapper)
     return wrapper
+
+
+class _PackageWatch:
+    """Instruments the public surface of a module, or of a package and its public submodules:
+    those imported now at once, the others when the host imports them (discovery imports nothing)."""
+
+    def __init__(self, entry: _Entry, module: types.ModuleType, options: _Options) -> None:
+        self.entry = entry
+        self.module = module
+        self.package = Package(module)
+        self.options = options
+        self.active = True
+        self.scanned: set[str] = set()
+        self.waiting: set[str] = set()  # submodules with an import hook registered
+        self.checked: set[str] | None = None  # modules looked at for copies of our wrappers
+        self.classes: set[int] = set()
+        self.functions: dict[int, TelemetryWrapper] = {}
+
+    def scan(self, imported: types.ModuleType | None = None) -> None:
+        """Instrument the modules not seen yet; `imported`: the one whose import just finished
+        executing (a post-import hook runs before the import system marks it loaded)."""
+        with _lock:
+            modules = [self.module]
+            if self.package.is_package:
+                loaded = self.package.loaded_modules()
+                self._record_copies(loaded, imported)
+                modules += [module for module in loaded if self.package.is_public_module(module.__name__)]
+            for module in modules:
+                if module.__name__ in self.scanned:
+                    continue
+                if module is not imported and module is not self.module and is_loading(module):
+                    continue  # a submodule still being imported: scanned at the next hook (its own or a parent's)
+                self.scanned.add(module.__name__)
+                self._instrument_surface(module)
+                if self.package.is_package:
+                    self._wait_for_children(module)
+
+    def _record_copies(self, loaded: list[types.ModuleType], imported: types.ModuleType | None) -> None:
+        """Record the wrappers that modules imported since copied (`from .x import f`), so that
+        `uninstrument` gives them the original back too."""
+        if self.checked is None:  # the first scan: nothing was wrapped before, nothing copied
+            self.checked = {module.__name__ for module in loaded}
+            return
+        ours = {id(wrapper): wrapper for wrapper in self.functions.values()}
+        for module in loaded:
+            if module.__name__ in self.checked or (module is not imported and is_loading(module)):
+                continue
+            self.checked.add(module.__name__)
+            for attribute, value in list(vars(module).items()):
+                if ours.get(id(value), _MISSING) is value:
+                    self.entry.patches.append(_Patch(module, attribute, value.__wrapped__, value))
+
+    def on_import(self, module: types.ModuleType) -> None:
+        """Post-import hook of a submodule: instrument what it (and what it imported) brought."""
+        if not self.active:
+            return
+        try:
+            self.scan(module)
+        except Exception:  # the host's import must succeed whatever happens here
+            _logger.exception("sdk-telemetry: instrumenting %s failed", getattr(module, "__name__", module))
+
+    def _instrument_surface(self, module: types.ModuleType) -> None:
+        prefix = self.options.prefix or module.__name__.rsplit(".", 1)[-1]
+        class_options = _Options((), (), None, self.options.capture_args)
+        for attribute, value in surface_of(module, self.package):
+            if not self.options.wanted(attribute):
+                continue
+            if isinstance(value, type):
+                if id(value) not in self.classes:
+                    self.classes.add(id(value))
+                    self.entry.members.append(value)
+                    _instrument_class(value, class_options, _entry(value), self.package)
+                continue
+            wrapper = self.functions.get(id(value))
+            if wrapper is None:
+                spec = make_spec(f"{prefix}.{attribute}", value, self.options.capture())
+                wrapper = self.functions[id(value)] = TelemetryWrapper(value, spec, value)
+                home, own_name = sys.modules.get(value.__module__ or ""), str(value.__name__)
+                if home is not None and home is not module and vars(home).get(own_name) is value:
+                    _apply(self.entry, home, own_name, wrapper)  # so a pickled reference loads as this wrapper
+            _apply(self.entry, module, attribute, wrapper)
+
+    def _wait_for_children(self, module: types.ModuleType) -> None:
+        for child in self.package.public_children(module):
+            if child not in sys.modules and child not in self.waiting:
+                self.waiting.add(child)
+                wrapt.register_post_import_hook(self.on_import, child)
+
+
+# --- patching --------------------------------------------------------------------------------
+
+
+def _entry(target: Any) -> _Entry:
+    with _lock:
+        entry = _entries.get(id(target))
+        if entry is None:
+            entry = _entries[id(target)] = _Entry(target)
+        return entry
+
+
+def _apply(entry: _Entry, owner: Any, name: str, value: Any) -> None:
+    """Set `owner.name = value`, recorded first (a failure half-way leaves nothing unrecorded)."""
+    with _lock:
+        entry.patches.append(_Patch(owner, name, _own(owner, name), value))
+        _write(owner, name, value)
+
+
+def _namespace(owner: Any) -> dict[str, Any]:
+    """A module's or an instance's own `__dict__`, read without its class's attribute machinery."""
+    namespace: dict[str, Any] = object.__getattribute__(owner, "__dict__")
+    return namespace
+
+
+def _own(owner: Any, name: str) -> Any:
+    if isinstance(owner, type):
+        return vars(owner).get(name, _MISSING)
+    return _namespace(owner).get(name, _MISSING)
+
+
+def _write(owner: Any, name: str, value: Any) -> None:
+    if isinstance(owner, type):
+        type.__setattr__(owner, name, value)  # not a metaclass's own __setattr__
+    else:
+        _namespace(owner)[name] = value
+
+
+def _delete(owner: Any, name: str) -> None:
+    if isinstance(owner, type):
+        with contextlib.suppress(AttributeError):
+            type.__delattr__(owner, name)
+    else:
+        _namespace(owner).pop(name, None)
+
+
+def _restore_global(wrapper: TelemetryWrapper) -> None:
+    """Give the module attribute that holds `wrapper` (an `@instrument`-decorated function) the
+    original function back."""
+    wrapped = wrapper.__wrapped__
+    module = sys.modules.get(getattr(wrapped, "__module__", None) or "")
+    name = getattr(wrapped, "__name__", None)
+    if module is not None and isinstance(name, str) and vars(module).get(name) is wrapper:
+        vars(module)[name] = wrapped
+
+
+def _strip_instance(obj: Any) -> None:
+    """Remove the wrappers in an unregistered instance's `__dict__`: those of its class's methods
+    go, one wrapping an attribute of its own gives that attribute back."""
+    if not _has_instance_dict(obj):
+        return
+    own = _namespace(obj)
+    for attribute, value in list(own.items()):
+        if type(value) is TelemetryWrapper:
+            wrapped = value.__wrapped__
+            function = underlying_function(getattr(wrapped, "__func__", wrapped))
+            if function is not None and function is underlying_function(_class_attribute(type(obj), attribute)):
+                del own[attribute]
+            else:
+                own[attribute] = wrapped
 
 
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _record(target: Any, patches: list[_Patch]) -> None:
-    if not patches:
-        return
-    with _lock:
-        _, existing = _patches.setdefault(id(target), (target, []))
-        existing.extend(patches)
+def _implementation(raw: Any) -> Any:
+    """What an attribute found in a base class runs: unwrapped when the base is instrumented."""
+    if type(raw) is InheritedMethod:
+        return raw.implementation()
+    return raw.__wrapped__ if type(raw) is TelemetryWrapper else raw
 
 
-def _lookup(cls: type, attribute: str) -> tuple[type | None, Any]:
-    for klass in inspect.getmro(cls):
-        if attribute in klass.__dict__:
-            return klass, klass.__dict__[attribute]
-    return None, None
+def _class_attribute(cls: type, attribute: str) -> Any:
+    """The implementation `cls` has for `attribute` (found statically, unwrapped), or None."""
+    for klass in cls.__mro__:
+        if attribute in vars(klass):
+            return _implementation(vars(klass)[attribute])
+    return None
 
 
-def _underlying_function(raw: Any) -> Callable[..., Any] | None:
-    """The plain function behind a method, staticmethod or classmethod; None for anything else."""
-    if isinstance(raw, (staticmethod, classmethod)):
-        raw = raw.__func__
-    return raw if _is_plain_function(raw) else None
+def _is_data_descriptor(raw: Any) -> bool:
+    kind = type(raw)
+    return hasattr(kind, "__set__") or hasattr(kind, "__delete__")
 
 
-def _is_plain_function(obj: Any) -> bool:
-    return isinstance(obj, (types.FunctionType, functools.partial)) or inspect.isbuiltin(obj)
+def _has_instance_dict(obj: Any) -> bool:
+    try:
+        return isinstance(object.__getattribute__(obj, "__dict__"), dict)
+    except AttributeError:
+        return False
 
 
 def _function_span_name(function: Callable[..., Any], prefix: str | None) -> str:
@@ -282,35 +509,7 @@ def _function_span_name(function: Callable[..., Any], prefix: str | None) -> str
     return f"{module.rsplit('.', 1)[-1]}.{parts[-1]}"
 
 
-def _spec(name: str, function: Callable[..., Any], options: _Options) -> CallSpec:
-    capture = options.capture_args if options.capture_args is not None else capture_args_default()
-    module = getattr(function, "__module__", None) or ""
-    qualname = getattr(function, "__qualname__", getattr(function, "__name__", name))
-    return CallSpec(name, f"{module}.{qualname}" if module else qualname, function, capture)
-
-
-def _dispatcher(spec: CallSpec, function: Callable[..., Any]) -> Callable[..., Any]:
-    """The wrapt wrapper for one function, chosen once by the function's flavour."""
-    call: Callable[..., Any]
-    if inspect.isasyncgenfunction(function):
-        call = _calls.call_async_generator
-    elif inspect.iscoroutinefunction(function):
-        call = _calls.call_async
-    elif inspect.isgeneratorfunction(function):
-        call = _calls.call_generator
-    else:
-        call = _calls.call_sync
-
-    # A partial (C-level) rather than a closure: one Python frame fewer on every call.
-    return functools.partial(call, spec)
-
-
 def _patterns(value: str | Iterable[str] | None) -> tuple[str, ...]:
     if value is None:
         return ()
     return (value,) if isinstance(value, str) else tuple(value)
-
-
-def _safe_delattr(owner: Any, attribute: str) -> None:
-    with contextlib.suppress(AttributeError):
-        delattr(owner, attribute)
