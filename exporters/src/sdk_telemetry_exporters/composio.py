@@ -30,20 +30,55 @@ MAX_BATCH = 100
 INVOCATIONS_PATH = "/metrics/invocations"
 ERRORS_PATH = "/errors"
 SOURCE_SERVICES = frozenset({"sdk", "apollo", "hermes", "thermos"})
+SOURCE_LANGUAGES = frozenset({"python", "typescript", "go", "rust"})
 SOURCE_ENVIRONMENTS = frozenset({"development", "production", "ci", "staging", "test"})
-_ENVIRONMENT_ALIASES = {"dev": "development", "prod": "production", "stage": "staging", "testing": "test"}
+#: The usual spellings of `ENVIRONMENT` / `NODE_ENV` values, onto the schema's enum.
+ENVIRONMENT_ALIASES = {
+    "dev": "development",
+    "develop": "development",
+    "local": "development",
+    "prod": "production",
+    "prd": "production",
+    "live": "production",
+    "stage": "staging",
+    "stg": "staging",
+    "preprod": "staging",
+    "testing": "test",
+    "tests": "test",
+}
+_LANGUAGE_ALIASES = {"ts": "typescript", "py": "python", "golang": "go", "rs": "rust"}
+
+
+def _normalized(value: object, allowed: frozenset[str], aliases: Mapping[str, str]) -> str | None:
+    text = str(value).strip().lower()
+    text = aliases.get(text, text)
+    return text if text in allowed else None
+
+
+def normalize_environment(value: object) -> str | None:
+    """`source.environment` for a raw environment name (`prod` is `production`), or None when it is none of them."""
+    return _normalized(value, SOURCE_ENVIRONMENTS, ENVIRONMENT_ALIASES)
+
+
+def normalize_service(value: object) -> str | None:
+    """`source.service` for `value` (any case), or None when it is not one of the schema's."""
+    return _normalized(value, SOURCE_SERVICES, {})
+
+
+def normalize_language(value: object) -> str | None:
+    """`source.language` for `value` (`ts` is `typescript`), or None when it is not one of the schema's."""
+    return _normalized(value, SOURCE_LANGUAGES, _LANGUAGE_ALIASES)
 
 
 def source_from_resource(resource: Resource) -> dict[str, str]:
     """The payload's `source` object: enum fields hold one of their values or are left out."""
     attrs = resource.attributes
     source: dict[str, str] = {"language": "python"}
-    service = str(attrs.get(attr.SOURCE_SERVICE, "sdk"))
-    if service in SOURCE_SERVICES:
+    service = normalize_service(attrs.get(attr.SOURCE_SERVICE, "sdk"))
+    if service is not None:
         source["service"] = service
-    environment = str(attrs.get(attr.DEPLOYMENT_ENVIRONMENT, "")).strip().lower()
-    environment = _ENVIRONMENT_ALIASES.get(environment, environment)
-    if environment in SOURCE_ENVIRONMENTS:
+    environment = normalize_environment(attrs.get(attr.DEPLOYMENT_ENVIRONMENT, ""))
+    if environment is not None:
         source["environment"] = environment
     for key, resource_key in (("version", attr.SERVICE_VERSION), ("host", attr.HOST_NAME)):
         value = attrs.get(resource_key)

@@ -143,7 +143,7 @@ def _metrics(source: Source, names: Sequence[str] | None, time_range: TimeRange,
     rows = source.connection.execute(
         f"""
         SELECT SpanName, COUNT(*), SUM({source.weight()}), SUM((StatusCode = 'Error') * {source.weight()}),
-               AVG(Duration), SUM(Duration), MIN(Duration), MAX(Duration)
+               AVG(Duration), TOTAL(Duration), MIN(Duration), MAX(Duration)
         FROM otel_traces WHERE {condition}{wanted} GROUP BY SpanName ORDER BY SpanName
         """,
         params,

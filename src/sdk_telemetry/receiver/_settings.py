@@ -12,6 +12,9 @@ from sdk_telemetry.store import DEFAULT_RETENTION_DAYS
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_BACKLOG_ROWS = 100_000
 DEFAULT_RETENTION_INTERVAL = 3600.0
+#: Keyless Composio ingest: requests per second per client address, and the burst allowed.
+DEFAULT_KEYLESS_RATE = 20.0
+DEFAULT_KEYLESS_BURST = 200
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,12 @@ class ReceiverSettings:
     clickhouse_url: str | None = None
     #: Seconds a client is asked to wait (Retry-After) when the store cannot keep up.
     retry_after: int = 1
+    #: Accept requests without a key on the Composio routes (`/v1/metrics/invocations`,
+    #: `/v1/errors`) only, as the real Composio clients send none; every other route keeps its key.
+    composio_keyless: bool = False
+    #: Keyless requests per second per client address (IPv6: per /64), and the burst allowed.
+    keyless_rate: float = DEFAULT_KEYLESS_RATE
+    keyless_burst: int = DEFAULT_KEYLESS_BURST
 
     def __post_init__(self) -> None:
         if not self.api_keys and not self.insecure_no_auth:
@@ -45,5 +54,9 @@ class ReceiverSettings:
             raise ValueError(f"max_body_bytes must be positive, got {self.max_body_bytes}")
         if self.max_backlog_rows <= 0:
             raise ValueError(f"max_backlog_rows must be positive, got {self.max_backlog_rows}")
+        if not 0 < self.keyless_rate < float("inf"):
+            raise ValueError(f"keyless_rate must be a positive number, got {self.keyless_rate}")
+        if self.keyless_burst < 1:
+            raise ValueError(f"keyless_burst must be at least 1, got {self.keyless_burst}")
         if self.retention_interval <= 0:
             raise ValueError(f"retention_interval must be positive, got {self.retention_interval}")

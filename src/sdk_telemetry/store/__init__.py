@@ -29,6 +29,7 @@ from sdk_telemetry.store.queries import (
     function_stats,
     get_metrics,
     iso,
+    to_ns,
     top_errors,
 )
 from sdk_telemetry.store.retention import DEFAULT_RETENTION_DAYS, apply_retention
@@ -63,6 +64,7 @@ __all__ = [
     "rebuild_durations",
     "storage_bytes",
     "store_path",
+    "to_ns",
     "top_errors",
     "trace_row",
 ]
