@@ -171,8 +171,25 @@ def serve(
         ),
     ] = None,
     insecure_no_auth: Annotated[
-        bool, typer.Option("--insecure-no-auth", help="Accept requests without an API key (local use only).")
+        bool,
+        typer.Option("--insecure-no-auth", help="Accept requests without an API key (on a loopback --host only)."),
     ] = False,
+    composio_keyless: Annotated[
+        bool,
+        typer.Option(
+            "--composio-keyless",
+            envvar="SDK_TELEMETRY_SERVE_COMPOSIO_KEYLESS",
+            help="Accept Composio clients that send no key, on the Composio routes only, rate-limited per client.",
+        ),
+    ] = False,
+    keyless_rate: Annotated[
+        float,
+        typer.Option(envvar="SDK_TELEMETRY_SERVE_KEYLESS_RATE", help="Keyless requests per second per client address."),
+    ] = 20.0,  # ReceiverSettings' defaults (the receiver needs the server extra)
+    keyless_burst: Annotated[
+        int,
+        typer.Option(envvar="SDK_TELEMETRY_SERVE_KEYLESS_BURST", help="Keyless requests a client may send at once."),
+    ] = 200,
     max_body_bytes: Annotated[
         int, typer.Option(envvar="SDK_TELEMETRY_SERVE_MAX_BODY_BYTES", help="Largest body, after decompression.")
     ] = 20 * 1024 * 1024,
@@ -220,11 +237,21 @@ def serve(
 
     keys = tuple(part for value in api_key or () for part in parse_list(value))
     path = store_path(store)
+    if insecure_no_auth and not _is_loopback(host):
+        typer.echo(
+            f"sdk-telemetry serve: --insecure-no-auth is for a loopback --host only (127.0.0.1, ::1), not {host!r};"
+            " give an --api-key (and --composio-keyless for keyless Composio clients)",
+            err=True,
+        )
+        raise typer.Exit(2)
     try:
         settings = ReceiverSettings(
             store_path=path,
             api_keys=keys,
             insecure_no_auth=insecure_no_auth,
+            composio_keyless=composio_keyless,
+            keyless_rate=keyless_rate,
+            keyless_burst=keyless_burst,
             max_body_bytes=max_body_bytes,
             max_backlog_rows=max_backlog_rows,
             retention_days=retention_days,
@@ -255,6 +282,8 @@ def serve(
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     auth = "no authentication (--insecure-no-auth)" if insecure_no_auth else f"{len(keys)} API key(s)"
+    if composio_keyless and not insecure_no_auth:
+        auth += f"; Composio routes also without a key, {keyless_rate:g} requests/s per client"
     typer.echo(f"sdk-telemetry serve: listening on http://{shown}:{bound} ({auth})")
     copy = "; copying to ClickHouse" if clickhouse_url else ""
     typer.echo(f"sdk-telemetry serve: storing in {path} (retention {retention_days:g} days){copy}")
@@ -271,6 +300,18 @@ def serve(
     config = uvicorn.Config(application, log_level="warning", access_log=False, lifespan="on")
     _server_class(uvicorn.Server)(config).run(sockets=[sock])
     typer.echo("sdk-telemetry serve: stopped; everything accepted is stored")
+
+
+def _is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _server_class(base: Any) -> Any:
