@@ -21,6 +21,7 @@ from sdk_telemetry.cli._options import (
     UntilOption,
     console,
     grouped,
+    is_loopback,
     missing_extra,
     parse_when,
     print_json,
@@ -237,7 +238,7 @@ def serve(
 
     keys = tuple(part for value in api_key or () for part in parse_list(value))
     path = store_path(store)
-    if insecure_no_auth and not _is_loopback(host):
+    if insecure_no_auth and not is_loopback(host):
         typer.echo(
             f"sdk-telemetry serve: --insecure-no-auth is for a loopback --host only (127.0.0.1, ::1), not {host!r};"
             " give an --api-key (and --composio-keyless for keyless Composio clients)",
@@ -300,18 +301,6 @@ def serve(
     config = uvicorn.Config(application, log_level="warning", access_log=False, lifespan="on")
     _server_class(uvicorn.Server)(config).run(sockets=[sock])
     typer.echo("sdk-telemetry serve: stopped; everything accepted is stored")
-
-
-def _is_loopback(host: str) -> bool:
-    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
-    import ipaddress
-
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _server_class(base: Any) -> Any:
