@@ -159,3 +159,49 @@ def test_extension_fields_carry_service_session_and_user(keyless: Running) -> No
     assert orjson.loads(resource)["enduser.id"] == "u-3"
     (row,) = keyless.get("/api/v1/stats", service="acme-sdk").json()["functions"]
     assert row["calls"] == 1
+
+
+def test_our_exporter_carries_service_session_and_user_and_sends_no_hostname(keyless: Running) -> None:
+    import socket
+
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.trace import StatusCode
+    from sdk_telemetry_exporters import attributes as attr
+    from sdk_telemetry_exporters.composio import ComposioSpanExporter
+
+    from sdk_telemetry.store import Filters, connect, function_stats
+
+    exporter = ComposioSpanExporter(endpoint=keyless.url + "/v1", api_key=KEY)
+    resource = Resource.create(
+        {"service.name": "acme-sdk", "session.id": "sess-42", "enduser.id": "user-7", "host.name": socket.gethostname()}
+    )
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer(attr.INVOCATION_SCOPE)
+    with tracer.start_as_current_span("Tools.list"):
+        pass
+    with tracer.start_as_current_span("Tools.execute") as span:
+        span.set_attribute(attr.ERROR_TYPE, "ValueError")
+        span.add_event("exception", {"exception.type": "ValueError", "exception.message": ""})
+        span.set_status(StatusCode.ERROR, "ValueError")
+    provider.shutdown()
+    rows = keyless.rows("SELECT SpanName, ServiceName, SessionId, ResourceAttributes, StatusMessage FROM otel_traces")
+    assert {row[0] for row in rows} == {"Tools.list", "Tools.execute"}
+    assert {(row[1], row[2]) for row in rows} == {("acme-sdk", "sess-42")}
+    for row in rows:
+        resource_attributes = orjson.loads(row[3])
+        assert resource_attributes["enduser.id"] == "user-7"
+        assert "host.name" not in resource_attributes
+        assert socket.gethostname() not in row[3]
+    assert [row[4] for row in rows if row[0] == "Tools.execute"] == [""]  # the empty message, not "ValueError"
+    connection = connect(keyless.store)
+    assert {row.function for row in function_stats(connection, Filters(service="acme-sdk"))} == {
+        "Tools.list",
+        "Tools.execute",
+    }
+    assert {row.function for row in function_stats(connection, Filters(session="sess-42"))} == {
+        "Tools.list",
+        "Tools.execute",
+    }

@@ -290,17 +290,26 @@ class ErrorGroup:
 
 
 def top_errors(connection: sqlite3.Connection, filters: Filters | None = None, limit: int = 10) -> list[ErrorGroup]:
-    """The most frequent error types, each once per error (an exception re-raised through outer
-    instrumented calls counts once), with the latest message as a sample."""
+    """The most frequent error types, each once per error, with the latest message as a sample.
+
+    An exception re-raised through outer instrumented calls counts once: spans marked
+    `sdk_telemetry.error.propagated` (OTLP) are left out, and spans that share an error id
+    (`sdk_telemetry.error.id`: Composio payloads, whose every layer carries the same `errorId`)
+    count once, as their innermost layer (the one that started last).
+    """
     where, params = (filters or Filters()).sql()
     rows = connection.execute(
         f"""
-        SELECT COALESCE(json_extract(SpanAttributes, '$."error.type"'), 'Error') AS ErrorType,
-               SUM(1.0 / SampleRate), COUNT(*), COUNT(DISTINCT SpanName), SpanName, StatusMessage, MAX(Timestamp)
-        FROM otel_traces
-        WHERE StatusCode = 'Error' AND ScopeName = ?{where}
-          AND COALESCE(json_extract(SpanAttributes, '$."sdk_telemetry.error.propagated"'), 0) = 0
-        GROUP BY ErrorType ORDER BY 2 DESC, ErrorType LIMIT ?
+        WITH occurrences AS (
+            SELECT COALESCE(json_extract(SpanAttributes, '$."error.type"'), 'Error') AS ErrorType,
+                   1.0 / SampleRate AS Weight, SpanName, StatusMessage, MAX(Timestamp) AS Timestamp
+            FROM otel_traces
+            WHERE StatusCode = 'Error' AND ScopeName = ?{where}
+              AND COALESCE(json_extract(SpanAttributes, '$."sdk_telemetry.error.propagated"'), 0) = 0
+            GROUP BY COALESCE(json_extract(SpanAttributes, '$."sdk_telemetry.error.id"'), rowid)
+        )
+        SELECT ErrorType, SUM(Weight), COUNT(*), COUNT(DISTINCT SpanName), SpanName, StatusMessage, MAX(Timestamp)
+        FROM occurrences GROUP BY ErrorType ORDER BY 2 DESC, ErrorType LIMIT ?
         """,
         [INVOCATION_SCOPE, *params, limit],
     ).fetchall()
