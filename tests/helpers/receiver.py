@@ -16,7 +16,7 @@ import httpx
 import orjson
 import uvicorn
 
-from sdk_telemetry.receiver import ReceiverSettings, create_app
+from sdk_telemetry.receiver import ReceiverSettings, create_app, uvicorn_config
 
 KEY = "test-key-0123456789"
 
@@ -51,7 +51,7 @@ def serve(settings: ReceiverSettings, app_factory: Callable[[ReceiverSettings], 
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     app = app_factory(settings)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn_config(app, settings))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -311,3 +311,78 @@ def test_an_unstorable_batch_fails_alone_among_good_clients(tmp_path: Path) -> N
         assert running.rows("SELECT COUNT(*) FROM otel_traces") == [(80,)]
         health = running.get("/health").json()["receiver"]
         assert (health["failed_batches"], health["isolated_groups"]) == (1, 1)
+
+
+# --- connections and memory -------------------------------------------------------------------------
+
+
+def test_slow_headers_are_cut_off_and_a_stalled_body_is_408(tmp_path: Path) -> None:
+    settings = ReceiverSettings(
+        store_path=tmp_path / "s.sqlite3", api_keys=(KEY,), header_timeout=0.3, body_timeout=0.3
+    )
+    with serve(settings) as running:
+        port = int(running.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as slow:
+            slow.sendall(b"POST /v1/metrics/invocations HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+            slow.settimeout(5)
+            started = time.monotonic()
+            assert slow.recv(100) == b""  # closed by the server
+            assert time.monotonic() - started < 3
+        with socket.create_connection(("127.0.0.1", port)) as stalled:
+            stalled.sendall(
+                f"POST {INVOCATIONS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-API-Key: {KEY}\r\n"
+                "Content-Length: 1000\r\n\r\n[".encode()
+            )
+            stalled.settimeout(5)
+            answer = stalled.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408")
+        assert b"BODY_TIMEOUT" in answer
+        assert running.post(INVOCATIONS, [invocation(1)]).status_code == 200  # others are served meanwhile
+
+
+def test_bodies_held_at_once_are_bounded_in_bytes(tmp_path: Path) -> None:
+    settings = ReceiverSettings(
+        store_path=tmp_path / "s.sqlite3", api_keys=(KEY,), max_body_bytes=100_000, max_inflight_bytes=150_000
+    )
+    with serve(settings) as running:
+        port = int(running.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as first:  # holds 90 kB, unfinished
+            first.sendall(
+                f"POST {INVOCATIONS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-API-Key: {KEY}\r\n"
+                "Content-Length: 95000\r\n\r\n".encode()
+                + b"["
+                + b" " * 90_000
+            )
+            receiver = running.app.state.receiver
+            deadline = time.monotonic() + 5
+            while receiver.inflight_bytes < 90_000:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            body = b"[" + b" " * 80_000 + orjson.dumps(invocation(2)) + b"]"
+            refused = running.post(INVOCATIONS, raw=body)
+            assert refused.status_code == 503
+            assert refused.headers["Retry-After"] == "1"
+            assert refused.json()["error"]["code"] == "BUSY"
+            assert running.post(INVOCATIONS, [invocation(3)]).status_code == 200  # a small one still fits
+        deadline = time.monotonic() + 5
+        while receiver.inflight_bytes:
+            assert time.monotonic() < deadline, "held bytes were not released"
+            time.sleep(0.01)
+        assert running.post(INVOCATIONS, raw=body).status_code == 200
+        assert running.get("/health").json()["receiver"]["rejected_inflight"] == 1
+
+
+def test_connections_beyond_the_cap_are_503(tmp_path: Path) -> None:
+    settings = ReceiverSettings(store_path=tmp_path / "s.sqlite3", api_keys=(KEY,), max_connections=4)
+    with serve(settings) as running:
+        port = int(running.url.rsplit(":", 1)[1])
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+        try:
+            time.sleep(0.2)
+            refused = httpx.post(running.url + INVOCATIONS, json=[invocation(1)], headers={"X-API-Key": KEY})
+            assert refused.status_code == 503
+        finally:
+            for connection in idle:
+                connection.close()
+        time.sleep(0.2)
+        assert running.post(INVOCATIONS, [invocation(1)]).status_code == 200

@@ -197,6 +197,21 @@ def serve(
     max_backlog_rows: Annotated[
         int, typer.Option(envvar="SDK_TELEMETRY_SERVE_MAX_BACKLOG", help="Rows waiting for the store before 503.")
     ] = 100_000,
+    max_connections: Annotated[
+        int, typer.Option(envvar="SDK_TELEMETRY_SERVE_MAX_CONNECTIONS", help="Connections at once (503 beyond).")
+    ] = 1000,
+    max_inflight_bytes: Annotated[
+        int,
+        typer.Option(
+            envvar="SDK_TELEMETRY_SERVE_MAX_INFLIGHT_BYTES", help="Bytes of request bodies held at once (503 beyond)."
+        ),
+    ] = 256 * 1024 * 1024,
+    header_timeout: Annotated[
+        float, typer.Option(envvar="SDK_TELEMETRY_SERVE_HEADER_TIMEOUT", help="Seconds for a request's headers.")
+    ] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option(envvar="SDK_TELEMETRY_SERVE_BODY_TIMEOUT", help="Seconds a body may stall (408 beyond).")
+    ] = 30.0,
     retention_days: Annotated[
         float, typer.Option(envvar="SDK_TELEMETRY_RETENTION_DAYS", help="Days raw data is kept (0: forever).")
     ] = DEFAULT_RETENTION_DAYS,
@@ -231,7 +246,7 @@ def serve(
 
         from sdk_telemetry.dashboard import mount
         from sdk_telemetry.monitors import MonitorConfigError, load_config
-        from sdk_telemetry.receiver import ReceiverSettings, create_app
+        from sdk_telemetry.receiver import ReceiverSettings, create_app, uvicorn_config
     except ImportError as exc:
         raise missing_extra("`sdk-telemetry serve`", "server", exc) from None
     import socket
@@ -255,6 +270,10 @@ def serve(
             keyless_burst=keyless_burst,
             max_body_bytes=max_body_bytes,
             max_backlog_rows=max_backlog_rows,
+            max_connections=max_connections,
+            max_inflight_bytes=max_inflight_bytes,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
             retention_days=retention_days,
             retention_interval=retention_interval,
             store_client_ip=store_client_ip,
@@ -298,7 +317,7 @@ def serve(
     except ImportError as exc:
         typer.echo(f"sdk-telemetry serve: --clickhouse-url needs the clickhouse extra ({exc})", err=True)
         raise typer.Exit(1) from None
-    config = uvicorn.Config(application, log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn_config(application, settings, lifespan="on")
     _server_class(uvicorn.Server)(config).run(sockets=[sock])
     typer.echo("sdk-telemetry serve: stopped; everything accepted is stored")
 

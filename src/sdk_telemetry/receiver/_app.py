@@ -131,6 +131,9 @@ class Receiver:
         #: Values adjusted to fit the store since the start, by kind (see `_mapping`).
         self.adjusted: Counter[str] = Counter()
         self.disconnects = 0
+        #: Bytes of request bodies held now (see `_hold`), and the requests refused for it.
+        self.inflight_bytes = 0
+        self.rejected_inflight = 0
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -199,11 +202,21 @@ class Receiver:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise self._too_large()
         chunks, size = [], 0
+        stream = request.stream().__aiter__()
         try:
-            async for chunk in request.stream():
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(stream.__anext__(), self.settings.body_timeout)
+                except StopAsyncIteration:
+                    break
+                except asyncio.TimeoutError:
+                    raise Refusal(
+                        408, "BODY_TIMEOUT", f"the body stalled for {self.settings.body_timeout:g} s"
+                    ) from None
                 size += len(chunk)
                 if size > limit:
                     raise self._too_large()
+                self._hold(request, len(chunk))
                 chunks.append(chunk)
         except ClientDisconnect:
             self.disconnects += 1
@@ -212,7 +225,36 @@ class Receiver:
         raw = b"".join(chunks)
         if encoding != "gzip":
             return raw
-        return self._gunzip(raw)
+        body = self._gunzip(raw)
+        self._hold(request, len(body))
+        return body
+
+    def _hold(self, request: Request, size: int) -> None:
+        """Count `size` bytes of `request`'s body as held until it is answered; 503 with
+        Retry-After when the bodies held at once would pass `max_inflight_bytes`."""
+        if self.inflight_bytes + size > self.settings.max_inflight_bytes:
+            self.rejected_inflight += 1
+            raise Refusal(
+                503,
+                "BUSY",
+                f"more than {self.settings.max_inflight_bytes} bytes of request bodies are being handled; retry later",
+                headers={"Retry-After": str(self.settings.retry_after)},
+            )
+        self.inflight_bytes += size
+        request.scope["sdk_telemetry.held"] = request.scope.get("sdk_telemetry.held", 0) + size
+
+    def handler(self, method: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """`method` as a route handler: a `Refusal` is its JSON answer; held body bytes are released."""
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await method(request)
+            except Refusal as refusal:
+                return refusal.response()
+            finally:
+                self.inflight_bytes -= request.scope.get("sdk_telemetry.held", 0)
+
+        return handle
 
     def _gunzip(self, raw: bytes) -> bytes:
         """Every member of a gzip body (as `gzip.decompress` reads them), within the size limit;
@@ -458,6 +500,8 @@ class Receiver:
             "adjusted": dict(self.adjusted),
             "keyless_rate_limited": self.keyless_limit.limited,
             "client_disconnects": self.disconnects,
+            "inflight_bytes": self.inflight_bytes,
+            "rejected_inflight": self.rejected_inflight,
             "rejected_overload": writer.rejected_overload if writer else 0,
             "clickhouse_copied_rows": writer.mirrored_rows if writer else 0,
             "clickhouse_failed_rows": writer.mirror_failed_rows if writer else 0,
@@ -521,16 +565,6 @@ def _summary(exc: ValidationError) -> str:
     return f"{field}: {first['msg']}{more}"
 
 
-def _handler(method: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    async def handle(request: Request) -> Response:
-        try:
-            return await method(request)
-        except Refusal as refusal:
-            return refusal.response()
-
-    return handle
-
-
 def _clickhouse_mirror(clickhouse: ClickHouseStore) -> Callable[[Batch], None]:
     def mirror(stored: Batch) -> None:
         clickhouse.insert_spans(stored.spans)
@@ -568,18 +602,18 @@ def create_app(settings: ReceiverSettings, clickhouse: ClickHouseStore | None = 
             await run_in_threadpool(receiver.writer.close)
 
     routes = [
-        Route("/v1/metrics/invocations", _handler(receiver.invocations), methods=["POST"]),
-        Route("/v1/errors", _handler(receiver.errors), methods=["POST"]),
-        Route("/api/v1/telemetry", _handler(receiver.tinker), methods=["POST"]),
-        Route("/v1/traces", _handler(receiver.otlp_traces), methods=["POST"]),
-        Route("/v1/logs", _handler(receiver.otlp_logs), methods=["POST"]),
-        Route("/v1/metrics", _handler(receiver.otlp_metrics), methods=["POST"]),
-        Route("/api/v1/metrics", _handler(receiver.record_metric), methods=["POST"]),
-        Route("/api/v1/metrics", _handler(receiver.get_metrics), methods=["GET"]),
-        Route("/api/v1/stats", _handler(receiver.stats), methods=["GET"]),
-        Route("/api/v1/errors", _handler(receiver.top_errors), methods=["GET"]),
-        Route("/health", _handler(receiver.health), methods=["GET"]),
-        Route("/openapi.json", _handler(receiver.openapi), methods=["GET"]),
+        Route("/v1/metrics/invocations", receiver.handler(receiver.invocations), methods=["POST"]),
+        Route("/v1/errors", receiver.handler(receiver.errors), methods=["POST"]),
+        Route("/api/v1/telemetry", receiver.handler(receiver.tinker), methods=["POST"]),
+        Route("/v1/traces", receiver.handler(receiver.otlp_traces), methods=["POST"]),
+        Route("/v1/logs", receiver.handler(receiver.otlp_logs), methods=["POST"]),
+        Route("/v1/metrics", receiver.handler(receiver.otlp_metrics), methods=["POST"]),
+        Route("/api/v1/metrics", receiver.handler(receiver.record_metric), methods=["POST"]),
+        Route("/api/v1/metrics", receiver.handler(receiver.get_metrics), methods=["GET"]),
+        Route("/api/v1/stats", receiver.handler(receiver.stats), methods=["GET"]),
+        Route("/api/v1/errors", receiver.handler(receiver.top_errors), methods=["GET"]),
+        Route("/health", receiver.handler(receiver.health), methods=["GET"]),
+        Route("/openapi.json", receiver.handler(receiver.openapi), methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.receiver = receiver
