@@ -4,6 +4,7 @@ whatever was stored, queries answer valid JSON."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import socket
@@ -334,7 +335,9 @@ def test_slow_headers_are_cut_off_and_a_stalled_body_is_408(tmp_path: Path) -> N
                 "Content-Length: 1000\r\n\r\n[".encode()
             )
             stalled.settimeout(5)
-            answer = stalled.recv(4096)
+            answer = b""
+            while b"BODY_TIMEOUT" not in answer and (chunk := stalled.recv(4096)):
+                answer += chunk
         assert answer.startswith(b"HTTP/1.1 408")
         assert b"BODY_TIMEOUT" in answer
         assert running.post(INVOCATIONS, [invocation(1)]).status_code == 200  # others are served meanwhile
@@ -386,3 +389,63 @@ def test_connections_beyond_the_cap_are_503(tmp_path: Path) -> None:
                 connection.close()
         time.sleep(0.2)
         assert running.post(INVOCATIONS, [invocation(1)]).status_code == 200
+
+
+# --- retention and a full disk -------------------------------------------------------------------
+
+
+def test_a_full_store_says_so_answers_507_and_retention_makes_room(tmp_path: Path) -> None:
+    settings = ReceiverSettings(store_path=tmp_path / "s.sqlite3", api_keys=(KEY,), retention_days=7)
+    with serve(settings) as running:
+        old = time.time() - 10 * 86_400
+        for batch in range(10):
+            expired = [
+                {"functionName": "Old.call", "timestamp": old + batch * 100 + i, "props": {"pad": "x" * 500}}
+                for i in range(100)
+            ]
+            assert running.post(INVOCATIONS, expired).status_code == 200
+        writer = running.app.state.receiver.writer
+        # SQLite's own "database or disk is full": the store may not grow by another page.
+        writer.run_job(
+            lambda connection: connection.execute(
+                f"PRAGMA max_page_count = {connection.execute('PRAGMA page_count').fetchone()[0]}"
+            )
+        ).result(5)
+        fresh = [
+            {"functionName": "New.call", "timestamp": time.time(), "props": {"pad": "y" * 500}} for _ in range(300)
+        ]
+        full = running.post(INVOCATIONS, fresh)
+        assert full.status_code == 507, full.text
+        assert full.json()["error"]["code"] == "STORAGE_FULL"
+        assert full.headers["Retry-After"] == "1"
+        health = running.get("/health")
+        assert (health.status_code, health.json()["status"]) == (503, "unhealthy")
+        assert "full" in health.json()["problems"][0]
+        assert httpx.get(running.url + "/health").json() == {"status": "unhealthy", "version": health.json()["version"]}
+        deadline = time.monotonic() + 10  # the refusal started a sweep: the expired rows make room
+        while running.rows("SELECT COUNT(*) FROM otel_traces WHERE SpanName = 'Old.call'") != [(0,)]:
+            assert time.monotonic() < deadline, "retention did not make room"
+            time.sleep(0.05)
+        stored = running.post(INVOCATIONS, fresh)
+        assert stored.status_code == 200, stored.text
+        assert running.get("/health").json()["status"] == "healthy"
+
+
+def test_retention_sweeps_in_small_steps_between_writes(tmp_path: Path) -> None:
+    from sdk_telemetry.store import STEP_ROWS
+
+    settings = ReceiverSettings(store_path=tmp_path / "s.sqlite3", api_keys=(KEY,), retention_days=7)
+    with serve(settings) as running:
+        old = time.time() - 10 * 86_400
+        rows = 3 * STEP_ROWS + 10
+        for start in range(0, rows, 1000):
+            batch = [{"functionName": "Old.call", "timestamp": old + i} for i in range(start, min(rows, start + 1000))]
+            assert running.post(INVOCATIONS, batch).status_code == 200
+        receiver = running.app.state.receiver
+        jobs: list[int] = []
+        original = receiver.writer.run_job
+        receiver.writer.run_job = lambda job: jobs.append(1) or original(job)  # type: ignore[func-returns-value]
+        deleted = asyncio.run_coroutine_threadsafe(receiver.enforce_retention(), running.loop).result(30)
+        assert deleted["spans"] == rows
+        assert len(jobs) == 5  # four steps that deleted, one that found nothing left
+        assert running.rows("SELECT COUNT(*), COALESCE(SUM(Kept), 0) FROM otel_traces, otel_traces_summary") == [(0, 0)]

@@ -31,17 +31,18 @@ from sdk_telemetry.receiver import _mapping, _models, _otlp
 from sdk_telemetry.receiver._openapi import openapi
 from sdk_telemetry.receiver._ratelimit import RateLimiter, client_key
 from sdk_telemetry.receiver._settings import ReceiverSettings
-from sdk_telemetry.receiver._writer import Batch, Outcome, Overloaded, StoreWriter
+from sdk_telemetry.receiver._writer import SQLITE_FULL, Batch, Outcome, Overloaded, StoreWriter
 from sdk_telemetry.store import (
     ClickHouseStore,
     Filters,
     QueryError,
-    apply_retention,
     connect,
     function_stats,
     get_metrics,
     health,
     iso,
+    retention_cutoff,
+    retention_step,
     to_ns,
     top_errors,
 )
@@ -54,8 +55,6 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _DIGITS = re.compile(r"[0-9]{1,9}")
 #: Metric names one `GET /api/v1/metrics` may ask for.
 MAX_METRIC_NAMES = 1000
-#: SQLite's "database or disk is full".
-_SQLITE_FULL = 13
 
 
 class JsonAnswer(JSONResponse):
@@ -134,6 +133,7 @@ class Receiver:
         #: Bytes of request bodies held now (see `_hold`), and the requests refused for it.
         self.inflight_bytes = 0
         self.rejected_inflight = 0
+        self._sweep: asyncio.Future[dict[str, int]] | None = None
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -308,7 +308,8 @@ class Receiver:
         try:
             outcome: Outcome = await asyncio.wrap_future(future)
         except sqlite3.Error as exc:
-            if getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL:
+            if getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL:
+                self._sweep_soon()  # let retention make room now rather than at the next interval
                 raise Refusal(507, "STORAGE_FULL", f"the store's disk is full: {exc}", headers=retry) from None
             raise Refusal(503, "STORAGE_FAILURE", f"the store refused the batch: {exc}", headers=retry) from None
         except (OverflowError, ValueError, TypeError) as exc:  # a value no check caught: this batch only
@@ -486,6 +487,9 @@ class Receiver:
                 connection, self.settings.store_path, self.settings.retention_days, time.monotonic() - self.started
             )
         )
+        if self.writer is not None and self.writer.storage_full:
+            answer["status"] = "unhealthy"
+            answer["problems"] = [f"the store's disk is full: {self.writer.storage_full}"]
         status = 200 if answer["status"] == "healthy" else 503
         if not self.authenticated(request):
             return JsonAnswer({"status": answer["status"], "version": answer["version"]}, status_code=status)
@@ -522,20 +526,32 @@ class Receiver:
             await self.enforce_retention()
             await asyncio.sleep(self.settings.retention_interval)
 
+    def _sweep_soon(self) -> None:
+        """Start a retention sweep now, unless one is running."""
+        if self._sweep is None or self._sweep.done():
+            self._sweep = asyncio.ensure_future(self.enforce_retention())
+
     async def enforce_retention(self) -> dict[str, int]:
-        """Delete what is older than the retention limit; rows deleted per table."""
+        """Delete what is older than the retention limit, in small steps (each one job on the writer
+        thread, so that batches are committed between them); rows deleted per table."""
         assert self.writer is not None
-        days = self.settings.retention_days
-        try:
-            deleted: dict[str, int] = await asyncio.wrap_future(
-                self.writer.run_job(lambda connection: apply_retention(connection, days))
-            )
-        except sqlite3.Error as exc:
-            _logger.warning("sdk-telemetry serve: retention failed: %s", exc)
-            return {}
+        cutoff = retention_cutoff(self.settings.retention_days)
+        total = {"spans": 0, "events": 0, "metrics": 0}
+        while cutoff is not None:
+            try:
+                deleted: dict[str, int] = await asyncio.wrap_future(
+                    self.writer.run_job(lambda connection: retention_step(connection, cutoff))
+                )
+            except sqlite3.Error as exc:
+                _logger.warning("sdk-telemetry serve: retention failed: %s", exc)
+                return total
+            for table, count in deleted.items():
+                total[table] += count
+            if not any(deleted.values()):
+                break
         self.retention_runs += 1
-        self.last_retention = deleted
-        return deleted
+        self.last_retention = total
+        return total
 
 
 def _unauthorized() -> Refusal:
@@ -596,9 +612,11 @@ def create_app(settings: ReceiverSettings, clickhouse: ClickHouseStore | None = 
         try:
             yield
         finally:
-            retention.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await retention
+            for task in (retention, receiver._sweep):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await run_in_threadpool(receiver.writer.close)
 
     routes = [

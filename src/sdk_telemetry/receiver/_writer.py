@@ -23,6 +23,8 @@ from sdk_telemetry.store import connect, insert_events, insert_metrics, insert_s
 _logger = logging.getLogger(__name__)
 #: Rows committed in one transaction at most (several requests' batches together).
 GROUP_ROWS = 10_000
+#: SQLite's "database or disk is full".
+SQLITE_FULL = 13
 
 
 class Overloaded(RuntimeError):
@@ -76,6 +78,8 @@ class StoreWriter:
         self.failed_batches = 0
         self.isolated_groups = 0
         self.rejected_overload = 0
+        #: Set while the store's disk is full (SQLite's SQLITE_FULL): what the last write said.
+        self.storage_full: str | None = None
         self._connection = connect(path)
         self._connection.execute("PRAGMA wal_autocheckpoint = 10000")
         self._thread = threading.Thread(target=self._run, name="sdk-telemetry-store-writer", daemon=True)
@@ -172,8 +176,11 @@ class StoreWriter:
                 return
             _logger.warning("sdk-telemetry serve: could not store %d row(s): %s", len(group[0][0]), exc)
             self.failed_batches += 1
+            if getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL:
+                self.storage_full = str(exc)
             _settle(group[0][1], exception=exc)
             return
+        self.storage_full = None
         self.committed_rows += sum(outcome.stored for outcome in outcomes)
         self.duplicate_rows += sum(outcome.duplicates for outcome in outcomes)
         for (_, future), outcome in zip(group, outcomes, strict=True):
