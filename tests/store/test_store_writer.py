@@ -27,7 +27,7 @@ def rows(first: int, count: int) -> list[Any]:
         }
         for n in range(first, first + count)
     ]
-    return invocation_rows(payloads, None, "seed", {}, time.time_ns(), Counter())
+    return invocation_rows(payloads, None, b"[]", {}, time.time_ns(), Counter())
 
 
 @pytest.fixture

@@ -53,6 +53,7 @@ PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
 _CLIENT_ADDRESS = "client.address"
 _GZIP_MAGIC = b"\x1f\x8b"
 _DIGITS = re.compile(r"[0-9]{1,9}")
+_NUMBER = re.compile(r"[0-9]+")
 #: Metric names one `GET /api/v1/metrics` may ask for.
 MAX_METRIC_NAMES = 1000
 
@@ -199,29 +200,42 @@ class Receiver:
             raise Refusal(415, "UNSUPPORTED_MEDIA_TYPE", f"Content-Encoding {encoding!r} is not accepted; use gzip")
         limit = self.settings.max_body_bytes
         declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
+        if declared is not None and _NUMBER.fullmatch(declared) and int(declared) > limit:
             raise self._too_large()
-        chunks, size = [], 0
-        stream = request.stream().__aiter__()
+        chunks: list[bytes] = []
+        size = 0
+        # A body that stalls longer than body_timeout between two chunks is cut off (as
+        # asyncio.timeout does, which Python 3.10 lacks: one timer, moved on at every chunk).
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        assert task is not None
+        stalled: list[bool] = []
+
+        def cut_off() -> None:
+            stalled.append(True)
+            task.cancel()
+
+        timer = loop.call_later(self.settings.body_timeout, cut_off)
         try:
-            while True:
-                try:
-                    chunk = await asyncio.wait_for(stream.__anext__(), self.settings.body_timeout)
-                except StopAsyncIteration:
-                    break
-                except asyncio.TimeoutError:
-                    raise Refusal(
-                        408, "BODY_TIMEOUT", f"the body stalled for {self.settings.body_timeout:g} s"
-                    ) from None
+            async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
                     raise self._too_large()
                 self._hold(request, len(chunk))
                 chunks.append(chunk)
+                timer.cancel()
+                timer = loop.call_later(self.settings.body_timeout, cut_off)
         except ClientDisconnect:
             self.disconnects += 1
             _logger.debug("sdk-telemetry serve: a client disconnected after %d bytes of its body", size)
             raise Refusal(400, "CLIENT_DISCONNECTED", "the client disconnected before sending its whole body") from None
+        except asyncio.CancelledError:
+            if not stalled:
+                raise
+            if hasattr(task, "uncancel"):  # Python 3.11+: the cancellation was ours, not the server's
+                task.uncancel()
+            raise Refusal(408, "BODY_TIMEOUT", f"the body stalled for {self.settings.body_timeout:g} s") from None
+        finally:
+            timer.cancel()
         raw = b"".join(chunks)
         if encoding != "gzip":
             return raw
@@ -354,7 +368,7 @@ class Receiver:
         rows = _mapping.invocation_rows(
             payloads,
             request.headers.get("idempotency-key"),
-            _mapping.request_seed(body),
+            body,
             self.client_resource(request),
             time.time_ns(),
             adjusted,
@@ -376,7 +390,7 @@ class Receiver:
         rows = _mapping.invocation_rows(
             [payload],
             request.headers.get("idempotency-key"),
-            _mapping.request_seed(body),
+            body,
             self.client_resource(request),
             time.time_ns(),
             adjusted,

@@ -78,15 +78,10 @@ def _resource(payload: Invocation, extra: Mapping[str, Any]) -> tuple[dict[str, 
     return resource, dropped
 
 
-def request_seed(body: bytes) -> str:
-    """What identifies a request's content: the same body sent again gives the same ids."""
-    return hashlib.blake2b(body, digest_size=24).hexdigest()
-
-
 def invocation_rows(
     payloads: Sequence[Invocation],
     idempotency_key: str | None,
-    body_seed: str,
+    body: bytes,
     extra_resource: Mapping[str, Any],
     now_ns: int,
     adjusted: Adjustments,
@@ -94,7 +89,7 @@ def invocation_rows(
     """`otel_traces` rows for Composio-style payloads (one span each, scope `sdk_telemetry`).
 
     An item without `metadata.eventId` is keyed on the request (its `Idempotency-Key`, or else
-    `body_seed`, the digest of its body) and its position: distinct items of one request are
+    the digest of its `body`) and its position: distinct items of one request are
     distinct calls even when their bytes are equal, and a resent request lands once. Values the
     real schema accepts but the store cannot use are adjusted and counted in `adjusted`: negative
     durations become 0, names are cut at `MAX_NAME_LENGTH`, unknown `source` enum values dropped.
@@ -107,11 +102,13 @@ def invocation_rows(
     # One resource (and its encoding) per distinct source + metadata (but the event id) in the batch.
     resources: dict[Any, tuple[str, str, str, str, int]] = {}
     scope = attr.INVOCATION_SCOPE
-    seed = ("idempotency-key", idempotency_key) if idempotency_key else ("body", body_seed)
+    seed: tuple[str, str] | None = ("idempotency-key", idempotency_key) if idempotency_key else None
     for index, payload in enumerate(payloads):
         metadata = payload.get("metadata")
         event_id = metadata.get("eventId") if metadata else None
         if event_id is None:
+            if seed is None:  # the body's digest, taken only when an item has no event id
+                seed = ("body", hashlib.blake2b(body, digest_size=24).hexdigest())
             event_id = store.content_id(*seed, index)
         timestamp = payload.get("timestamp")
         start = int(timestamp * NS_PER_S) if timestamp is not None else now_ns
