@@ -131,7 +131,7 @@ def test_as_lenient_as_the_real_schema_and_every_adjustment_counted(keyless: Run
     batch = [
         {"functionName": "A.env", "source": {"environment": "$NODE_ENV", "service": "sdk"}},
         {"functionName": "A.env", "source": {"environment": "Staging", "language": "ts"}},
-        {"functionName": "A.step", "durationMs": -12.5},
+        {"functionName": "A.step", "durationMs": -1.7976931348623157e308},
         {"functionName": ""},
         {"functionName": "N" * 5000, "error": {"name": ""}},
         {"functionName": "A.svc", "source": {"service": "unknown-service", "language": "cobol"}},

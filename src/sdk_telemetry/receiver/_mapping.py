@@ -115,7 +115,15 @@ def invocation_rows(
         source = payload.get("source")
         cache_key = (
             tuple(source.items()) if source else None,
-            tuple(item for item in metadata.items() if item[0] != "eventId") if metadata else None,
+            (
+                metadata.get("projectId"),
+                metadata.get("provider"),
+                metadata.get("serviceName"),
+                metadata.get("sessionId"),
+                metadata.get("userId"),
+            )
+            if metadata
+            else None,
         )
         cached = resources.get(cache_key)
         if cached is None:
@@ -153,10 +161,11 @@ def invocation_rows(
             if "props" in payload:
                 attributes[attr.PROPS] = store.dumps(payload["props"])
             attributes_json, events_json = store.dumps(attributes), store.dumps(events)
-        duration = int(payload.get("durationMs", 0.0) * 1_000_000)
-        if duration < 0:
+        duration_ms = payload.get("durationMs", 0.0)
+        if duration_ms < 0:  # any negative number, down to -1.8e308, is a clock step: 0
             adjusted["durations_clamped"] += 1
-            duration = 0
+            duration_ms = 0.0
+        duration = int(duration_ms * 1_000_000)
         name = payload["functionName"]
         if len(name) > MAX_NAME_LENGTH:
             adjusted["names_truncated"] += 1
