@@ -449,3 +449,29 @@ def test_retention_sweeps_in_small_steps_between_writes(tmp_path: Path) -> None:
         assert deleted["spans"] == rows
         assert len(jobs) == 5  # four steps that deleted, one that found nothing left
         assert running.rows("SELECT COUNT(*), COALESCE(SUM(Kept), 0) FROM otel_traces, otel_traces_summary") == [(0, 0)]
+
+
+@pytest.mark.parametrize("path", ["/v1/traces", "/v1/logs", "/v1/metrics"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"20362",
+        b"[]",
+        b'"text"',
+        b"null",
+        b'{"resourceSpans": 5, "resourceLogs": 5, "resourceMetrics": 5}',
+        b'{"resourceSpans": [5], "resourceLogs": [5], "resourceMetrics": [5]}',
+        b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": 5, "traceId": 7}]}]}]}',
+        b'{"resourceLogs": [{"scopeLogs": [{"logRecords": [{"attributes": {"a": 1}}]}]}]}',
+        b'{"resourceMetrics": [{"scopeMetrics": [{"metrics": [{"name": "m", "gauge": []}]}]}]}',
+    ],
+)
+def test_otlp_json_of_the_wrong_shape_is_400(receiver: Running, path: str, body: bytes) -> None:
+    # Found by schemathesis: a JSON body that is not an object was a 500.
+    response = receiver.post(path, raw=body)
+    if response.status_code == 200:  # a shape that is valid for another signal: unknown fields are ignored
+        assert response.json() == {}
+        return
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "INVALID_OTLP"
+    assert response.json()["error"]["message"].count("not a valid") == 1

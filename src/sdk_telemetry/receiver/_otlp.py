@@ -59,12 +59,18 @@ def decode(body: bytes, json: bool, message: Message) -> None:
     """Fill `message` from a protobuf or OTLP-JSON body; raises `OtlpError`."""
     try:
         if json:
-            json_format.ParseDict(_hex_ids_to_base64(orjson.loads(body)), message, ignore_unknown_fields=True)
+            document = orjson.loads(body)
+            if not isinstance(document, dict):
+                raise OtlpError(f"not a valid {type(message).__name__}: the body is not a JSON object")
+            json_format.ParseDict(_hex_ids_to_base64(document), message, ignore_unknown_fields=True)
         else:
             message.ParseFromString(body)
+    except OtlpError:
+        raise
     except RecursionError:
         raise OtlpError(f"not a valid {type(message).__name__}: the body is too deeply nested") from None
-    except (DecodeError, json_format.ParseError, orjson.JSONDecodeError) as exc:
+    except (DecodeError, json_format.ParseError, orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
+        # json_format raises TypeError or AttributeError where a field holds the wrong JSON type
         if "depth limit" in str(exc) or "recursion" in str(exc).lower():
             raise OtlpError(f"not a valid {type(message).__name__}: the body is too deeply nested") from None
         raise OtlpError(f"not a valid {type(message).__name__}: {exc}") from None
