@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from sdk_telemetry.cli._options import parse_when
@@ -125,6 +126,51 @@ def test_serve_refuses_to_start_without_a_key(tmp_path: Path) -> None:
     assert "--insecure-no-auth" in result.stderr
 
 
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::"])
+def test_serve_allows_insecure_no_auth_on_loopback_only(tmp_path: Path, host: str) -> None:
+    command = [sys.executable, "-m", "sdk_telemetry", "serve", "--insecure-no-auth", "--host", host, "--port", "0"]
+    result = subprocess.run(
+        [*command, "--store", str(tmp_path / "s.sqlite3")],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=ROOT,
+    )
+    assert result.returncode == 2
+    assert "loopback" in result.stderr
+    assert not (tmp_path / "s.sqlite3").exists()
+
+
+def test_serve_takes_keyless_composio_clients_when_told(tmp_path: Path) -> None:
+    store = tmp_path / "keyless.sqlite3"
+    limits = ["--keyless-burst", "2", "--keyless-rate", "0.1"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sdk_telemetry", "serve", "--port", "0", "--store", str(store), *limits],
+        env=child_env(SDK_TELEMETRY_SERVE_API_KEYS="k1", SDK_TELEMETRY_SERVE_COMPOSIO_KEYLESS="true"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert process.stdout is not None
+        listening = process.stdout.readline()
+        assert "Composio routes also without a key" in listening
+        url = listening.split(" on ", 1)[1].split()[0]
+        statuses = [
+            httpx.post(url + "/v1/metrics/invocations", json=[{"functionName": f"K.{i}"}], timeout=10).status_code
+            for i in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+        assert httpx.get(url + "/api/v1/stats", timeout=10).status_code == 401
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)
+    connection = _sqlite.connect(store)
+    assert connection.execute("SELECT COUNT(*) FROM otel_traces").fetchone() == (2,)
+
+
 def test_serve_prints_where_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     store = tmp_path / "served.sqlite3"
     process = subprocess.Popen(
@@ -149,7 +195,8 @@ def test_serve_prints_where_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None
         ]
         response = httpx.post(url + "/v1/metrics/invocations", json=batch, headers={"X-API-Key": "k2"}, timeout=10)
         assert response.status_code == 200
-        assert httpx.get(url + "/health", timeout=10).json()["stats"]["data_retention_days"] == 30
+        health = httpx.get(url + "/health", headers={"X-API-Key": "k1"}, timeout=10).json()
+        assert health["stats"]["data_retention_days"] == 30
         os.kill(process.pid, signal.SIGTERM)
         out, err = process.communicate(timeout=20)
     finally:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
@@ -111,3 +116,72 @@ async def test_every_tool_through_a_real_client_session(tmp_path: Path) -> None:
 
     assert results["bad"].is_error and "at least two steps" in results["bad"].content[0].text
     assert results["invalid"].is_error
+
+
+MCP_HTTP = [sys.executable, "-m", "sdk_telemetry.cli.mcp_server", "--transport", "streamable-http"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _listed_tools(url: str, headers: dict[str, str]) -> set[str]:
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    async with (
+        create_mcp_http_client(headers=headers) as http,
+        streamable_http_client(url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        return {tool.name for tool in (await session.list_tools()).tools}
+
+
+def test_streamable_http_requires_the_receivers_api_key(tmp_path: Path) -> None:
+    port = _free_port()
+    process = subprocess.Popen(
+        [*MCP_HTTP, "--port", str(port), "--store", str(tmp_path / "s.sqlite3")],
+        env=child_env(SDK_TELEMETRY_SERVE_API_KEYS="mcp-key-1,mcp-key-2"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                refused = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, timeout=5)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and process.poll() is None, "the MCP server did not start"
+                time.sleep(0.1)
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == "UNAUTHORIZED"
+        wrong = httpx.post(url, json={}, headers={"Authorization": "Bearer nope"}, timeout=5)
+        assert wrong.status_code == 401
+        assert asyncio.run(_listed_tools(url, {"Authorization": "Bearer mcp-key-2"})) == TOOLS
+    finally:
+        process.terminate()
+        process.communicate(timeout=20)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        ([], "needs an API key"),
+        (["--insecure-no-auth", "--host", "0.0.0.0"], "loopback"),
+    ],
+)
+def test_streamable_http_does_not_start_without_a_key(tmp_path: Path, arguments: list[str], problem: str) -> None:
+    result = subprocess.run(
+        [*MCP_HTTP, "--port", "0", "--store", str(tmp_path / "s.sqlite3"), *arguments],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert problem in result.stderr

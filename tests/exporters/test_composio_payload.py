@@ -8,6 +8,7 @@ import socket
 import time
 from typing import Any
 
+import orjson
 import pytest
 
 from exporters.tests.helpers.loopback import LoopbackServer, Received
@@ -122,19 +123,19 @@ def test_success_payload_field_by_field(server):
         "language": "python",
         "version": "1.2.3",
         "platform": platform.system().lower(),
-        "host": socket.gethostname(),
         "environment": "production",
-    }
+    }  # no source.host: the machine's name does not leave the process
+    assert f'"{socket.gethostname()}"' not in orjson.dumps(body).decode()
     event_id = payload["metadata"].pop("eventId")
     assert re.fullmatch(r"[0-9a-f]{48}", event_id), event_id
-    assert payload["metadata"] == {"projectId": "proj-123", "provider": "openai"}
+    assert payload["metadata"] == {"projectId": "proj-123", "provider": "openai", "sessionId": telemetry.session_id}
     assert nulls(body) == []
     assert request.headers["content-type"] == "application/json"
     assert "x-api-key" not in request.headers
 
 
 def test_failed_call_is_one_object_at_errors_and_arrives_before_the_batch_interval(server):
-    configure(server, batch_interval=30, project_id="proj-9", provider="anthropic", service_version="0.4.0")
+    telemetry = configure(server, batch_interval=30, project_id="proj-9", provider="anthropic", service_version="0.4.0")
     instrument(Tools)
     tools = Tools()
     with pytest.raises(ToolError):
@@ -155,7 +156,7 @@ def test_failed_call_is_one_object_at_errors_and_arrives_before_the_batch_interv
     assert isinstance(payload["durationMs"], float) and payload["durationMs"] >= 0
     assert abs(payload["timestamp"] - time.time()) < 30
     assert re.fullmatch(r"[0-9a-f]{48}", payload["metadata"].pop("eventId"))
-    assert payload["metadata"] == {"projectId": "proj-9", "provider": "anthropic"}
+    assert payload["metadata"] == {"projectId": "proj-9", "provider": "anthropic", "sessionId": telemetry.session_id}
     error = payload["error"]
     assert set(error) == {"name", "code", "errorId", "message", "stack"}, error
     assert error["name"] == "ToolError"
@@ -223,7 +224,8 @@ def test_absent_fields_are_omitted_and_no_api_key_header_by_default(server):
     failure = error_request.json()
     for payload in (success, failure):
         assert "props" not in payload, "arguments must not be sent by default"
-        assert set(payload["metadata"]) == {"eventId"}, "only the event id when neither project id nor provider is set"
+        # the event id and the session, when neither project id, provider nor service name is set
+        assert set(payload["metadata"]) == {"eventId", "sessionId"}
         assert "version" not in payload["source"]
         assert "environment" not in payload["source"]
         assert nulls(payload) == []

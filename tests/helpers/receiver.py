@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import sqlite3
@@ -16,7 +17,7 @@ import httpx
 import orjson
 import uvicorn
 
-from sdk_telemetry.receiver import ReceiverSettings, create_app
+from sdk_telemetry.receiver import ReceiverSettings, create_app, uvicorn_config
 
 KEY = "test-key-0123456789"
 
@@ -26,6 +27,8 @@ class Running:
     url: str
     store: Path
     app: Any
+    #: The server's event loop (to run the app's coroutines from a test).
+    loop: asyncio.AbstractEventLoop
 
     def post(
         self, path: str, body: Any = None, *, raw: bytes | None = None, headers: dict[str, str] | None = None
@@ -51,18 +54,20 @@ def serve(settings: ReceiverSettings, app_factory: Callable[[ReceiverSettings], 
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     app = app_factory(settings)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    server = uvicorn.Server(uvicorn_config(app, settings))
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(server.serve(sockets=[sock]),), daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         assert time.monotonic() < deadline, "the receiver did not start"
         time.sleep(0.01)
     try:
-        yield Running(f"http://127.0.0.1:{sock.getsockname()[1]}", settings.store_path, app)
+        yield Running(f"http://127.0.0.1:{sock.getsockname()[1]}", settings.store_path, app, loop)
     finally:
         server.should_exit = True
         thread.join(10)
+        loop.close()
 
 
 def invocation(i: int, **extra: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from chdb import session as chdb_session
 
+from sdk_telemetry.store import connect, insert_spans, top_errors, trace_row
 from sdk_telemetry.store.clickhouse import ClickHouseStore
 from sdk_telemetry.store.queries import Filters, QueryError
 from tests.helpers.store_data import (
@@ -120,5 +121,47 @@ def test_the_receiver_copies_what_it_stores_to_clickhouse(tmp_path: Path, clickh
         (row,) = clickhouse.function_stats()
         assert (row.function, row.calls, row.errors, row.p50_ms, row.max_ms) == ("Tools.execute", 10, 1, 5.0, 10.0)
         assert clickhouse.get_metrics(["depth"], aggregation="SUM")["metrics"]["depth"]["value"] == 2.0
+    finally:
+        clickhouse.run("USE otel", {})
+
+
+def test_an_error_reported_by_every_layer_counts_once_in_both_engines(
+    clickhouse: ClickHouseStore, tmp_path: Path
+) -> None:
+    # A Composio client reports each layer an exception went through, all with one errorId.
+    layers = [
+        ("Outer.run", "err-1", 2),
+        ("Middle.step", "err-1", 1),
+        ("Inner.fail", "err-1", 0),
+        ("Other.call", "err-2", 3),
+    ]
+    rows = [
+        trace_row(
+            timestamp=(T0 + offset) * 1_000_000_000,
+            trace_id=f"{n + 1:032x}",
+            span_id=f"{n + 1:016x}",
+            name=name,
+            duration=1000,
+            resource={"service.name": "svc"},
+            attributes={"error.type": "ToolError", "sdk_telemetry.error.id": error_id},
+            scope="sdk_telemetry",
+            status="Error",
+            status_message=f"from {name}",
+        )
+        for n, (name, error_id, offset) in enumerate(layers)
+    ]
+    sqlite = connect(tmp_path / "s.sqlite3")
+    with sqlite:
+        sqlite.execute("BEGIN IMMEDIATE")
+        insert_spans(sqlite, rows)
+    clickhouse.run("CREATE DATABASE IF NOT EXISTS layers ENGINE = Atomic", {})
+    clickhouse.run("USE layers", {})  # beside the known dataset, for this test alone
+    try:
+        clickhouse.create_tables()
+        clickhouse.insert_spans(rows)
+        for groups in (top_errors(sqlite), clickhouse.top_errors()):
+            (group,) = groups
+            assert (group.error_type, group.count, group.kept, group.functions) == ("ToolError", 2, 2, 2)
+            assert (group.sample_function, group.sample_message) == ("Other.call", "from Other.call")
     finally:
         clickhouse.run("USE otel", {})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from sdk_telemetry.receiver._mapping import invocation_rows
-from sdk_telemetry.receiver._writer import Batch, StoreWriter
+from sdk_telemetry.receiver._writer import Batch, Outcome, StoreWriter
 
 
 def rows(first: int, count: int) -> list[Any]:
@@ -26,7 +27,7 @@ def rows(first: int, count: int) -> list[Any]:
         }
         for n in range(first, first + count)
     ]
-    return invocation_rows(payloads, None, {}, time.time_ns())
+    return invocation_rows(payloads, None, b"[]", {}, time.time_ns(), Counter())
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_a_cancelled_job_is_skipped_and_the_writer_goes_on(writer: StoreWriter) 
     cancelled = writer.run_job(lambda _: ran.set())
     assert cancelled.cancel()
     release.set()
-    assert writer.submit(Batch(spans=rows(0, 3))).result(timeout=5) is None
+    assert writer.submit(Batch(spans=rows(0, 3))).result(timeout=5) == Outcome(stored=3, duplicates=0)
     assert not ran.is_set()
     assert stored(writer.path) == 3
 
@@ -72,6 +73,6 @@ def test_a_batch_whose_waiter_gave_up_is_stored_and_the_next_one_too(writer: Sto
     abandoned = writer.submit(Batch(spans=rows(0, 5)))
     assert abandoned.cancel()  # the request went away before the commit
     release.set()
-    assert writer.submit(Batch(spans=rows(5, 2))).result(timeout=5) is None
+    assert writer.submit(Batch(spans=rows(5, 2))).result(timeout=5) == Outcome(stored=2, duplicates=0)
     assert stored(writer.path) == 7
     assert writer.committed_rows == 7

@@ -3,6 +3,16 @@
 Successful invocations go as JSON arrays (at most 100 per request) to
 `POST {base}/metrics/invocations`; each failed invocation goes alone to `POST {base}/errors`.
 An absent field is omitted, never `null`.
+
+An error re-raised through several instrumented layers is reported to `/errors` once, by the
+innermost layer (the first to record it); the outer layers' invocations go in the batches with
+the same `error.errorId`, and a receiver counts an error once per `errorId`.
+
+Extensions of ours, in `metadata` (a server that does not know them strips them): `eventId`
+(the span's ids), `serviceName` (`service.name`, unless the SDK's default), `sessionId`
+(`session.id`) and `userId` (`enduser.id`), from the span's attributes or else its resource.
+`source.host` is the product (e.g. `mcp`), never the machine's name: it is sent only when set,
+as the `sdk_telemetry.source.host` resource attribute or the exporter's `source_host`.
 """
 
 from __future__ import annotations
@@ -30,23 +40,62 @@ MAX_BATCH = 100
 INVOCATIONS_PATH = "/metrics/invocations"
 ERRORS_PATH = "/errors"
 SOURCE_SERVICES = frozenset({"sdk", "apollo", "hermes", "thermos"})
+SOURCE_LANGUAGES = frozenset({"python", "typescript", "go", "rust"})
 SOURCE_ENVIRONMENTS = frozenset({"development", "production", "ci", "staging", "test"})
-_ENVIRONMENT_ALIASES = {"dev": "development", "prod": "production", "stage": "staging", "testing": "test"}
+#: The usual spellings of `ENVIRONMENT` / `NODE_ENV` values, onto the schema's enum.
+ENVIRONMENT_ALIASES = {
+    "dev": "development",
+    "develop": "development",
+    "local": "development",
+    "prod": "production",
+    "prd": "production",
+    "live": "production",
+    "stage": "staging",
+    "stg": "staging",
+    "preprod": "staging",
+    "testing": "test",
+    "tests": "test",
+}
+#: The resource attribute that sets `source.host` (the product, as the real clients send it).
+SOURCE_HOST = "sdk_telemetry.source.host"
+ENDUSER_ID = "enduser.id"
+_DEFAULT_SERVICE_PREFIX = "unknown_service"
+_LANGUAGE_ALIASES = {"ts": "typescript", "py": "python", "golang": "go", "rs": "rust"}
 
 
-def source_from_resource(resource: Resource) -> dict[str, str]:
-    """The payload's `source` object: enum fields hold one of their values or are left out."""
+def _normalized(value: object, allowed: frozenset[str], aliases: Mapping[str, str]) -> str | None:
+    text = str(value).strip().lower()
+    text = aliases.get(text, text)
+    return text if text in allowed else None
+
+
+def normalize_environment(value: object) -> str | None:
+    """`source.environment` for a raw environment name (`prod` is `production`), or None when it is none of them."""
+    return _normalized(value, SOURCE_ENVIRONMENTS, ENVIRONMENT_ALIASES)
+
+
+def normalize_service(value: object) -> str | None:
+    """`source.service` for `value` (any case), or None when it is not one of the schema's."""
+    return _normalized(value, SOURCE_SERVICES, {})
+
+
+def normalize_language(value: object) -> str | None:
+    """`source.language` for `value` (`ts` is `typescript`), or None when it is not one of the schema's."""
+    return _normalized(value, SOURCE_LANGUAGES, _LANGUAGE_ALIASES)
+
+
+def source_from_resource(resource: Resource, host: str | None = None) -> dict[str, str]:
+    """The payload's `source` object: enum fields hold one of their values or are left out;
+    `host` (else the `sdk_telemetry.source.host` attribute) only when given, never `host.name`."""
     attrs = resource.attributes
     source: dict[str, str] = {"language": "python"}
-    service = str(attrs.get(attr.SOURCE_SERVICE, "sdk"))
-    if service in SOURCE_SERVICES:
+    service = normalize_service(attrs.get(attr.SOURCE_SERVICE, "sdk"))
+    if service is not None:
         source["service"] = service
-    environment = str(attrs.get(attr.DEPLOYMENT_ENVIRONMENT, "")).strip().lower()
-    environment = _ENVIRONMENT_ALIASES.get(environment, environment)
-    if environment in SOURCE_ENVIRONMENTS:
+    environment = normalize_environment(attrs.get(attr.DEPLOYMENT_ENVIRONMENT, ""))
+    if environment is not None:
         source["environment"] = environment
-    for key, resource_key in (("version", attr.SERVICE_VERSION), ("host", attr.HOST_NAME)):
-        value = attrs.get(resource_key)
+    for key, value in (("version", attrs.get(attr.SERVICE_VERSION)), ("host", host or attrs.get(SOURCE_HOST))):
         if value is not None and str(value):
             source[key] = str(value)
     os_type = attrs.get(attr.OS_TYPE)  # absent in minimal mode: then no platform is sent
@@ -58,14 +107,20 @@ def source_from_resource(resource: Resource) -> dict[str, str]:
 def metadata_from_resource(
     resource: Resource, project_id: str | None = None, provider: str | None = None
 ) -> dict[str, str]:
-    """The payload's `metadata` object (`projectId`, `provider`), empty when neither is known."""
+    """The payload's `metadata` object: `projectId`, `provider` and the extensions `serviceName`,
+    `sessionId`, `userId` when known (empty when none is)."""
+    attrs = resource.attributes
     metadata: dict[str, str] = {}
-    project = project_id or resource.attributes.get(attr.PROJECT_ID)
-    provider_name = provider or resource.attributes.get(attr.PROVIDER)
-    if project:
-        metadata["projectId"] = str(project)
-    if provider_name:
-        metadata["provider"] = str(provider_name)
+    service = str(attrs.get(attr.SERVICE_NAME) or "")
+    for key, value in (
+        ("projectId", project_id or attrs.get(attr.PROJECT_ID)),
+        ("provider", provider or attrs.get(attr.PROVIDER)),
+        ("serviceName", "" if service.startswith(_DEFAULT_SERVICE_PREFIX) else service),
+        ("sessionId", attrs.get(attr.SESSION_ID)),
+        ("userId", attrs.get(ENDUSER_ID)),
+    ):
+        if value:
+            metadata[key] = str(value)
     return metadata
 
 
@@ -95,11 +150,15 @@ def error_object(span: ReadableSpan) -> dict[str, str] | None:
     for key, value in (
         ("code", attrs.get(attr.ERROR_CODE)),
         ("errorId", attrs.get(attr.ERROR_ID)),
-        ("message", exception.get(attr.EXCEPTION_MESSAGE) or span.status.description),
         ("stack", exception.get(attr.EXCEPTION_STACKTRACE)),
     ):
         if value is not None and value != "":
             error[key] = str(value)
+    # The exception's own message, even empty (as the real clients send it), never its type's name.
+    if attr.EXCEPTION_MESSAGE in exception:
+        error["message"] = str(exception[attr.EXCEPTION_MESSAGE])
+    elif span.status.description:
+        error["message"] = span.status.description
     return error
 
 
@@ -134,6 +193,11 @@ def invocation_payload(span: ReadableSpan, source: Mapping[str, str], metadata: 
     if source:
         payload["source"] = source
     payload["metadata"] = {**metadata, "eventId": span_event_id(span)}
+    if attributes:  # a session or user set on the span wins over the resource's
+        for key, attribute in (("sessionId", attr.SESSION_ID), ("userId", ENDUSER_ID)):
+            value = attributes.get(attribute)
+            if value:
+                payload["metadata"][key] = str(value)
     if span.status.status_code is StatusCode.ERROR:
         error = error_object(span)
         if error is not None:
@@ -167,8 +231,11 @@ class ComposioSpanExporter(DeliveringExporter, SpanExporter):
         provider: str | None = None,
         fallback: OtlpFallback | None = None,
         settings: ExporterSettings | None = None,
+        source_host: str | None = None,
     ) -> None:
+        """`source_host` is sent as `source.host`: the product (such as `mcp`), not a machine name."""
         self.non_invocation_spans = 0
+        self._source_host = source_host
         self.items_unmapped = 0
         self._project_id = project_id
         self._provider = provider
@@ -268,7 +335,7 @@ class ComposioSpanExporter(DeliveringExporter, SpanExporter):
         if cached is None or cached[0] is not resource:
             cached = (
                 resource,
-                source_from_resource(resource),
+                source_from_resource(resource, self._source_host),
                 metadata_from_resource(resource, self._project_id, self._provider),
             )
             self._sources[id(resource)] = cached

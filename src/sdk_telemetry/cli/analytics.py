@@ -19,6 +19,7 @@ import orjson
 import typer
 from rich.markup import escape
 from rich.table import Table
+from sdk_telemetry_exporters.config import parse_list
 
 from sdk_telemetry.analytics import (
     NotFound,
@@ -471,8 +472,19 @@ def register_cli(app: typer.Typer) -> None:
             Optional[str],  # noqa: UP045
             typer.Option(envvar="SDK_TELEMETRY_MCP_RECEIVER_API_KEY", help="API key for the receiver's /health."),
         ] = None,
+        api_key: Annotated[
+            Optional[list[str]],  # noqa: UP045
+            typer.Option(
+                envvar="SDK_TELEMETRY_SERVE_API_KEYS",
+                help="A key streamable-http requires (the receiver's; repeat, or a comma list in the variable).",
+                show_default=False,
+            ),
+        ] = None,
+        insecure_no_auth: Annotated[
+            bool, typer.Option("--insecure-no-auth", help="streamable-http without a key (on a loopback --host only).")
+        ] = False,
     ) -> None:
-        """Run the MCP server (tools for agents) over stdio or streamable HTTP."""
+        """Run the MCP server (tools for agents) over stdio or streamable HTTP (which needs an API key)."""
         try:
             from sdk_telemetry.cli.mcp_server import serve
         except ImportError as exc:
@@ -480,7 +492,12 @@ def register_cli(app: typer.Typer) -> None:
         if transport not in ("stdio", "streamable-http"):
             typer.echo(f"sdk-telemetry mcp: --transport must be stdio or streamable-http, got {transport!r}", err=True)
             raise typer.Exit(2)
-        serve(store, transport, host, port, receiver, receiver_api_key)
+        keys = tuple(part for value in api_key or () for part in parse_list(value))
+        try:
+            serve(store, transport, host, port, receiver, receiver_api_key, keys, insecure_no_auth)
+        except ValueError as exc:
+            typer.echo(f"sdk-telemetry mcp: {exc}", err=True)
+            raise typer.Exit(2) from None
 
 
 __all__ = ["register_cli"]

@@ -21,6 +21,7 @@ from sdk_telemetry.cli._options import (
     UntilOption,
     console,
     grouped,
+    is_loopback,
     missing_extra,
     parse_when,
     print_json,
@@ -174,14 +175,46 @@ def serve(
         ),
     ] = None,
     insecure_no_auth: Annotated[
-        bool, typer.Option("--insecure-no-auth", help="Accept requests without an API key (local use only).")
+        bool,
+        typer.Option("--insecure-no-auth", help="Accept requests without an API key (on a loopback --host only)."),
     ] = False,
+    composio_keyless: Annotated[
+        bool,
+        typer.Option(
+            "--composio-keyless",
+            envvar="SDK_TELEMETRY_SERVE_COMPOSIO_KEYLESS",
+            help="Accept Composio clients that send no key, on the Composio routes only, rate-limited per client.",
+        ),
+    ] = False,
+    keyless_rate: Annotated[
+        float,
+        typer.Option(envvar="SDK_TELEMETRY_SERVE_KEYLESS_RATE", help="Keyless requests per second per client address."),
+    ] = 20.0,  # ReceiverSettings' defaults (the receiver needs the server extra)
+    keyless_burst: Annotated[
+        int,
+        typer.Option(envvar="SDK_TELEMETRY_SERVE_KEYLESS_BURST", help="Keyless requests a client may send at once."),
+    ] = 200,
     max_body_bytes: Annotated[
         int, typer.Option(envvar="SDK_TELEMETRY_SERVE_MAX_BODY_BYTES", help="Largest body, after decompression.")
     ] = 20 * 1024 * 1024,
     max_backlog_rows: Annotated[
         int, typer.Option(envvar="SDK_TELEMETRY_SERVE_MAX_BACKLOG", help="Rows waiting for the store before 503.")
     ] = 100_000,
+    max_connections: Annotated[
+        int, typer.Option(envvar="SDK_TELEMETRY_SERVE_MAX_CONNECTIONS", help="Connections at once (503 beyond).")
+    ] = 1000,
+    max_inflight_bytes: Annotated[
+        int,
+        typer.Option(
+            envvar="SDK_TELEMETRY_SERVE_MAX_INFLIGHT_BYTES", help="Bytes of request bodies held at once (503 beyond)."
+        ),
+    ] = 256 * 1024 * 1024,
+    header_timeout: Annotated[
+        float, typer.Option(envvar="SDK_TELEMETRY_SERVE_HEADER_TIMEOUT", help="Seconds for a request's headers.")
+    ] = 10.0,
+    body_timeout: Annotated[
+        float, typer.Option(envvar="SDK_TELEMETRY_SERVE_BODY_TIMEOUT", help="Seconds a body may stall (408 beyond).")
+    ] = 30.0,
     retention_days: Annotated[
         float, typer.Option(envvar="SDK_TELEMETRY_RETENTION_DAYS", help="Days raw data is kept (0: forever).")
     ] = DEFAULT_RETENTION_DAYS,
@@ -216,20 +249,34 @@ def serve(
 
         from sdk_telemetry.dashboard import mount
         from sdk_telemetry.monitors import MonitorConfigError, load_config
-        from sdk_telemetry.receiver import ReceiverSettings, create_app
+        from sdk_telemetry.receiver import ReceiverSettings, create_app, uvicorn_config
     except ImportError as exc:
         raise missing_extra("`sdk-telemetry serve`", "server", exc) from None
     import socket
 
     keys = tuple(part for value in api_key or () for part in parse_list(value))
     path = store_path(store)
+    if insecure_no_auth and not is_loopback(host):
+        typer.echo(
+            f"sdk-telemetry serve: --insecure-no-auth is for a loopback --host only (127.0.0.1, ::1), not {host!r};"
+            " give an --api-key (and --composio-keyless for keyless Composio clients)",
+            err=True,
+        )
+        raise typer.Exit(2)
     try:
         settings = ReceiverSettings(
             store_path=path,
             api_keys=keys,
             insecure_no_auth=insecure_no_auth,
+            composio_keyless=composio_keyless,
+            keyless_rate=keyless_rate,
+            keyless_burst=keyless_burst,
             max_body_bytes=max_body_bytes,
             max_backlog_rows=max_backlog_rows,
+            max_connections=max_connections,
+            max_inflight_bytes=max_inflight_bytes,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
             retention_days=retention_days,
             retention_interval=retention_interval,
             store_client_ip=store_client_ip,
@@ -258,6 +305,8 @@ def serve(
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if family == socket.AF_INET6 else host
     auth = "no authentication (--insecure-no-auth)" if insecure_no_auth else f"{len(keys)} API key(s)"
+    if composio_keyless and not insecure_no_auth:
+        auth += f"; Composio routes also without a key, {keyless_rate:g} requests/s per client"
     typer.echo(f"sdk-telemetry serve: listening on http://{shown}:{bound} ({auth})")
     copy = "; copying to ClickHouse" if clickhouse_url else ""
     typer.echo(f"sdk-telemetry serve: storing in {path} (retention {retention_days:g} days){copy}")
@@ -271,7 +320,7 @@ def serve(
     except ImportError as exc:
         typer.echo(f"sdk-telemetry serve: --clickhouse-url needs the clickhouse extra ({exc})", err=True)
         raise typer.Exit(1) from None
-    config = uvicorn.Config(application, log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn_config(application, settings, lifespan="on")
     _server_class(uvicorn.Server)(config).run(sockets=[sock])
     typer.echo("sdk-telemetry serve: stopped; everything accepted is stored")
 

@@ -12,6 +12,8 @@ funnels), `get_realtime_stats` (receiver queue, storage, recent throughput) and
 from __future__ import annotations
 
 import argparse
+import hmac
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +24,7 @@ import urllib3
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 from sdk_telemetry_exporters.attributes import INVOCATION_SCOPE
+from sdk_telemetry_exporters.config import parse_list
 
 from sdk_telemetry._version import __version__
 from sdk_telemetry.analytics import (
@@ -40,6 +43,7 @@ from sdk_telemetry.analytics import (
     top_errors,
 )
 from sdk_telemetry.analytics import functions as function_table
+from sdk_telemetry.cli._options import is_loopback
 from sdk_telemetry.store import iso, storage_bytes, store_path
 
 Aggregation = Literal["MEAN", "SUM", "MIN", "MAX", "COUNT", "P50", "P95", "P99"]
@@ -143,7 +147,7 @@ def _metrics(source: Source, names: Sequence[str] | None, time_range: TimeRange,
     rows = source.connection.execute(
         f"""
         SELECT SpanName, COUNT(*), SUM({source.weight()}), SUM((StatusCode = 'Error') * {source.weight()}),
-               AVG(Duration), SUM(Duration), MIN(Duration), MAX(Duration)
+               AVG(Duration), TOTAL(Duration), MIN(Duration), MAX(Duration)
         FROM otel_traces WHERE {condition}{wanted} GROUP BY SpanName ORDER BY SpanName
         """,
         params,
@@ -395,6 +399,48 @@ def build_server(
     return server
 
 
+class RequireApiKey:
+    """An ASGI app that answers 401 to an HTTP request without one of `keys` (`X-API-Key` or
+    `Authorization: Bearer`, compared in constant time with every key) and passes the rest to `app`."""
+
+    def __init__(self, app: Any, keys: Sequence[str]) -> None:
+        self.app = app
+        self.keys = tuple(key.encode() for key in keys)
+
+    def accepted(self, headers: Sequence[tuple[bytes, bytes]]) -> bool:
+        """True when `headers` (ASGI, lower-case names) carry an accepted key."""
+        found = dict(headers)
+        supplied = found.get(b"x-api-key")
+        if supplied is None:
+            scheme, _, token = found.get(b"authorization", b"").partition(b" ")
+            supplied = token.strip() if scheme.lower() == b"bearer" else b""
+        matched = False
+        for key in self.keys:
+            matched |= hmac.compare_digest(supplied, key)
+        return bool(supplied) and matched
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or self.accepted(scope.get("headers", ())):
+            await self.app(scope, receive, send)
+            return
+        message = "an API key is required (X-API-Key or Authorization: Bearer)"
+        body = orjson.dumps({"error": {"code": "UNAUTHORIZED", "message": message}})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def http_app(server: Any, api_keys: Sequence[str], host: str = "127.0.0.1") -> Any:
+    """The streamable-HTTP ASGI app of `server` (path `/mcp`), behind `api_keys` unless there are none."""
+    app = server.streamable_http_app(host=host)
+    return RequireApiKey(app, api_keys) if api_keys else app
+
+
 def serve(
     store: str | Path | None = None,
     transport: str = "stdio",
@@ -402,15 +448,31 @@ def serve(
     port: int = 8765,
     receiver_url: str | None = None,
     receiver_api_key: str | None = None,
+    api_keys: Sequence[str] = (),
+    insecure_no_auth: bool = False,
 ) -> None:
-    """Run the MCP server until its client goes away (stdio) or it is interrupted (streamable HTTP)."""
+    """Run the MCP server until its client goes away (stdio) or it is interrupted (streamable HTTP).
+
+    Over streamable HTTP every request needs one of `api_keys` (the receiver's keys); only on a
+    loopback `host` may `insecure_no_auth` serve without. Raises ValueError otherwise.
+    """
+    if transport not in ("stdio", "streamable-http"):
+        raise ValueError(f"transport: expected 'stdio' or 'streamable-http', got {transport!r}")
+    if transport == "streamable-http" and not api_keys:
+        if not insecure_no_auth:
+            raise ValueError(
+                "streamable-http needs an API key (--api-key / SDK_TELEMETRY_SERVE_API_KEYS), "
+                "or --insecure-no-auth on a loopback --host"
+            )
+        if not is_loopback(host):
+            raise ValueError(f"--insecure-no-auth is for a loopback --host only (127.0.0.1, ::1), not {host!r}")
     server = build_server(store, receiver_url, receiver_api_key)
     if transport == "stdio":
         server.run("stdio")
-    elif transport == "streamable-http":
-        server.run("streamable-http", host=host, port=port)
-    else:
-        raise ValueError(f"transport: expected 'stdio' or 'streamable-http', got {transport!r}")
+        return
+    import uvicorn
+
+    uvicorn.run(http_app(server, api_keys, host), host=host, port=port, log_level="warning")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -422,11 +484,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--receiver", default=None, help="base URL of a running receiver, for its queue figures")
     parser.add_argument("--receiver-api-key", default=None, help="API key for the receiver's /health")
+    parser.add_argument(
+        "--api-key", action="append", default=[], help="a key streamable-http accepts (repeat; or the variable)"
+    )
+    parser.add_argument("--insecure-no-auth", action="store_true", help="streamable-http without a key (loopback)")
     options = parser.parse_args(argv)
-    serve(options.store, options.transport, options.host, options.port, options.receiver, options.receiver_api_key)
+    keys = tuple(options.api_key) or tuple(parse_list(os.environ.get("SDK_TELEMETRY_SERVE_API_KEYS", "")))
+    try:
+        serve(
+            options.store,
+            options.transport,
+            options.host,
+            options.port,
+            options.receiver,
+            options.receiver_api_key,
+            keys,
+            options.insecure_no_auth,
+        )
+    except ValueError as exc:
+        parser.exit(2, f"sdk-telemetry mcp: {exc}\n")
 
 
-__all__ = ["build_server", "main", "serve"]
+__all__ = ["RequireApiKey", "build_server", "http_app", "main", "serve"]
 
 if __name__ == "__main__":
     main()

@@ -2,23 +2,29 @@
 Tinker events `otel_logs` rows, recorded values `otel_metrics_gauge` rows.
 
 Ids, for deduplication: `metadata.eventId` (48 hex characters) is the span's TraceId + SpanId;
-without it the ids are derived from the request's `Idempotency-Key` and the item's position,
-or else from the item's content, so that a retried request lands once.
+without it the ids are derived from the request's `Idempotency-Key`, or else from its body, and
+the item's position, so that a retried request lands once and distinct items never merge.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sdk_telemetry_exporters import attributes as attr
+from sdk_telemetry_exporters import composio
 
 from sdk_telemetry import store
 from sdk_telemetry.receiver._models import Invocation, MetricValue, TinkerBatch
 from sdk_telemetry.store import LogRow, MetricRow, TraceRow, datetime_ns
 
 NS_PER_S = 1_000_000_000
+ENDUSER_ID = "enduser.id"
+#: Values adjusted to fit the store, by kind (answered to the client and counted in `/health`).
+Adjustments = Counter[str]
 _SEVERITY_NUMBER = {"DEBUG": 5, "INFO": 9, "WARNING": 13, "ERROR": 17, "CRITICAL": 21}
 _RESOURCE_KEYS = (
     ("service", attr.SOURCE_SERVICE),
@@ -29,9 +35,34 @@ _RESOURCE_KEYS = (
 )
 
 
-def _resource(payload: Invocation, extra: Mapping[str, Any]) -> dict[str, Any]:
+#: Longest function name stored; longer ones are cut (and counted), as the real schema takes any.
+MAX_NAME_LENGTH = 1024
+_SOURCE_ENUMS = (
+    ("service", composio.normalize_service),
+    ("language", composio.normalize_language),
+    ("environment", composio.normalize_environment),
+)
+_METADATA_KEYS = (
+    ("projectId", attr.PROJECT_ID),
+    ("provider", attr.PROVIDER),
+    ("sessionId", attr.SESSION_ID),
+    ("userId", ENDUSER_ID),
+)
+
+
+def _resource(payload: Invocation, extra: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    """The resource of `payload`, and how many `source` enum values were dropped (not one of theirs)."""
     resource: dict[str, Any] = {}
-    source = payload.get("source") or {}
+    source: dict[str, Any] = dict(payload.get("source") or {})
+    dropped = 0
+    for key, normalize in _SOURCE_ENUMS:
+        if key in source:
+            value = normalize(source[key])
+            if value is None:
+                del source[key]
+                dropped += 1
+            else:
+                source[key] = value
     for key, attribute in _RESOURCE_KEYS:
         value = source.get(key)
         if value is not None:
@@ -39,55 +70,74 @@ def _resource(payload: Invocation, extra: Mapping[str, Any]) -> dict[str, Any]:
     if "language" in source:
         resource["telemetry.sdk.language"] = source["language"]
     metadata = payload.get("metadata") or {}
-    if "projectId" in metadata:
-        resource[attr.PROJECT_ID] = metadata["projectId"]
-    if "provider" in metadata:
-        resource[attr.PROVIDER] = metadata["provider"]
-    resource[attr.SERVICE_NAME] = source.get("service") or "unknown_service"
+    for key, attribute in _METADATA_KEYS:
+        if key in metadata:
+            resource[attribute] = metadata[key]  # type: ignore[literal-required]
+    resource[attr.SERVICE_NAME] = metadata.get("serviceName") or source.get("service") or "unknown_service"
     resource.update(extra)
-    return resource
+    return resource, dropped
 
 
 def invocation_rows(
-    payloads: Sequence[Invocation], idempotency_key: str | None, extra_resource: Mapping[str, Any], now_ns: int
+    payloads: Sequence[Invocation],
+    idempotency_key: str | None,
+    body: bytes,
+    extra_resource: Mapping[str, Any],
+    now_ns: int,
+    adjusted: Adjustments,
 ) -> list[TraceRow]:
     """`otel_traces` rows for Composio-style payloads (one span each, scope `sdk_telemetry`).
+
+    An item without `metadata.eventId` is keyed on the request (its `Idempotency-Key`, or else
+    the digest of its `body`) and its position: distinct items of one request are
+    distinct calls even when their bytes are equal, and a resent request lands once. Values the
+    real schema accepts but the store cannot use are adjusted and counted in `adjusted`: negative
+    durations become 0, names are cut at `MAX_NAME_LENGTH`, unknown `source` enum values dropped.
 
     The rows are the ones `store.trace_row` builds, assembled here directly: this runs for every
     event the receiver takes in (attributes hold no sample rate or session, so the rate is 1.0 and
     the session comes from the resource).
     """
     rows = []
-    # One resource (and its encoding) per distinct source + project + provider in the batch.
-    resources: dict[Any, tuple[str, str, str, str]] = {}
+    # One resource (and its encoding) per distinct source + metadata (but the event id) in the batch.
+    resources: dict[Any, tuple[str, str, str, str, int]] = {}
     scope = attr.INVOCATION_SCOPE
+    seed: tuple[str, str] | None = ("idempotency-key", idempotency_key) if idempotency_key else None
     for index, payload in enumerate(payloads):
         metadata = payload.get("metadata")
         event_id = metadata.get("eventId") if metadata else None
         if event_id is None:
-            event_id = (
-                store.content_id("idempotency-key", idempotency_key, index)
-                if idempotency_key
-                else store.content_id(payload)
-            )
+            if seed is None:  # the body's digest, taken only when an item has no event id
+                seed = ("body", hashlib.blake2b(body, digest_size=24).hexdigest())
+            event_id = store.content_id(*seed, index)
         timestamp = payload.get("timestamp")
         start = int(timestamp * NS_PER_S) if timestamp is not None else now_ns
         source = payload.get("source")
         cache_key = (
             tuple(source.items()) if source else None,
-            metadata.get("projectId") if metadata else None,
-            metadata.get("provider") if metadata else None,
+            (
+                metadata.get("projectId"),
+                metadata.get("provider"),
+                metadata.get("serviceName"),
+                metadata.get("sessionId"),
+                metadata.get("userId"),
+            )
+            if metadata
+            else None,
         )
         cached = resources.get(cache_key)
         if cached is None:
-            resource = _resource(payload, extra_resource)
+            resource, dropped = _resource(payload, extra_resource)
             cached = resources[cache_key] = (
                 str(resource[attr.SERVICE_NAME]),
                 store.dumps(resource),
                 str(resource.get(attr.DEPLOYMENT_ENVIRONMENT, "")),
                 str(resource.get(attr.SESSION_ID) or ""),
+                dropped,
             )
-        service, resource_json, environment, session = cached
+        service, resource_json, environment, session, dropped = cached
+        if dropped:
+            adjusted["source_values_dropped"] += dropped
         error = payload.get("error")
         if error is None and "props" not in payload:
             attributes_json, status, message, events_json = "{}", "Unset", "", "[]"
@@ -111,7 +161,15 @@ def invocation_rows(
             if "props" in payload:
                 attributes[attr.PROPS] = store.dumps(payload["props"])
             attributes_json, events_json = store.dumps(attributes), store.dumps(events)
-        duration = int(payload.get("durationMs", 0.0) * 1_000_000)
+        duration_ms = payload.get("durationMs", 0.0)
+        if duration_ms < 0:  # any negative number, down to -1.8e308, is a clock step: 0
+            adjusted["durations_clamped"] += 1
+            duration_ms = 0.0
+        duration = int(duration_ms * 1_000_000)
+        name = payload["functionName"]
+        if len(name) > MAX_NAME_LENGTH:
+            adjusted["names_truncated"] += 1
+            name = name[:MAX_NAME_LENGTH]
         rows.append(
             (
                 start,
@@ -119,14 +177,14 @@ def invocation_rows(
                 event_id[32:48],
                 "",
                 "",
-                payload["functionName"],
+                name,
                 "Internal",
                 service,
                 resource_json,
                 scope,
                 "",
                 attributes_json,
-                duration if duration > 0 else 0,
+                duration,
                 status,
                 message,
                 events_json,

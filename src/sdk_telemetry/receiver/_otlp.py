@@ -1,5 +1,10 @@
 """OTLP/HTTP requests (protobuf or JSON) onto store rows, with opentelemetry-proto's classes.
 
+Metrics become `otel_metrics_gauge` values: a gauge or sum point its value; a histogram (or
+exponential histogram) point `<name>.count` and `<name>.sum` (and `.min`, `.max` when sent); a
+summary point `<name>.count` and `<name>.sum`; NaN and infinite values are left out. Each
+value is keyed by its content, so a resent request lands once.
+
 OTLP JSON differs from protobuf's JSON mapping in one place: trace and span ids are hex, not
 base64; they are converted before `json_format` parses the rest (unknown fields ignored).
 """
@@ -8,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,10 +21,11 @@ import orjson
 from google.protobuf import json_format  # type: ignore[import-untyped]
 from google.protobuf.message import DecodeError, Message  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from sdk_telemetry.store import LogRow, TraceRow, content_id, dumps, log_row, trace_row
+from sdk_telemetry.store import LogRow, MetricRow, TraceRow, content_id, dumps, log_row, metric_row, trace_row
 
 _KINDS = {0: "Unspecified", 1: "Internal", 2: "Server", 3: "Client", 4: "Producer", 5: "Consumer"}
 _STATUS = {0: "Unset", 1: "Ok", 2: "Error"}
@@ -52,11 +59,31 @@ def decode(body: bytes, json: bool, message: Message) -> None:
     """Fill `message` from a protobuf or OTLP-JSON body; raises `OtlpError`."""
     try:
         if json:
-            json_format.ParseDict(_hex_ids_to_base64(orjson.loads(body)), message, ignore_unknown_fields=True)
+            document = orjson.loads(body)
+            if not isinstance(document, dict):
+                raise OtlpError(f"not a valid {type(message).__name__}: the body is not a JSON object")
+            json_format.ParseDict(_hex_ids_to_base64(document), message, ignore_unknown_fields=True)
         else:
             message.ParseFromString(body)
-    except (DecodeError, json_format.ParseError, orjson.JSONDecodeError, RecursionError) as exc:
+    except OtlpError:
+        raise
+    except RecursionError:
+        raise OtlpError(f"not a valid {type(message).__name__}: the body is too deeply nested") from None
+    except (DecodeError, json_format.ParseError, orjson.JSONDecodeError, TypeError, ValueError, AttributeError) as exc:
+        # json_format raises TypeError or AttributeError where a field holds the wrong JSON type
+        if "depth limit" in str(exc) or "recursion" in str(exc).lower():
+            raise OtlpError(f"not a valid {type(message).__name__}: the body is too deeply nested") from None
         raise OtlpError(f"not a valid {type(message).__name__}: {exc}") from None
+
+
+#: Times are signed 64-bit nanoseconds in the store (until 2262-04-11).
+MAX_TIME_NS = 2**63 - 1
+
+
+def _time(value: int, field: str) -> int:
+    if value > MAX_TIME_NS:
+        raise OtlpError(f"{field}: {value} is after 2262-04-11, the last time the store can hold")
+    return value
 
 
 def any_value(value: AnyValue) -> Any:
@@ -95,11 +122,15 @@ def trace_rows(body: bytes, json: bool, extra_resource: Mapping[str, Any]) -> li
     request = ExportTraceServiceRequest()
     decode(body, json, request)
     rows = []
-    for resource_spans in request.resource_spans:
+    for r, resource_spans in enumerate(request.resource_spans):
         resource = {**attributes(resource_spans.resource.attributes), **extra_resource}
-        for scope_spans in resource_spans.scope_spans:
+        for s, scope_spans in enumerate(resource_spans.scope_spans):
             scope = scope_spans.scope
-            for span in scope_spans.spans:
+            for i, span in enumerate(scope_spans.spans):
+                if span.start_time_unix_nano > MAX_TIME_NS or span.end_time_unix_nano > MAX_TIME_NS:
+                    where = f"resourceSpans.{r}.scopeSpans.{s}.spans.{i}"
+                    _time(span.start_time_unix_nano, f"{where}.startTimeUnixNano")
+                    _time(span.end_time_unix_nano, f"{where}.endTimeUnixNano")
                 events = [
                     {"Timestamp": event.time_unix_nano, "Name": event.name, "Attributes": attributes(event.attributes)}
                     for event in span.events
@@ -141,12 +172,15 @@ def log_rows(body: bytes, json: bool, extra_resource: Mapping[str, Any]) -> list
     request = ExportLogsServiceRequest()
     decode(body, json, request)
     rows = []
-    for resource_logs in request.resource_logs:
+    for r, resource_logs in enumerate(request.resource_logs):
         resource = {**attributes(resource_logs.resource.attributes), **extra_resource}
-        for scope_logs in resource_logs.scope_logs:
-            for record in scope_logs.log_records:
+        for s, scope_logs in enumerate(resource_logs.scope_logs):
+            for i, record in enumerate(scope_logs.log_records):
                 attrs = attributes(record.attributes)
-                timestamp = record.time_unix_nano or record.observed_time_unix_nano
+                timestamp = _time(
+                    record.time_unix_nano or record.observed_time_unix_nano,
+                    f"resourceLogs.{r}.scopeLogs.{s}.logRecords.{i}.timeUnixNano",
+                )
                 event_id = next((str(attrs[key]) for key in EVENT_ID_KEYS if attrs.get(key)), None)
                 body_value = any_value(record.body)
                 if event_id is None:
@@ -167,4 +201,58 @@ def log_rows(body: bytes, json: bool, extra_resource: Mapping[str, Any]) -> list
                         scope=scope_logs.scope.name,
                     )
                 )
+    return rows
+
+
+def _point_values(metric: Any) -> list[tuple[Any, list[tuple[str, float]]]]:
+    """(point, [(name, value), ...]) for each data point of `metric`."""
+    name = metric.name
+    which = metric.WhichOneof("data")
+    if which in ("gauge", "sum"):
+        return [
+            (point, [(name, float(getattr(point, point.WhichOneof("value") or "as_double")))])
+            for point in getattr(metric, which).data_points
+        ]
+    if which in ("histogram", "exponential_histogram", "summary"):
+        result = []
+        for point in getattr(metric, which).data_points:
+            values = [(f"{name}.count", float(point.count)), (f"{name}.sum", float(point.sum))]
+            for bound in ("min", "max"):
+                if which != "summary" and point.HasField(bound):
+                    values.append((f"{name}.{bound}", float(getattr(point, bound))))
+            result.append((point, values))
+        return result
+    return []
+
+
+def metric_rows(body: bytes, json: bool, extra_resource: Mapping[str, Any]) -> list[MetricRow]:
+    """`otel_metrics_gauge` rows for an ExportMetricsServiceRequest."""
+    request = ExportMetricsServiceRequest()
+    decode(body, json, request)
+    rows = []
+    for r, resource_metrics in enumerate(request.resource_metrics):
+        resource = {**attributes(resource_metrics.resource.attributes), **extra_resource}
+        for s, scope_metrics in enumerate(resource_metrics.scope_metrics):
+            scope = scope_metrics.scope.name
+            for m, metric in enumerate(scope_metrics.metrics):
+                for p, (point, values) in enumerate(_point_values(metric)):
+                    timestamp = _time(
+                        point.time_unix_nano,
+                        f"resourceMetrics.{r}.scopeMetrics.{s}.metrics.{m}.dataPoints.{p}.timeUnixNano",
+                    )
+                    point_attributes = attributes(point.attributes)
+                    for name, value in values:
+                        if not math.isfinite(value):  # NaN marks "no value"; the store keeps numbers
+                            continue
+                        rows.append(
+                            metric_row(
+                                timestamp=timestamp,
+                                metric_id=content_id(resource, scope, name, point_attributes, timestamp),
+                                name=name,
+                                value=value,
+                                attributes=point_attributes,
+                                resource=resource,
+                                unit=metric.unit,
+                            )
+                        )
     return rows

@@ -12,6 +12,16 @@ from sdk_telemetry.store import DEFAULT_RETENTION_DAYS
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_BACKLOG_ROWS = 100_000
 DEFAULT_RETENTION_INTERVAL = 3600.0
+#: Connections (and requests) at once; headers within 10 s; idle keep-alive closed after 5 s;
+#: a body that stalls 30 s is dropped; bodies held at once at most 256 MiB.
+DEFAULT_MAX_CONNECTIONS = 1000
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_KEEP_ALIVE_TIMEOUT = 5.0
+DEFAULT_BODY_TIMEOUT = 30.0
+DEFAULT_MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
+#: Keyless Composio ingest: requests per second per client address, and the burst allowed.
+DEFAULT_KEYLESS_RATE = 20.0
+DEFAULT_KEYLESS_BURST = 200
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,22 @@ class ReceiverSettings:
     clickhouse_url: str | None = None
     #: Seconds a client is asked to wait (Retry-After) when the store cannot keep up.
     retry_after: int = 1
+    #: Accept requests without a key on the Composio routes (`/v1/metrics/invocations`,
+    #: `/v1/errors`) only, as the real Composio clients send none; every other route keeps its key.
+    composio_keyless: bool = False
+    #: Keyless requests per second per client address (IPv6: per /64), and the burst allowed.
+    keyless_rate: float = DEFAULT_KEYLESS_RATE
+    keyless_burst: int = DEFAULT_KEYLESS_BURST
+    #: Connections and requests served at once (uvicorn answers 503 beyond).
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    #: Seconds for a request's headers to arrive; for an idle keep-alive connection.
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    keep_alive_timeout: float = DEFAULT_KEEP_ALIVE_TIMEOUT
+    #: Seconds a request body may stall between two reads (408 beyond).
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    #: Bytes of request bodies held at once, across requests (wire and decompressed); 503 with
+    #: Retry-After beyond, so memory stays bounded whatever the number of clients.
+    max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
 
     def __post_init__(self) -> None:
         if not self.api_keys and not self.insecure_no_auth:
@@ -45,5 +71,17 @@ class ReceiverSettings:
             raise ValueError(f"max_body_bytes must be positive, got {self.max_body_bytes}")
         if self.max_backlog_rows <= 0:
             raise ValueError(f"max_backlog_rows must be positive, got {self.max_backlog_rows}")
+        if not 0 < self.keyless_rate < float("inf"):
+            raise ValueError(f"keyless_rate must be a positive number, got {self.keyless_rate}")
+        if self.keyless_burst < 1:
+            raise ValueError(f"keyless_burst must be at least 1, got {self.keyless_burst}")
+        for name in ("max_connections", "max_inflight_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("header_timeout", "keep_alive_timeout", "body_timeout"):
+            if not 0 < getattr(self, name) < float("inf"):
+                raise ValueError(f"{name} must be a positive number of seconds, got {getattr(self, name)}")
+        if self.max_inflight_bytes < self.max_body_bytes:
+            raise ValueError("max_inflight_bytes must be at least max_body_bytes (one largest body must fit)")
         if self.retention_interval <= 0:
             raise ValueError(f"retention_interval must be positive, got {self.retention_interval}")

@@ -1,8 +1,10 @@
 """The receiver's one writer: a thread that commits accepted batches to the store in groups.
 
 Request handlers hand over whole batches and wait for the commit, so "accepted" means "on
-disk". A bounded backlog (in rows) turns overload into `Overloaded` (503 with Retry-After)
-instead of unbounded memory. `close()` commits everything already handed over.
+disk"; each learns how many of its rows were new and how many were already stored. A bounded
+backlog (in rows) turns overload into `Overloaded` (503 with Retry-After) instead of unbounded
+memory. A group that cannot be committed is retried batch by batch, so that one client's batch
+that cannot be stored fails alone. `close()` commits everything already handed over.
 """
 
 from __future__ import annotations
@@ -21,10 +23,20 @@ from sdk_telemetry.store import connect, insert_events, insert_metrics, insert_s
 _logger = logging.getLogger(__name__)
 #: Rows committed in one transaction at most (several requests' batches together).
 GROUP_ROWS = 10_000
+#: SQLite's "database or disk is full".
+SQLITE_FULL = 13
 
 
 class Overloaded(RuntimeError):
     """The backlog is full; the client should retry after a pause."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of a committed batch: rows newly stored, rows that were stored already."""
+
+    stored: int
+    duplicates: int
 
 
 @dataclass
@@ -59,8 +71,15 @@ class StoreWriter:
         self._backlog = 0
         self._lock = threading.Lock()
         self._closed = False
+        #: Rows newly stored, rows that were stored already (a resend), batches refused by the store,
+        #: groups retried batch by batch.
         self.committed_rows = 0
+        self.duplicate_rows = 0
+        self.failed_batches = 0
+        self.isolated_groups = 0
         self.rejected_overload = 0
+        #: Set while the store's disk is full (SQLite's SQLITE_FULL): what the last write said.
+        self.storage_full: str | None = None
         self._connection = connect(path)
         self._connection.execute("PRAGMA wal_autocheckpoint = 10000")
         self._thread = threading.Thread(target=self._run, name="sdk-telemetry-store-writer", daemon=True)
@@ -135,34 +154,65 @@ class StoreWriter:
 
     def _commit(self, group: list[tuple[Batch, Future[Any]]]) -> None:
         size = sum(len(batch) for batch, _ in group)
-        stored = Batch()
         try:
-            with self._connection:
-                self._connection.execute("BEGIN IMMEDIATE")
-                # One insert per table for the whole group (it is committed or refused as a whole).
-                if len(group) == 1:
-                    self._insert(group[0][0], stored)
-                else:
-                    self._insert(
-                        Batch(
-                            spans=[row for batch, _ in group for row in batch.spans],
-                            events=[row for batch, _ in group for row in batch.events],
-                            metrics=[row for batch, _ in group for row in batch.metrics],
-                        ),
-                        stored,
-                    )
-        except Exception as exc:
-            _logger.warning("sdk-telemetry serve: could not store %d row(s): %s", size, exc)
-            for _, future in group:
-                _settle(future, exception=exc)
-        else:
-            self.committed_rows += size
-            for _, future in group:
-                _settle(future)
-            self._mirror(stored)
+            self._commit_isolated(group)
         finally:
             with self._lock:
                 self._backlog -= size
+
+    def _commit_isolated(self, group: list[tuple[Batch, Future[Any]]]) -> None:
+        """Commit `group` in one transaction; when that fails, each batch in a transaction of its
+        own, so that only the batch that cannot be stored is refused."""
+        try:
+            with self._connection:
+                self._connection.execute("BEGIN IMMEDIATE")
+                outcomes, stored = self._insert_group([batch for batch, _ in group])
+        except Exception as exc:
+            if len(group) > 1:
+                _logger.info("sdk-telemetry serve: a group of %d batches failed (%s); retrying each", len(group), exc)
+                self.isolated_groups += 1
+                for member in group:
+                    self._commit_isolated([member])
+                return
+            _logger.warning("sdk-telemetry serve: could not store %d row(s): %s", len(group[0][0]), exc)
+            self.failed_batches += 1
+            if getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL:
+                self.storage_full = str(exc)
+            _settle(group[0][1], exception=exc)
+            return
+        self.storage_full = None
+        self.committed_rows += sum(outcome.stored for outcome in outcomes)
+        self.duplicate_rows += sum(outcome.duplicates for outcome in outcomes)
+        for (_, future), outcome in zip(group, outcomes, strict=True):
+            _settle(future, outcome)
+        self._mirror(stored)
+
+    def _insert_group(self, batches: list[Batch]) -> tuple[list[Outcome], Batch]:
+        """Insert the batches' rows (spans in one insert for the whole group); each batch's outcome,
+        and the rows that were new."""
+        stored = Batch()
+        new = [0] * len(batches)
+        all_spans = batches[0].spans if len(batches) == 1 else [row for batch in batches for row in batch.spans]
+        if all_spans:
+            stored.spans = insert_spans(self._connection, all_spans)
+            if len(stored.spans) == len(all_spans):
+                new = [len(batch.spans) for batch in batches]
+            else:  # some were stored already: each new row counts for the first batch that has it
+                fresh = {(row[1], row[2]) for row in stored.spans}
+                for index, batch in enumerate(batches):
+                    for row in batch.spans:
+                        key = (row[1], row[2])
+                        if key in fresh:
+                            fresh.discard(key)
+                            new[index] += 1
+        for index, batch in enumerate(batches):
+            if batch.events:
+                new[index] += insert_events(self._connection, batch.events)
+            if batch.metrics:
+                metrics = insert_metrics(self._connection, batch.metrics)
+                stored.metrics += metrics
+                new[index] += len(metrics)
+        return [Outcome(count, len(batch) - count) for batch, count in zip(batches, new, strict=True)], stored
 
     def _mirror(self, stored: Batch) -> None:
         if self.mirror is None or not (stored.spans or stored.metrics):
@@ -174,14 +224,6 @@ class StoreWriter:
             self.mirror_failed_rows += len(stored)
             self.mirror_last_error = f"{type(exc).__name__}: {exc}"
             _logger.warning("sdk-telemetry serve: could not copy %d row(s) to ClickHouse: %s", len(stored), exc)
-
-    def _insert(self, batch: Batch, stored: Batch) -> None:
-        if batch.spans:
-            stored.spans += insert_spans(self._connection, batch.spans)
-        if batch.events:
-            insert_events(self._connection, batch.events)
-        if batch.metrics:
-            stored.metrics += insert_metrics(self._connection, batch.metrics)
 
     def _run_job(self, job: Job, future: Future[Any]) -> None:
         if not future.set_running_or_notify_cancel():

@@ -29,13 +29,21 @@ from sdk_telemetry.store.queries import (
     function_stats,
     get_metrics,
     iso,
+    to_ns,
     top_errors,
 )
-from sdk_telemetry.store.retention import DEFAULT_RETENTION_DAYS, apply_retention
+from sdk_telemetry.store.retention import (
+    DEFAULT_RETENTION_DAYS,
+    STEP_ROWS,
+    apply_retention,
+    retention_cutoff,
+    retention_step,
+)
 
 __all__ = [
     "AGGREGATIONS",
     "DEFAULT_RETENTION_DAYS",
+    "STEP_ROWS",
     "ClickHouseStore",
     "ErrorGroup",
     "Filters",
@@ -61,8 +69,11 @@ __all__ = [
     "log_row",
     "metric_row",
     "rebuild_durations",
+    "retention_cutoff",
+    "retention_step",
     "storage_bytes",
     "store_path",
+    "to_ns",
     "top_errors",
     "trace_row",
 ]

@@ -23,7 +23,36 @@ def dumps(value: Any) -> str:
 
 
 def _dumps(value: Any) -> str:
-    return orjson.dumps(value, default=str).decode()
+    try:
+        return orjson.dumps(value, default=str).decode()
+    except orjson.JSONEncodeError:  # rare: an integer beyond 64 bits, nesting beyond orjson's limit
+        return orjson.dumps(_storable(value, 0), default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+_MIN_INT, _MAX_UINT = -(2**63), 2**64 - 1
+#: Nesting kept as it is; deeper parts are stored as their text.
+_MAX_DEPTH = 200
+
+
+def _storable(value: Any, depth: int) -> Any:
+    """`value` with integers beyond 64 bits as floats (as a JavaScript client meant them) or, beyond
+    the float range, as text, and nesting deeper than `_MAX_DEPTH` as text."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        if _MIN_INT <= value <= _MAX_UINT:
+            return value
+        try:
+            return float(value)
+        except OverflowError:
+            return str(value)
+    if depth >= _MAX_DEPTH and isinstance(value, (dict, list, tuple)):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _storable(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_storable(item, depth + 1) for item in value]
+    return value
 
 
 def sample_rate(attributes: Mapping[str, Any]) -> float:
@@ -42,7 +71,13 @@ def content_id(*parts: Any, size: int = 24) -> str:
     """A deterministic hex id (`2 * size` characters) from content: the same input gives the same id."""
     digest = hashlib.blake2b(digest_size=size)
     for part in parts:
-        digest.update(orjson.dumps(part, option=orjson.OPT_SORT_KEYS, default=str))
+        try:
+            encoded = orjson.dumps(part, option=orjson.OPT_SORT_KEYS, default=str)
+        except orjson.JSONEncodeError:  # see `dumps`
+            encoded = orjson.dumps(
+                _storable(part, 0), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str
+            )
+        digest.update(encoded)
         digest.update(b"\x00")
     return digest.hexdigest()
 

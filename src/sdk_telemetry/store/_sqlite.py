@@ -279,7 +279,7 @@ def rebuild_summary(connection: sqlite3.Connection) -> None:
     connection.execute(
         """INSERT INTO otel_traces_summary
         SELECT ScopeName, SpanName, ServiceName, Environment, COUNT(*), SUM(1.0 / SampleRate),
-               SUM((StatusCode = 'Error') / SampleRate), SUM(Duration)
+               SUM((StatusCode = 'Error') / SampleRate), TOTAL(Duration)
         FROM otel_traces GROUP BY ScopeName, SpanName, ServiceName, Environment"""
     )
 
@@ -331,7 +331,7 @@ ON CONFLICT DO UPDATE SET Kept = Kept + excluded.Kept, Calls = Calls + excluded.
 _SUMMARY_ADD = """
 INSERT INTO otel_traces_summary
 SELECT ScopeName, SpanName, ServiceName, Environment, COUNT(*), SUM(1.0 / SampleRate),
-       SUM((StatusCode = 'Error') / SampleRate), SUM(Duration)
+       SUM((StatusCode = 'Error') / SampleRate), TOTAL(Duration)
 FROM otel_traces NOT INDEXED WHERE rowid > ? GROUP BY ScopeName, SpanName, ServiceName, Environment
 ON CONFLICT DO UPDATE SET Kept = Kept + excluded.Kept, Calls = Calls + excluded.Calls,
     Errors = Errors + excluded.Errors, DurationSum = DurationSum + excluded.DurationSum

@@ -183,12 +183,19 @@ class ClickHouseStore:
         params["limit"] = int(limit)
         rows = self.run(
             f"""
-            SELECT if(SpanAttributes['error.type'] = '', 'Error', SpanAttributes['error.type']) AS ErrorType,
-                   sum(1 / {_RATE}) AS n, count(), uniqExact(SpanName), argMax(SpanName, Timestamp),
-                   argMax(StatusMessage, Timestamp), toUnixTimestamp64Nano(max(Timestamp))
-            FROM otel_traces
-            WHERE {_ERROR} AND ScopeName = {{scope:String}}{where}
-              AND SpanAttributes['sdk_telemetry.error.propagated'] NOT IN ('true', '1')
+            SELECT ErrorType, sum(Weight) AS n, count(), uniqExact(Name), argMax(Name, At),
+                   argMax(Message, At), toUnixTimestamp64Nano(max(At))
+            FROM (
+                SELECT argMax(if(SpanAttributes['error.type'] = '', 'Error', SpanAttributes['error.type']), Timestamp)
+                           AS ErrorType,
+                       argMax(1 / {_RATE}, Timestamp) AS Weight, argMax(SpanName, Timestamp) AS Name,
+                       argMax(StatusMessage, Timestamp) AS Message, max(Timestamp) AS At
+                FROM otel_traces
+                WHERE {_ERROR} AND ScopeName = {{scope:String}}{where}
+                  AND SpanAttributes['sdk_telemetry.error.propagated'] NOT IN ('true', '1')
+                GROUP BY if(SpanAttributes['sdk_telemetry.error.id'] = '', concat(TraceId, SpanId),
+                            SpanAttributes['sdk_telemetry.error.id'])
+            )
             GROUP BY ErrorType ORDER BY n DESC, ErrorType LIMIT {{limit:UInt32}}
             """,
             params,

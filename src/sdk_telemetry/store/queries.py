@@ -35,6 +35,9 @@ class QueryError(ValueError):
 
 
 TimeBound = datetime | float | int | str | None
+#: Times are signed 64-bit nanoseconds in the store: from 1677-09-21 to 2262-04-11.
+MAX_NS = 2**63 - 1
+_OUT_OF_RANGE = "is outside the times the store can hold (1678 to 2261)"
 
 
 def to_ns(value: TimeBound) -> int | None:
@@ -53,10 +56,16 @@ def to_ns(value: TimeBound) -> int | None:
         except ValueError:
             raise QueryError("INVALID_TIME_RANGE", f"not an ISO-8601 time: {text!r}") from None
     if isinstance(value, datetime):
-        return datetime_ns(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        ns = datetime_ns(value)
+    elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise QueryError("INVALID_TIME_RANGE", f"not a time: {value!r}")
-    return int(value * NS_PER_S)
+    elif abs(value) > MAX_NS / NS_PER_S:
+        raise QueryError("INVALID_TIME_RANGE", f"{value!r} {_OUT_OF_RANGE}")
+    else:
+        ns = int(value * NS_PER_S)
+    if not -MAX_NS <= ns <= MAX_NS:
+        raise QueryError("INVALID_TIME_RANGE", f"{value!r} {_OUT_OF_RANGE}")
+    return ns
 
 
 def time_bounds(start: TimeBound, end: TimeBound) -> tuple[int | None, int | None]:
@@ -208,7 +217,7 @@ def _stats_from_summary(connection: sqlite3.Connection, filters: Filters) -> lis
             params.append(value)
     rows = connection.execute(
         f"""
-        SELECT SpanName, SUM(Kept), SUM(Calls), SUM(Errors), SUM(DurationSum)
+        SELECT SpanName, SUM(Kept), SUM(Calls), SUM(Errors), TOTAL(DurationSum)
         FROM otel_traces_summary WHERE ScopeName = ?{where} GROUP BY SpanName HAVING SUM(Kept) > 0
         """,
         [INVOCATION_SCOPE, *params],
@@ -281,17 +290,26 @@ class ErrorGroup:
 
 
 def top_errors(connection: sqlite3.Connection, filters: Filters | None = None, limit: int = 10) -> list[ErrorGroup]:
-    """The most frequent error types, each once per error (an exception re-raised through outer
-    instrumented calls counts once), with the latest message as a sample."""
+    """The most frequent error types, each once per error, with the latest message as a sample.
+
+    An exception re-raised through outer instrumented calls counts once: spans marked
+    `sdk_telemetry.error.propagated` (OTLP) are left out, and spans that share an error id
+    (`sdk_telemetry.error.id`: Composio payloads, whose every layer carries the same `errorId`)
+    count once, as their innermost layer (the one that started last).
+    """
     where, params = (filters or Filters()).sql()
     rows = connection.execute(
         f"""
-        SELECT COALESCE(json_extract(SpanAttributes, '$."error.type"'), 'Error') AS ErrorType,
-               SUM(1.0 / SampleRate), COUNT(*), COUNT(DISTINCT SpanName), SpanName, StatusMessage, MAX(Timestamp)
-        FROM otel_traces
-        WHERE StatusCode = 'Error' AND ScopeName = ?{where}
-          AND COALESCE(json_extract(SpanAttributes, '$."sdk_telemetry.error.propagated"'), 0) = 0
-        GROUP BY ErrorType ORDER BY 2 DESC, ErrorType LIMIT ?
+        WITH occurrences AS (
+            SELECT COALESCE(json_extract(SpanAttributes, '$."error.type"'), 'Error') AS ErrorType,
+                   1.0 / SampleRate AS Weight, SpanName, StatusMessage, MAX(Timestamp) AS Timestamp
+            FROM otel_traces
+            WHERE StatusCode = 'Error' AND ScopeName = ?{where}
+              AND COALESCE(json_extract(SpanAttributes, '$."sdk_telemetry.error.propagated"'), 0) = 0
+            GROUP BY COALESCE(json_extract(SpanAttributes, '$."sdk_telemetry.error.id"'), rowid)
+        )
+        SELECT ErrorType, SUM(Weight), COUNT(*), COUNT(DISTINCT SpanName), SpanName, StatusMessage, MAX(Timestamp)
+        FROM occurrences GROUP BY ErrorType ORDER BY 2 DESC, ErrorType LIMIT ?
         """,
         [INVOCATION_SCOPE, *params, limit],
     ).fetchall()
@@ -316,7 +334,8 @@ def get_metrics(
     aggregation: str = "MEAN",
 ) -> dict[str, Any]:
     """Recorded metric values aggregated per name, in the Dream.OS shape:
-    `{"status": "success", "metrics": {name: {value, aggregation, sample_count, time_range}}}`.
+    `{"status": "success", "metrics": {name: {value, aggregation, sample_count, time_range}}}`;
+    `value` is None for a sum beyond the float range (values near 1e308), never infinite.
 
     Raises `QueryError` (INVALID_AGGREGATION, INVALID_TIME_RANGE) for a question it cannot answer.
     """
@@ -350,6 +369,8 @@ def get_metrics(
                 f"SELECT Value FROM otel_metrics_gauge WHERE MetricName = ?{where} ORDER BY Value LIMIT 1 OFFSET ?",
                 [name, *params, rank - 1],
             ).fetchone()
+        if isinstance(value, float) and not math.isfinite(value):
+            value = _beyond_float_range(connection, aggregation, name, count, where, params)
         metrics[name] = {
             "value": value,
             "aggregation": aggregation,
@@ -360,6 +381,19 @@ def get_metrics(
             },
         }
     return {"status": "success", "metrics": metrics}
+
+
+def _beyond_float_range(
+    connection: sqlite3.Connection, aggregation: str, name: str, count: int, where: str, params: list[Any]
+) -> float | None:
+    """MEAN or SUM of values whose running sum left the float range (values near 1e308): the mean,
+    summed as value / count, is finite; a sum beyond the range has no float and answers None."""
+    if aggregation != "MEAN":
+        return None
+    (mean,) = connection.execute(
+        f"SELECT TOTAL(Value / ?) FROM otel_metrics_gauge WHERE MetricName = ?{where}", [count, name, *params]
+    ).fetchone()
+    return float(mean) if math.isfinite(mean) else None
 
 
 def counts(connection: sqlite3.Connection) -> dict[str, int]:
