@@ -85,7 +85,7 @@ def test_calls_then_trace_then_errors_with_stack(week: Any) -> None:
     code, out, _ = run("trace", calls[0]["trace_id"], "--store", str(path))
     lines = out.splitlines()
     assert code == 0 and lines[0].startswith(f"trace {calls[0]['trace_id']}") and "2 span(s), 1 error(s)" in lines[0]
-    assert lines[1].startswith(EXECUTE) and any(line.startswith("  POST  opentelemetry.instrumentation.requests")
+    assert lines[1].startswith(EXECUTE) and any(line.startswith("  POST  sdk_telemetry.http")
                                                  for line in lines)  # fmt: skip
     assert "http.response.status_code=504" in out and "Traceback (most recent call last)" in out
     code, out, _ = run("trace", calls[0]["trace_id"], "--store", str(path), "--json")
