@@ -28,7 +28,14 @@ from sdk_telemetry import pipeline
 from sdk_telemetry.config import Settings, SettingsArguments, activate, resolve_settings
 from sdk_telemetry.http import instrument_http
 from sdk_telemetry.instrument import PrivateIdGenerator, refresh_tracer, uninstrument_all
-from sdk_telemetry.pipeline import BatchSpanProcessor, EventQueue, Forwarder, health_summary
+from sdk_telemetry.pipeline import (
+    BatchSpanProcessor,
+    EventQueue,
+    Forwarder,
+    exporters_health,
+    health_summary,
+    undelivered,
+)
 from sdk_telemetry.session import (
     CaptureExceptions,
     EventRecord,
@@ -67,6 +74,7 @@ class Telemetry:
         self.logger_provider = logger_provider
         self.tracer_provider = tracer_provider
         self._shut_down = False
+        self._lost_at_flush = 0  # items lost up to the last `flush()`: a flush answers for what came after
         self._on_shutdown: list[Callable[[], None]] = []
 
     @property
@@ -152,7 +160,9 @@ class Telemetry:
     def flush(self, timeout: float = 5.0, wait: bool = True) -> bool:
         """Export the spans and events recorded so far.
 
-        With `wait` (the default): True when all of it was handed over within `timeout` seconds.
+        With `wait` (the default): True when all of it was delivered within `timeout` seconds;
+        False when some of it is still queued, waits in the disk spool (spooled is not delivered:
+        it is resent later), or was lost since the previous flush (see `health()` for why).
         Without: ask for it to be sent now and return True at once.
         """
         if not self.enabled:
@@ -167,7 +177,9 @@ class Telemetry:
         events_ok = all(
             [queue.force_flush(int(max(0.0, deadline - time.monotonic()) * 1000)) for _, queue in self.session.queues]
         )
-        return spans_ok and events_ok
+        lost, pending = undelivered(self.stats())
+        newly_lost, self._lost_at_flush = lost - self._lost_at_flush, lost
+        return spans_ok and events_ok and newly_lost <= 0 and pending == 0
 
     def wait_until_drained(self, timeout: float = 5.0) -> bool:
         """True once every event pushed so far has been sent (the flush counter reached the push
@@ -233,8 +245,26 @@ class Telemetry:
         return result
 
     def health(self) -> str:
-        """One line of status (`ok`, `degraded`, `failing` or `disabled`) summarising `stats()`."""
+        """One line of status (`ok`, `degraded`, `failing` or `disabled`) summarising `stats()`: per
+        exporter what was sent and lost and, when it is not ok, what is wrong and since when."""
         return health_summary(self.stats())
+
+    def health_details(self) -> dict[str, dict[str, Any]]:
+        """Per exporter (events exporters as `<name> events`): `level`, `problem`, `since` (a Unix
+        time, or None), `exported`, `lost` and `pending_batches`; the fields behind `health()`."""
+        if not self.settings.enabled:
+            return {}
+        return {
+            state.name: {
+                "level": state.level,
+                "problem": state.problem,
+                "since": state.since,
+                "exported": state.exported,
+                "lost": state.lost,
+                "pending_batches": state.pending_batches,
+            }
+            for state in exporters_health(self.stats())
+        }
 
     def _queues(self) -> Iterable[tuple[dict[str, str], Callable[[], dict[str, Any]]]]:
         """Every queue of this handle, for the queue metrics."""

@@ -12,7 +12,7 @@ from sdk_telemetry.pipeline.exporters import (
     span_exporter,
 )
 from sdk_telemetry.pipeline.forwarder import Forwarder
-from sdk_telemetry.pipeline.health import health_summary
+from sdk_telemetry.pipeline.health import ExporterHealth, exporters_health, health_summary, undelivered
 from sdk_telemetry.pipeline.prepare import stats as privacy_stats
 from sdk_telemetry.pipeline.queue_metrics import EXPORTER as QUEUE_EXPORTER
 from sdk_telemetry.pipeline.queue_metrics import SESSION as QUEUE_SESSION
@@ -27,14 +27,17 @@ __all__ = [
     "QUEUE_SIGNAL",
     "BatchSpanProcessor",
     "EventQueue",
+    "ExporterHealth",
     "Forwarder",
     "UnknownExporterError",
     "accepted",
     "begin_offer",
+    "exporters_health",
     "health_summary",
     "log_exporter",
     "metric_exporter",
     "privacy_stats",
     "register_queue_metrics",
     "span_exporter",
+    "undelivered",
 ]
