@@ -22,6 +22,7 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from sdk_telemetry_exporters import attributes as attr
+from sdk_telemetry_exporters.notices import warn
 from typing_extensions import Unpack
 
 from sdk_telemetry import pipeline
@@ -370,10 +371,10 @@ def _build(settings: Settings, metric_readers: Sequence[MetricReader], strict: b
             continue  # its failed calls arrive as events, through the session
         try:
             span_exporter = pipeline.span_exporter(name, settings)
-        except pipeline.UnknownExporterError:
+        except pipeline.UnknownExporterError as error:
             if strict:
                 raise
-            _logger.error("sdk-telemetry: OTEL_TRACES_EXPORTER names an unknown exporter %r; skipped", name)
+            _skipped(settings.exporters_variable or "OTEL_TRACES_EXPORTER", name, error, settings.traces_exporters)
             continue
         processors.append(
             (
@@ -419,15 +420,22 @@ def _build(settings: Settings, metric_readers: Sequence[MetricReader], strict: b
     return telemetry
 
 
+def _skipped(variable: str, name: str, error: Exception, named: Sequence[str]) -> None:
+    """Warn that `variable` names an exporter that does not exist, and what is used instead."""
+    rest = [other for other in named if other != name]
+    instead = f"using {', '.join(rest)} only" if rest else "nothing is exported for it"
+    warn(f"exporter:{variable}={name}", "%s: %s; skipped, %s", variable, error, instead)
+
+
 def _event_queues(settings: Settings, strict: bool) -> list[tuple[str, EventQueue]]:
     queues: list[tuple[str, EventQueue]] = []
     for name in settings.session.events_exporters_for(settings.traces_exporters):
         try:
             exporter = pipeline.log_exporter(name, settings)
-        except pipeline.UnknownExporterError:
+        except pipeline.UnknownExporterError as error:
             if strict:
                 raise
-            _logger.error("sdk-telemetry: OTEL_LOGS_EXPORTER names an unknown exporter %r; skipped", name)
+            _skipped("OTEL_LOGS_EXPORTER", name, error, settings.session.events_exporters or ())
             continue
         queue = EventQueue(
             exporter,
@@ -488,10 +496,10 @@ def _meter_provider(
     for name in settings.metrics_exporters:
         try:
             readers.append(PeriodicExportingMetricReader(pipeline.metric_exporter(name)))
-        except pipeline.UnknownExporterError:
+        except pipeline.UnknownExporterError as error:
             if strict:
                 raise
-            _logger.error("sdk-telemetry: OTEL_METRICS_EXPORTER names an unknown exporter %r; skipped", name)
+            _skipped("OTEL_METRICS_EXPORTER", name, error, settings.metrics_exporters)
     if not readers:
         return
     existing = metrics.get_meter_provider()

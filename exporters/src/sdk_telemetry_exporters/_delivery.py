@@ -22,7 +22,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 
 from sdk_telemetry_exporters._transport import HttpTransport, SendResult
-from sdk_telemetry_exporters.config import ExporterSettings, otlp_endpoint_configured
+from sdk_telemetry_exporters.config import ENDPOINT, ExporterSettings, endpoint_problem, otlp_endpoint_configured
 from sdk_telemetry_exporters.fallback import CircuitBreaker, OtlpFallback
 from sdk_telemetry_exporters.fork import reinit_after_fork
 from sdk_telemetry_exporters.notices import warn
@@ -299,6 +299,12 @@ def delivery_for(
     try:
         env = settings or ExporterSettings.from_env()
         base = (endpoint or env.endpoint or "").rstrip("/") or None
+        invalid = endpoint_problem(base)
+        if invalid is not None:
+            source = "endpoint" if endpoint else ENDPOINT
+            invalid = f"{source}={base!r} {invalid}: nothing is sent"
+            warn(f"endpoint:{name}:{base}", "%s exporter: %s and everything it is given is dropped", name, invalid)
+            base = None
         request_headers = {"Content-Type": "application/json", **dict(env.headers), **dict(headers or {})}
         key = api_key or env.api_key
         if key:
@@ -320,10 +326,12 @@ def delivery_for(
         if otlp_fallback and fallback is None and env.otlp_fallback and otlp_endpoint_configured():
             fallback = OtlpFallback.from_env()
         delivery = Delivery(base, transport, item_id, spool, fallback, resend_backoff=env.retry_base)
+        if invalid is not None and delivery.fallback is None:
+            delivery.problem = invalid
     except Exception:  # a constructor must never raise into the host program
         _logger.exception("sdk-telemetry: %s exporter misconfigured; it will send nothing", name)
         delivery = Delivery(None, HttpTransport(timeout=5.0), item_id)
-    if delivery.base is None and delivery.fallback is None:
+    if delivery.base is None and delivery.fallback is None and (delivery.problem or "").startswith("no endpoint"):
         warn(
             f"no-endpoint:{name}",
             "%s exporter has no endpoint (set SDK_TELEMETRY_ENDPOINT); everything it is given is dropped",
