@@ -26,7 +26,7 @@ from sdk_telemetry_exporters.notices import warn
 from typing_extensions import Unpack
 
 from sdk_telemetry import pipeline
-from sdk_telemetry.config import Settings, SettingsArguments, activate, resolve_settings
+from sdk_telemetry.config import ENDUSER_ID, Settings, SettingsArguments, activate, resolve_settings
 from sdk_telemetry.http import instrument_http
 from sdk_telemetry.instrument import PrivateIdGenerator, refresh_tracer, uninstrument_all
 from sdk_telemetry.pipeline import (
@@ -299,7 +299,7 @@ def configure_telemetry(
 
     Settings (see `SettingsArguments` and the README's table): `service_name`,
     `service_version`, `environment`, `exporter`, `endpoint`, `api_key`, `headers`, `timeout`,
-    `project_id`, `provider`, `batch_size`, `batch_interval`, `queue_size`, `exit_timeout`,
+    `project_id`, `provider`, `user_id`, `batch_size`, `batch_interval`, `queue_size`, `exit_timeout`,
     `capture_args`, `store_path`, `metrics_exporter`, `enabled`, `enable_variable`, and the
     session's `session_id`, `events_exporter`, `echo_events`, `fatal_timeout`, `http_spans`,
     `http_propagation`.
@@ -390,6 +390,7 @@ def _build(settings: Settings, metric_readers: Sequence[MetricReader], strict: b
         )
     queues = _event_queues(settings, strict)
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    logger_provider.add_log_record_processor(pipeline.EndUserStamp())  # first: the queues see its attribute
     for _, queue in queues:
         logger_provider.add_log_record_processor(queue)
     session = Session(
@@ -469,6 +470,7 @@ def _resource(settings: Settings, session_id: str) -> Resource:
         (attr.DEPLOYMENT_ENVIRONMENT, settings.environment),
         (attr.PROJECT_ID, settings.project_id),
         (attr.PROVIDER, settings.provider),
+        (ENDUSER_ID, settings.user_id),
     ):
         if value:
             attributes[key] = value

@@ -14,6 +14,7 @@ from sdk_telemetry_exporters.config import ExporterSettings, parse_bool, parse_l
 from sdk_telemetry_exporters.notices import warn
 from typing_extensions import TypedDict, Unpack
 
+from sdk_telemetry.config.end_user import checked_user_id
 from sdk_telemetry.config.session import SessionArguments, SessionSettings, exporter_names
 from sdk_telemetry.privacy import PrivacyArguments, PrivacySettings
 
@@ -33,6 +34,7 @@ DEFAULT_EXIT_TIMEOUT = 2.0
 NESTED_CALLS = "SDK_TELEMETRY_NESTED_CALLS"
 NESTED_CALLS_MODES = ("collapse", "children")
 DEFAULT_NESTED_CALLS = "collapse"
+USER_ID = "SDK_TELEMETRY_USER_ID"
 
 #: The variables that name the span exporters, in order of precedence (the first one set is read).
 EXPORTER_VARIABLES = ("OTEL_TRACES_EXPORTER", "SDK_TELEMETRY_EXPORTER")
@@ -60,6 +62,8 @@ class Settings:
     http: ExporterSettings = field(default_factory=ExporterSettings)
     project_id: str | None = None
     provider: str | None = None
+    #: The end user of this process (the resource attribute `enduser.id`), or None.
+    user_id: str | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     batch_interval: float = DEFAULT_BATCH_INTERVAL
     queue_size: int = DEFAULT_QUEUE_SIZE
@@ -101,6 +105,7 @@ class SettingsArguments(PrivacyArguments, SessionArguments, TypedDict, total=Fal
     timeout: float | None
     project_id: str | None
     provider: str | None
+    user_id: str | None
     batch_size: int | None
     batch_interval: float | None
     queue_size: int | None
@@ -155,6 +160,7 @@ def resolve_settings(env: Mapping[str, str] | None = None, **arguments: Unpack[S
         http=http,
         project_id=text("project_id", "SDK_TELEMETRY_PROJECT_ID"),
         provider=text("provider", "SDK_TELEMETRY_PROVIDER"),
+        user_id=_user_id(given.get("user_id"), environ.get(USER_ID)),
         batch_size=int(number("batch_size", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DEFAULT_BATCH_SIZE)),
         # The argument is in seconds, the variable (as upstream) in milliseconds.
         batch_interval=number("batch_interval", "", 0.0)
@@ -173,6 +179,20 @@ def resolve_settings(env: Mapping[str, str] | None = None, **arguments: Unpack[S
         privacy=PrivacySettings.resolve(given, environ),
         session=SessionSettings.resolve(given, environ),
     )
+
+
+def _user_id(argument: str | None, variable: str | None) -> str | None:
+    """`user_id`: the argument (`ValueError` when it is not a valid id), else the variable (an invalid
+    one is warned about and left out)."""
+    if argument is not None:
+        return checked_user_id(argument)
+    if not variable:
+        return None
+    try:
+        return checked_user_id(variable.strip(), USER_ID)
+    except ValueError as error:
+        warn(f"env:{USER_ID}={variable}", "%s; no user id is set", error)
+        return None
 
 
 def _nested_calls(argument: str | None, variable: str | None) -> str:

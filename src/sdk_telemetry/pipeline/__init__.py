@@ -1,8 +1,10 @@
 """The export pipeline: the one processor sdk-telemetry adds to a TracerProvider (`forwarder`), the
 privacy preparation of each finished span (`prepare`), the span and event batchers
 (`span_batcher`, `event_batcher`) on their shared core (`batching`), exporters by name
-(`exporters`), queue metrics (`queue_metrics`) and the one-line health summary (`health`)."""
+(`exporters`), queue metrics (`queue_metrics`), the end user on events (`enduser`) and the health
+of each exporter (`health`)."""
 
+from sdk_telemetry.pipeline.enduser import EndUserStamp
 from sdk_telemetry.pipeline.event_batcher import EventQueue, accepted, begin_offer
 from sdk_telemetry.pipeline.exporters import (
     EVENTS_ONLY,
@@ -26,6 +28,7 @@ __all__ = [
     "QUEUE_SESSION",
     "QUEUE_SIGNAL",
     "BatchSpanProcessor",
+    "EndUserStamp",
     "EventQueue",
     "ExporterHealth",
     "Forwarder",
