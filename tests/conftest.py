@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from opentelemetry import metrics, trace
 from opentelemetry.util._once import Once
+from sdk_telemetry_exporters import notices
 
 import sdk_telemetry
 from exporters.tests.helpers.loopback import LoopbackServer
@@ -43,6 +44,7 @@ def clean_telemetry(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SDK_TELEMETRY_STORE", str(tmp_path / "telemetry.sqlite3"))
     _reset_otel_globals()
+    notices.reset()  # each test sees the warnings its own setup causes
     yield
     _shut_down_every_handle()
     telemetry_setup._handles.clear()

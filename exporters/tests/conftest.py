@@ -19,6 +19,7 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 from helpers.loopback import LoopbackServer  # noqa: E402
+from sdk_telemetry_exporters import notices  # noqa: E402
 
 #: Variables every test starts without.
 CLEARED_PREFIXES = ("SDK_TELEMETRY_", "OTEL_")
@@ -33,6 +34,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SDK_TELEMETRY_STORE", str(tmp_path / "telemetry.sqlite3"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    notices.reset()  # each test sees the warnings its own setup causes
 
 
 @pytest.fixture

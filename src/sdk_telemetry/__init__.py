@@ -11,7 +11,7 @@ The whole public API is listed here; modules whose names start with `_` may chan
 """
 
 from sdk_telemetry._version import __version__
-from sdk_telemetry.config import Settings
+from sdk_telemetry.config import Settings, user
 from sdk_telemetry.instrument import (
     WRAPPER_PATHS,
     instrument,
@@ -46,5 +46,6 @@ __all__ = [
     "stacklevel",
     "uninstrument",
     "uninstrument_all",
+    "user",
     "warn",
 ]

@@ -22,13 +22,21 @@ from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetr
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from sdk_telemetry_exporters import attributes as attr
+from sdk_telemetry_exporters.notices import warn
 from typing_extensions import Unpack
 
 from sdk_telemetry import pipeline
-from sdk_telemetry.config import Settings, SettingsArguments, activate, resolve_settings
+from sdk_telemetry.config import ENDUSER_ID, Settings, SettingsArguments, activate, resolve_settings
 from sdk_telemetry.http import instrument_http
 from sdk_telemetry.instrument import PrivateIdGenerator, refresh_tracer, uninstrument_all
-from sdk_telemetry.pipeline import BatchSpanProcessor, EventQueue, Forwarder, health_summary
+from sdk_telemetry.pipeline import (
+    BatchSpanProcessor,
+    EventQueue,
+    Forwarder,
+    exporters_health,
+    health_summary,
+    undelivered,
+)
 from sdk_telemetry.session import (
     CaptureExceptions,
     EventRecord,
@@ -67,6 +75,7 @@ class Telemetry:
         self.logger_provider = logger_provider
         self.tracer_provider = tracer_provider
         self._shut_down = False
+        self._lost_at_flush = 0  # items lost up to the last `flush()`: a flush answers for what came after
         self._on_shutdown: list[Callable[[], None]] = []
 
     @property
@@ -152,7 +161,9 @@ class Telemetry:
     def flush(self, timeout: float = 5.0, wait: bool = True) -> bool:
         """Export the spans and events recorded so far.
 
-        With `wait` (the default): True when all of it was handed over within `timeout` seconds.
+        With `wait` (the default): True when all of it was delivered within `timeout` seconds;
+        False when some of it is still queued, waits in the disk spool (spooled is not delivered:
+        it is resent later), or was lost since the previous flush (see `health()` for why).
         Without: ask for it to be sent now and return True at once.
         """
         if not self.enabled:
@@ -167,7 +178,9 @@ class Telemetry:
         events_ok = all(
             [queue.force_flush(int(max(0.0, deadline - time.monotonic()) * 1000)) for _, queue in self.session.queues]
         )
-        return spans_ok and events_ok
+        lost, pending = undelivered(self.stats())
+        newly_lost, self._lost_at_flush = lost - self._lost_at_flush, lost
+        return spans_ok and events_ok and newly_lost <= 0 and pending == 0
 
     def wait_until_drained(self, timeout: float = 5.0) -> bool:
         """True once every event pushed so far has been sent (the flush counter reached the push
@@ -233,8 +246,26 @@ class Telemetry:
         return result
 
     def health(self) -> str:
-        """One line of status (`ok`, `degraded`, `failing` or `disabled`) summarising `stats()`."""
+        """One line of status (`ok`, `degraded`, `failing` or `disabled`) summarising `stats()`: per
+        exporter what was sent and lost and, when it is not ok, what is wrong and since when."""
         return health_summary(self.stats())
+
+    def health_details(self) -> dict[str, dict[str, Any]]:
+        """Per exporter (events exporters as `<name> events`): `level`, `problem`, `since` (a Unix
+        time, or None), `exported`, `lost` and `pending_batches`; the fields behind `health()`."""
+        if not self.settings.enabled:
+            return {}
+        return {
+            state.name: {
+                "level": state.level,
+                "problem": state.problem,
+                "since": state.since,
+                "exported": state.exported,
+                "lost": state.lost,
+                "pending_batches": state.pending_batches,
+            }
+            for state in exporters_health(self.stats())
+        }
 
     def _queues(self) -> Iterable[tuple[dict[str, str], Callable[[], dict[str, Any]]]]:
         """Every queue of this handle, for the queue metrics."""
@@ -268,7 +299,7 @@ def configure_telemetry(
 
     Settings (see `SettingsArguments` and the README's table): `service_name`,
     `service_version`, `environment`, `exporter`, `endpoint`, `api_key`, `headers`, `timeout`,
-    `project_id`, `provider`, `batch_size`, `batch_interval`, `queue_size`, `exit_timeout`,
+    `project_id`, `provider`, `user_id`, `batch_size`, `batch_interval`, `queue_size`, `exit_timeout`,
     `capture_args`, `store_path`, `metrics_exporter`, `enabled`, `enable_variable`, and the
     session's `session_id`, `events_exporter`, `echo_events`, `fatal_timeout`, `http_spans`,
     `http_propagation`.
@@ -340,10 +371,10 @@ def _build(settings: Settings, metric_readers: Sequence[MetricReader], strict: b
             continue  # its failed calls arrive as events, through the session
         try:
             span_exporter = pipeline.span_exporter(name, settings)
-        except pipeline.UnknownExporterError:
+        except pipeline.UnknownExporterError as error:
             if strict:
                 raise
-            _logger.error("sdk-telemetry: OTEL_TRACES_EXPORTER names an unknown exporter %r; skipped", name)
+            _skipped(settings.exporters_variable or "OTEL_TRACES_EXPORTER", name, error, settings.traces_exporters)
             continue
         processors.append(
             (
@@ -359,6 +390,7 @@ def _build(settings: Settings, metric_readers: Sequence[MetricReader], strict: b
         )
     queues = _event_queues(settings, strict)
     logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    logger_provider.add_log_record_processor(pipeline.EndUserStamp())  # first: the queues see its attribute
     for _, queue in queues:
         logger_provider.add_log_record_processor(queue)
     session = Session(
@@ -389,15 +421,22 @@ def _build(settings: Settings, metric_readers: Sequence[MetricReader], strict: b
     return telemetry
 
 
+def _skipped(variable: str, name: str, error: Exception, named: Sequence[str]) -> None:
+    """Warn that `variable` names an exporter that does not exist, and what is used instead."""
+    rest = [other for other in named if other != name]
+    instead = f"using {', '.join(rest)} only" if rest else "nothing is exported for it"
+    warn(f"exporter:{variable}={name}", "%s: %s; skipped, %s", variable, error, instead)
+
+
 def _event_queues(settings: Settings, strict: bool) -> list[tuple[str, EventQueue]]:
     queues: list[tuple[str, EventQueue]] = []
     for name in settings.session.events_exporters_for(settings.traces_exporters):
         try:
             exporter = pipeline.log_exporter(name, settings)
-        except pipeline.UnknownExporterError:
+        except pipeline.UnknownExporterError as error:
             if strict:
                 raise
-            _logger.error("sdk-telemetry: OTEL_LOGS_EXPORTER names an unknown exporter %r; skipped", name)
+            _skipped("OTEL_LOGS_EXPORTER", name, error, settings.session.events_exporters or ())
             continue
         queue = EventQueue(
             exporter,
@@ -431,6 +470,7 @@ def _resource(settings: Settings, session_id: str) -> Resource:
         (attr.DEPLOYMENT_ENVIRONMENT, settings.environment),
         (attr.PROJECT_ID, settings.project_id),
         (attr.PROVIDER, settings.provider),
+        (ENDUSER_ID, settings.user_id),
     ):
         if value:
             attributes[key] = value
@@ -458,10 +498,10 @@ def _meter_provider(
     for name in settings.metrics_exporters:
         try:
             readers.append(PeriodicExportingMetricReader(pipeline.metric_exporter(name)))
-        except pipeline.UnknownExporterError:
+        except pipeline.UnknownExporterError as error:
             if strict:
                 raise
-            _logger.error("sdk-telemetry: OTEL_METRICS_EXPORTER names an unknown exporter %r; skipped", name)
+            _skipped("OTEL_METRICS_EXPORTER", name, error, settings.metrics_exporters)
     if not readers:
         return
     existing = metrics.get_meter_provider()

@@ -99,7 +99,7 @@ def test_spans_go_to_the_otlp_endpoint_when_the_composio_endpoint_fails(otlp, pr
 def test_a_400_is_rejected_and_not_sent_to_the_fallback(otlp):
     with Loopback(lambda request: Reply(status=400, body=b'{"error": "bad payload"}')) as rejecting:
         telemetry = run_calls(rejecting.url)
-        assert telemetry.flush(timeout=10)
+        assert telemetry.flush(timeout=10) is False  # refused for good: lost, so not delivered
         time.sleep(0.2)
         assert {request.path for request in rejecting.received} == {"/metrics/invocations", "/errors"}
         sent = [len(request.json()) for request in rejecting.requests_to("/metrics/invocations")]
@@ -133,7 +133,7 @@ def test_the_fallback_can_be_switched_off(otlp, monkeypatch):
     monkeypatch.setenv("SDK_TELEMETRY_OTLP_FALLBACK", "false")
     with Loopback(lambda request: Reply(status=404)) as gone:
         telemetry = run_calls(gone.url)
-        assert telemetry.flush(timeout=10)
+        assert telemetry.flush(timeout=10) is False  # a 404 with no fallback: lost
         assert gone.received
     time.sleep(0.1)
     assert otlp.received == []

@@ -164,7 +164,7 @@ def test_a_rejected_batch_is_not_retried_and_is_counted():
     with LoopbackServer(lambda request: Reply(status=422, body=b'{"detail": "bad"}')) as strict:
         telemetry = configure_telemetry(exporter="tinker", endpoint=strict.url, batch_interval=30)
         telemetry.log("tick")
-        assert telemetry.flush(timeout=5)  # handed over; the server refused it
+        assert telemetry.flush(timeout=5) is False  # handed over, but the server refused it: lost
         assert len(strict.requests_to(PATH)) == 1
         stats = telemetry.stats()["session"]["exporters"]["tinker"]
         assert stats["failed"] == 2
@@ -177,7 +177,7 @@ def test_no_endpoint_sends_nothing_and_counts_the_events_as_failed(server, caplo
     telemetry = configure_telemetry(exporter="tinker", batch_interval=30)
     assert "tinker exporter has no endpoint" in caplog.text
     telemetry.log("tick")
-    assert telemetry.flush(timeout=2)
+    assert telemetry.flush(timeout=2) is False  # no endpoint: lost
     assert telemetry.stats()["session"]["exporters"]["tinker"]["failed"] == 2
     assert server.received == []
     telemetry.shutdown()

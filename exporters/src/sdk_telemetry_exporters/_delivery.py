@@ -22,9 +22,10 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 
 from sdk_telemetry_exporters._transport import HttpTransport, SendResult
-from sdk_telemetry_exporters.config import ExporterSettings, otlp_endpoint_configured
+from sdk_telemetry_exporters.config import ENDPOINT, ExporterSettings, endpoint_problem, otlp_endpoint_configured
 from sdk_telemetry_exporters.fallback import CircuitBreaker, OtlpFallback
 from sdk_telemetry_exporters.fork import reinit_after_fork
+from sdk_telemetry_exporters.notices import warn
 from sdk_telemetry_exporters.spool import Spool, WireBatch, spool_name
 
 _logger = logging.getLogger(__name__)
@@ -58,6 +59,13 @@ class Delivery:
         self.last_error: str | None = None
         self.last_error_time: float | None = None
         self.last_success_time: float | None = None
+        #: When the current run of failures began (None while delivering); with no endpoint, since creation.
+        self.failing_since: float | None = None
+        #: What keeps this delivery from sending at all (no endpoint), or None.
+        self.problem: str | None = None
+        if base is None and fallback is None:
+            self.problem = "no endpoint (SDK_TELEMETRY_ENDPOINT is not set): nothing is sent"
+            self.failing_since = time.time()
         self._taken: set[str] = set()  # ids of the current export already delivered or spooled
         self._resume_at = 0.0  # no resend before this `time.monotonic()`
         self._resend_failures = 0
@@ -92,7 +100,7 @@ class Delivery:
         # A refusal of the data is an answer: only an endpoint that does not answer trips the breaker.
         self.breaker.record(delivered > 0 or all(result.ok or result.permanent for _, result in parts))
         if delivered:
-            self.last_success_time = time.time()
+            self._succeeded()
             self._count(sent_counter, delivered)
             self._mark(item for part, result in parts if result.ok for item in part.items)
             self._resend_failures = 0
@@ -178,7 +186,7 @@ class Delivery:
                 delivered += sent
                 self.breaker.record(bool(sent) or all(result.ok or result.permanent for _, result in parts))
                 if sent:
-                    self.last_success_time = time.time()
+                    self._succeeded()
                 rejected = [part for part, result in parts if result.permanent]
                 retry = [(part, result) for part, result in parts if not result.ok and not result.permanent]
                 for part, result in retry + [(part, result) for part, result in parts if result.permanent]:
@@ -214,7 +222,17 @@ class Delivery:
             self.counts["requests_failed"] += 1
             self.last_error = f"POST {path}: {result.error} after {result.attempts} attempt(s), {items} item(s)"
             self.last_error_time = time.time()
-        _logger.debug("sdk-telemetry: %s", self.last_error)
+            if self.failing_since is None:
+                self.failing_since = self.last_error_time
+            error = self.last_error
+        _logger.debug("sdk-telemetry: %s", error)
+        warn(f"delivery:{id(self)}", "%s failed; what it could not send is spooled or counted as lost", error)
+
+    def _succeeded(self) -> None:
+        with self._lock:
+            self.last_success_time = time.time()
+            if self.problem is None:
+                self.failing_since = None
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._lock:
@@ -252,6 +270,9 @@ class Delivery:
         result["last_error"] = last_error
         result["last_error_time"] = last_error_time
         result["last_success_time"] = self.last_success_time
+        result["failing_since"] = self.failing_since
+        if self.problem is not None:
+            result["problem"] = self.problem
         return result
 
 
@@ -278,6 +299,12 @@ def delivery_for(
     try:
         env = settings or ExporterSettings.from_env()
         base = (endpoint or env.endpoint or "").rstrip("/") or None
+        invalid = endpoint_problem(base)
+        if invalid is not None:
+            source = "endpoint" if endpoint else ENDPOINT
+            invalid = f"{source}={base!r} {invalid}: nothing is sent"
+            warn(f"endpoint:{name}:{base}", "%s exporter: %s and everything it is given is dropped", name, invalid)
+            base = None
         request_headers = {"Content-Type": "application/json", **dict(env.headers), **dict(headers or {})}
         key = api_key or env.api_key
         if key:
@@ -299,11 +326,17 @@ def delivery_for(
         if otlp_fallback and fallback is None and env.otlp_fallback and otlp_endpoint_configured():
             fallback = OtlpFallback.from_env()
         delivery = Delivery(base, transport, item_id, spool, fallback, resend_backoff=env.retry_base)
+        if invalid is not None and delivery.fallback is None:
+            delivery.problem = invalid
     except Exception:  # a constructor must never raise into the host program
         _logger.exception("sdk-telemetry: %s exporter misconfigured; it will send nothing", name)
         delivery = Delivery(None, HttpTransport(timeout=5.0), item_id)
-    if delivery.base is None and delivery.fallback is None:
-        _logger.warning("sdk-telemetry: %s exporter has no endpoint (set SDK_TELEMETRY_ENDPOINT)", name)
+    if delivery.base is None and delivery.fallback is None and (delivery.problem or "").startswith("no endpoint"):
+        warn(
+            f"no-endpoint:{name}",
+            "%s exporter has no endpoint (set SDK_TELEMETRY_ENDPOINT); everything it is given is dropped",
+            name,
+        )
     return delivery
 
 

@@ -8,16 +8,15 @@ builds it) calls the same function itself. `parse_bool`, `parse_seconds`, `parse
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
-_logger = logging.getLogger(__name__)
+from sdk_telemetry_exporters.notices import warn
 
 ENDPOINT = "SDK_TELEMETRY_ENDPOINT"
 API_KEY = "SDK_TELEMETRY_API_KEY"
@@ -59,6 +58,31 @@ def parse_bool(value: str | None) -> bool | None:
     return None
 
 
+def read_bool(environ: Mapping[str, str], name: str, instead: str) -> bool | None:
+    """Variable `name` as a boolean; a value that is not one is warned about (saying what happens
+    `instead`) and read as unset."""
+    value = environ.get(name)
+    parsed = parse_bool(value)
+    if parsed is None and value is not None and value.strip():
+        warn(
+            f"env:{name}={value}", "%s=%r is not a boolean (1/true/yes/on or 0/false/no/off); %s", name, value, instead
+        )
+    return parsed
+
+
+def endpoint_problem(endpoint: str | None) -> str | None:
+    """Why `endpoint` cannot be sent to (it is not an http(s) URL with a host), or None when it can."""
+    if endpoint is None:
+        return None
+    try:
+        parts = urlsplit(endpoint)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        _ = parts.port  # a port that is not a number raises here
+    except ValueError:
+        valid = False
+    return None if valid else "is not an http(s) URL such as https://telemetry.example.com"
+
+
 def parse_list(value: str | Iterable[str] | None) -> tuple[str, ...]:
     """The items of a comma list (or of an iterable of strings), stripped, blanks left out."""
     items = value.split(",") if isinstance(value, str) else (value or ())
@@ -71,7 +95,7 @@ def parse_headers(value: str | None) -> dict[str, str]:
     for item in parse_list(value):
         key, sep, val = item.partition("=")
         if not sep or not key.strip():
-            _logger.warning("sdk-telemetry: ignoring malformed header %r (expected key=value)", item)
+            warn(f"header:{item}", "ignoring malformed header %r (expected key=value)", item)
             continue
         headers[unquote(key.strip())] = unquote(val.strip())
     return headers
@@ -86,7 +110,7 @@ def parse_seconds(value: str | None, default: float, name: str) -> float:
     except ValueError:
         seconds = -1.0
     if not math.isfinite(seconds) or seconds <= 0:
-        _logger.warning("sdk-telemetry: %s=%r is not a positive number; using the default", name, value)
+        warn(f"env:{name}={value}", "%s=%r is not a positive number; using the default (%s)", name, value, default)
         return default
     return seconds
 
@@ -129,7 +153,7 @@ class ExporterSettings:
     def resolve(cls, arguments: Mapping[str, Any], environ: Mapping[str, str]) -> ExporterSettings:
         """From `configure_telemetry()` arguments (already without Nones), then `environ`, then defaults."""
         env = environ
-        spool_on = parse_bool(env.get(SPOOL)) is not False
+        spool_on = read_bool(env, SPOOL, "spooling stays on") is not False
         spool_dir = (env.get(SPOOL_DIR) or "").strip()
         headers = {**parse_headers(env.get(HEADERS)), **dict(arguments.get("headers") or {})}
         timeout = arguments.get("timeout")
@@ -140,7 +164,7 @@ class ExporterSettings:
             timeout=float(timeout)
             if timeout is not None
             else parse_seconds(env.get(TIMEOUT), DEFAULT_TIMEOUT, TIMEOUT),
-            otlp_fallback=parse_bool(env.get(OTLP_FALLBACK)) is not False,
+            otlp_fallback=read_bool(env, OTLP_FALLBACK, "the OTLP fallback stays on") is not False,
             max_attempts=int(min(100.0, parse_seconds(env.get(MAX_ATTEMPTS), DEFAULT_MAX_ATTEMPTS, MAX_ATTEMPTS))),
             retry_base=parse_seconds(env.get(RETRY_BASE), DEFAULT_RETRY_BASE, RETRY_BASE),
             retry_cap=parse_seconds(env.get(RETRY_CAP), DEFAULT_RETRY_CAP, RETRY_CAP),

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import struct
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +24,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind, Status
+
+from sdk_telemetry_exporters.notices import warn
 
 _logger = logging.getLogger(__name__)
 _FIXED64 = struct.Struct("<Q").pack
@@ -259,6 +263,42 @@ class OTLPSpanExporter(UpstreamOTLPSpanExporter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._encoder = _Encoder()
+        self._lock = threading.Lock()
+        self.exported = 0
+        self.failed = 0
+        self.last_error: str | None = None
+        self.last_error_time: float | None = None
+        self.last_success_time: float | None = None
+        self.failing_since: float | None = None
+        _quiet_upstream_retries()
+
+    def stats(self) -> dict[str, Any]:
+        """Spans exported and failed, the endpoint, the last error and when, and since when it fails."""
+        with self._lock:
+            return {
+                "endpoint": self._endpoint,
+                "exported": self.exported,
+                "failed": self.failed,
+                "last_error": self.last_error,
+                "last_error_time": self.last_error_time,
+                "last_success_time": self.last_success_time,
+                "failing_since": self.failing_since,
+            }
+
+    def _record(self, spans: int, ok: bool, error: Any) -> None:
+        moment = time.time()
+        with self._lock:
+            if ok:
+                self.exported += spans
+                self.last_success_time, self.failing_since = moment, None
+                return
+            self.failed += spans
+            self.last_error = f"POST {self._endpoint}: {error or 'failed'}"
+            self.last_error_time = moment
+            if self.failing_since is None:
+                self.failing_since = moment
+            message = self.last_error
+        warn(f"otlp:{self._endpoint}", "OTLP export failed (%s); %d span(s) lost", message, spans)
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Encode and send one batch, as upstream's `export` does.
@@ -288,7 +328,28 @@ class OTLPSpanExporter(UpstreamOTLPSpanExporter):
                 )
                 return SpanExportResult.FAILURE
             sent = self._client.export(data)
+            self._record(len(spans), sent.success, sent.error)
             if not sent.success:
                 result.error = sent.error
                 return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
+
+
+class _UpstreamRetryLines(logging.Filter):
+    """Keeps upstream's per-attempt retry and failure lines out of the host's log: `OTLPSpanExporter`
+    warns once a minute itself, and counts every failed span in `stats()`."""
+
+    PREFIXES = ("Transient error ", "Failed to export ")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(self.PREFIXES))
+
+
+_retry_filter = _UpstreamRetryLines()
+
+
+def _quiet_upstream_retries() -> None:
+    """Install the filter on the logger upstream's span exporter hands its HTTP client (once)."""
+    upstream = logging.getLogger(UpstreamOTLPSpanExporter.__module__)
+    if _retry_filter not in upstream.filters:
+        upstream.addFilter(_retry_filter)

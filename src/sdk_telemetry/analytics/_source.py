@@ -91,7 +91,8 @@ class Source:
 
     def entity(self, by: str, table: str = "otel_traces", alias: str = "") -> tuple[str, list[str]]:
         """The SQL expression (and parameters) for the actor `by` names: `session`, `user`, `service` or
-        any resource attribute key; `alias` qualifies the columns (`t.`)."""
+        any resource attribute key; `alias` qualifies the columns (`t.`). `user` is the span's or log
+        record's `enduser.id` when it has one, else the resource's."""
         if not by or '"' in by or "\\" in by:
             raise AnalyticsError(f"by: expected 'session', 'user', 'service' or a resource attribute key, got {by!r}")
         key = ENTITY_ATTRIBUTES.get(by, by)
@@ -99,6 +100,10 @@ class Source:
             return f"NULLIF({alias}SessionId, '')", []
         if key == "service.name":
             return f"NULLIF({alias}ServiceName, '')", []
+        if by == "user":  # the call's or event's own user (`sdk_telemetry.user(...)`), else the process's
+            own = "LogAttributes" if table == "otel_logs" else "SpanAttributes"
+            path = f'$."{key}"'
+            return f"COALESCE(json_extract({alias}{own}, ?), json_extract({alias}ResourceAttributes, ?))", [path, path]
         return f"json_extract({alias}ResourceAttributes, ?)", [f'$."{key}"']
 
     def weight(self) -> str:

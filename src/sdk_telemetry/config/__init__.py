@@ -1,7 +1,8 @@
 """Configuration: every setting resolved in one place, from arguments, then the environment, then
 defaults (`settings`; the session's in `session`), and the one owner of process-wide state: the
-active setup's settings, consent mode and scrubber (`state`)."""
+active setup's settings, consent mode and scrubber (`state`); the context-scoped end user (`end_user`)."""
 
+from sdk_telemetry.config.end_user import ENDUSER_ID, checked_user_id, current_user, user
 from sdk_telemetry.config.settings import Settings, SettingsArguments, opt_out_reason, resolve_settings
 from sdk_telemetry.config.state import (
     activate,
@@ -13,14 +14,18 @@ from sdk_telemetry.config.state import (
 )
 
 __all__ = [
+    "ENDUSER_ID",
     "Settings",
     "SettingsArguments",
     "activate",
     "allow_instrumentation_for_tests",
     "capture_args_default",
+    "checked_user_id",
     "current_settings",
+    "current_user",
     "instrumentation_allowed",
     "opt_out_reason",
     "resolve_settings",
     "scrubber",
+    "user",
 ]

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sdk_telemetry_exporters.config import parse_bool, parse_list, parse_seconds
+from sdk_telemetry_exporters.config import parse_list, parse_seconds, read_bool
 from typing_extensions import TypedDict
 
 ECHO_EVENTS = "SDK_TELEMETRY_ECHO_EVENTS"
@@ -81,7 +81,7 @@ class SessionSettings:
         def flag(argument: str, variable: str, default: bool) -> bool:
             if argument in arguments:
                 return bool(arguments[argument])
-            value = parse_bool(environ.get(variable))
+            value = read_bool(environ, variable, f"using the default ({'on' if default else 'off'})")
             return default if value is None else value
 
         return cls(

@@ -4,16 +4,17 @@ then defaults. Nothing else in the package reads `os.environ`.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sdk_telemetry_exporters.config import ExporterSettings, parse_bool, parse_list, parse_seconds
+from sdk_telemetry_exporters.config import ExporterSettings, parse_bool, parse_list, parse_seconds, read_bool
+from sdk_telemetry_exporters.notices import warn
 from typing_extensions import TypedDict, Unpack
 
+from sdk_telemetry.config.end_user import checked_user_id
 from sdk_telemetry.config.session import SessionArguments, SessionSettings, exporter_names
 from sdk_telemetry.privacy import PrivacyArguments, PrivacySettings
 
@@ -33,9 +34,10 @@ DEFAULT_EXIT_TIMEOUT = 2.0
 NESTED_CALLS = "SDK_TELEMETRY_NESTED_CALLS"
 NESTED_CALLS_MODES = ("collapse", "children")
 DEFAULT_NESTED_CALLS = "collapse"
+USER_ID = "SDK_TELEMETRY_USER_ID"
 
-_logger = logging.getLogger(__name__)
-_warned: set[str] = set()  # invalid environment values already warned about (once each)
+#: The variables that name the span exporters, in order of precedence (the first one set is read).
+EXPORTER_VARIABLES = ("OTEL_TRACES_EXPORTER", "SDK_TELEMETRY_EXPORTER")
 
 
 def default_store_path(env: Mapping[str, str]) -> Path:
@@ -54,10 +56,14 @@ class Settings:
     service_version: str | None = None
     environment: str | None = None
     traces_exporters: tuple[str, ...] = (DEFAULT_EXPORTER,)
+    #: Where `traces_exporters` came from: a variable's name, or None (the argument or the default).
+    exporters_variable: str | None = None
     metrics_exporters: tuple[str, ...] = ()
     http: ExporterSettings = field(default_factory=ExporterSettings)
     project_id: str | None = None
     provider: str | None = None
+    #: The end user of this process (the resource attribute `enduser.id`), or None.
+    user_id: str | None = None
     batch_size: int = DEFAULT_BATCH_SIZE
     batch_interval: float = DEFAULT_BATCH_INTERVAL
     queue_size: int = DEFAULT_QUEUE_SIZE
@@ -99,6 +105,7 @@ class SettingsArguments(PrivacyArguments, SessionArguments, TypedDict, total=Fal
     timeout: float | None
     project_id: str | None
     provider: str | None
+    user_id: str | None
     batch_size: int | None
     batch_interval: float | None
     queue_size: int | None
@@ -138,6 +145,8 @@ def resolve_settings(env: Mapping[str, str] | None = None, **arguments: Unpack[S
     )
     environment = text("environment", "SDK_TELEMETRY_ENVIRONMENT")
     store = text("store_path", "SDK_TELEMETRY_STORE")
+    exporters_variable = None if "exporter" in given else next((v for v in EXPORTER_VARIABLES if environ.get(v)), None)
+    exporters = given.get("exporter") if exporters_variable is None else environ[exporters_variable]
     if "store_path" in given and http.spool_dir is not None and not environ.get("SDK_TELEMETRY_SPOOL_DIR"):
         http = replace(http, spool_dir=Path(given["store_path"]).expanduser().parent / "spool")  # beside the store
     return Settings(
@@ -145,11 +154,13 @@ def resolve_settings(env: Mapping[str, str] | None = None, **arguments: Unpack[S
         service_name=text("service_name", "OTEL_SERVICE_NAME"),
         service_version=text("service_version", "SDK_TELEMETRY_SERVICE_VERSION"),
         environment=environment,
-        traces_exporters=exporter_names(given.get("exporter", environ.get("OTEL_TRACES_EXPORTER", DEFAULT_EXPORTER))),
+        traces_exporters=exporter_names(exporters if exporters is not None else DEFAULT_EXPORTER),
+        exporters_variable=exporters_variable,
         metrics_exporters=exporter_names(given.get("metrics_exporter", environ.get("OTEL_METRICS_EXPORTER"))),
         http=http,
         project_id=text("project_id", "SDK_TELEMETRY_PROJECT_ID"),
         provider=text("provider", "SDK_TELEMETRY_PROVIDER"),
+        user_id=_user_id(given.get("user_id"), environ.get(USER_ID)),
         batch_size=int(number("batch_size", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", DEFAULT_BATCH_SIZE)),
         # The argument is in seconds, the variable (as upstream) in milliseconds.
         batch_interval=number("batch_interval", "", 0.0)
@@ -157,13 +168,31 @@ def resolve_settings(env: Mapping[str, str] | None = None, **arguments: Unpack[S
         else number("", "OTEL_BSP_SCHEDULE_DELAY", DEFAULT_BATCH_INTERVAL * 1000) / 1000,
         queue_size=int(number("queue_size", "OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_QUEUE_SIZE)),
         exit_timeout=number("exit_timeout", "SDK_TELEMETRY_EXIT_TIMEOUT", DEFAULT_EXIT_TIMEOUT),
-        capture_args=bool(given.get("capture_args", parse_bool(environ.get("SDK_TELEMETRY_CAPTURE_ARGS")))),
+        capture_args=bool(
+            given["capture_args"]
+            if "capture_args" in given
+            else read_bool(environ, "SDK_TELEMETRY_CAPTURE_ARGS", "call arguments are not captured")
+        ),
         nested_calls=_nested_calls(given.get("nested_calls"), environ.get(NESTED_CALLS)),
         store_path=Path(store) if store else default_store_path(environ),
         instrument_targets=parse_list(given.get("instrument", environ.get("SDK_TELEMETRY_INSTRUMENT"))),
         privacy=PrivacySettings.resolve(given, environ),
         session=SessionSettings.resolve(given, environ),
     )
+
+
+def _user_id(argument: str | None, variable: str | None) -> str | None:
+    """`user_id`: the argument (`ValueError` when it is not a valid id), else the variable (an invalid
+    one is warned about and left out)."""
+    if argument is not None:
+        return checked_user_id(argument)
+    if not variable:
+        return None
+    try:
+        return checked_user_id(variable.strip(), USER_ID)
+    except ValueError as error:
+        warn(f"env:{USER_ID}={variable}", "%s; no user id is set", error)
+        return None
 
 
 def _nested_calls(argument: str | None, variable: str | None) -> str:
@@ -177,15 +206,14 @@ def _nested_calls(argument: str | None, variable: str | None) -> str:
     if not value:
         return DEFAULT_NESTED_CALLS
     if value not in NESTED_CALLS_MODES:
-        if value not in _warned:
-            _warned.add(value)
-            _logger.warning(
-                "sdk-telemetry: %s=%r is not one of %s; using %r",
-                NESTED_CALLS,
-                variable,
-                ", ".join(NESTED_CALLS_MODES),
-                DEFAULT_NESTED_CALLS,
-            )
+        warn(
+            f"env:{NESTED_CALLS}={value}",
+            "%s=%r is not one of %s; using %r",
+            NESTED_CALLS,
+            variable,
+            ", ".join(NESTED_CALLS_MODES),
+            DEFAULT_NESTED_CALLS,
+        )
         return DEFAULT_NESTED_CALLS
     return value
 
@@ -198,7 +226,11 @@ def _enablement(
     `enable_variable` is an SDK's own switch with the Tinker meaning: unset is on, `1/true/yes/on`
     is on, anything else is off.
     """
-    explicit = enabled if enabled is not None else parse_bool(environ.get("SDK_TELEMETRY_ENABLED"))
+    explicit = (
+        enabled
+        if enabled is not None
+        else read_bool(environ, "SDK_TELEMETRY_ENABLED", "ignored: on, unless an opt-out or a test/ci environment")
+    )
     reason = opt_out_reason(environ)
     own_switch = environ.get(enable_variable) if enable_variable else None
     if reason is None and own_switch is not None and own_switch.strip().lower() not in ("1", "true", "yes", "on"):

@@ -45,7 +45,7 @@ from sdk_telemetry_exporters import attributes as attr
 
 from sdk_telemetry import otel_compat as _compat
 from sdk_telemetry._version import __version__
-from sdk_telemetry.config import current_settings
+from sdk_telemetry.config import ENDUSER_ID, current_settings, current_user
 from sdk_telemetry.config import scrubber as _active_scrubber
 from sdk_telemetry.instrument import errors as _errors
 from sdk_telemetry.instrument import metrics as _metrics_module
@@ -58,6 +58,7 @@ _logger = logging.getLogger(__name__)
 _tracer: Tracer = trace.get_tracer(attr.INVOCATION_SCOPE, __version__)
 _metrics: InvocationMetrics | None = None
 _INTERNAL = SpanKind.INTERNAL
+_current_user = current_user.get  # the user of `with sdk_telemetry.user(...)`: one lookup per call
 _NO_LINKS: tuple[Any, ...] = ()
 
 # The tracer that `_tracer` resolved to, with the `_tracer` it came from. A `ProxyTracer` resolves
@@ -340,6 +341,9 @@ def begin(
         if factory is None:  # the tracer's own span
             return _begin_through_tracer(spec, parent, instance, args, kwargs)
         span = factory.start(spec.name, spec.start_attributes, parent_context, time_ns(), parent)
+        user_id = _current_user()
+        if user_id is not None:
+            span.set_attribute(ENDUSER_ID, user_id)
         if spec.capture_args:
             _capture_arguments(span, spec, instance, args, kwargs)
         # What `trace.set_span_in_context(span, parent)` builds, in one copy (`otel_compat.context_with_span`,
@@ -369,6 +373,9 @@ def _begin_through_tracer(
     start_ns = time_ns()
     # Positional: name, context, kind, attributes, links, start_time (the API's signature).
     span = tracer.start_span(spec.name, parent, _INTERNAL, spec.start_attributes, _NO_LINKS, start_ns)
+    user_id = _current_user()
+    if user_id is not None:
+        span.set_attribute(ENDUSER_ID, user_id)
     if spec.capture_args:
         _capture_arguments(span, spec, instance, args, kwargs)
     context = _compat.context_with_span(parent, span)

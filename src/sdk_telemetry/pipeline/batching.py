@@ -65,6 +65,8 @@ class BatchingCore(Generic[T]):
         self._counts: collections.Counter[str] = collections.Counter()  # exported, failed, spooled, dropped.*
         self.last_error: str | None = None
         self.last_error_time: float | None = None
+        self.last_success_time: float | None = None
+        self.failing_since: float | None = None  # the first failed export since the last success
         self._init_worker_state()
         reinit_after_fork(self, type(self)._after_fork)
 
@@ -234,7 +236,20 @@ class BatchingCore(Generic[T]):
         except Exception as exc:  # an exporter bug must not kill the worker
             self._logger.exception("sdk-telemetry: %s raised", self._EXPORTER)
             result = self._FAILURE
-            self.last_error, self.last_error_time = f"{type(exc).__name__}: {exc}", time.time()
+            self.last_error = f"{type(exc).__name__}: {exc}"
+        else:
+            if result is not self._SUCCESS:
+                reported = getattr(self.exporter, "last_error", None)
+                self.last_error = (
+                    str(reported) if reported else f"the {self._EXPORTER} failed {len(batch)} {self._NOUN}(s)"
+                )
+        moment = time.time()
+        if result is self._SUCCESS:
+            self.last_success_time, self.failing_since = moment, None
+        else:
+            self.last_error_time = moment
+            if self.failing_since is None:
+                self.failing_since = moment
         with self._lock:
             counted = len(batch) - self._abandoned  # the rest were spooled or dropped by `shutdown`
             self._in_flight = []

@@ -158,6 +158,9 @@ class EventQueue(BatchingCore[ReadableLogRecord], LogRecordProcessor):
             "spooled": counts.get("spooled", 0),
             "dropped": self._dropped(counts),
             "last_error": self.last_error,
+            "last_error_time": self.last_error_time,
+            "last_success_time": self.last_success_time,
+            "failing_since": self.failing_since,
         }
 
     # --- the batching core's view of the queue (under the lock) -----------------------------

@@ -64,7 +64,7 @@ class BatchSpanProcessor(BatchingCore[ReadableSpan], SpanProcessor):
         """In a forked child: no worker, empty queues, counters of its own (the parent's spans stay the parent's)."""
         self._counts = collections.Counter()
         self._pushed = 0
-        self.last_error = self.last_error_time = None
+        self.last_error = self.last_error_time = self.last_success_time = self.failing_since = None
         self._init_worker_state()
 
     def _init_worker_state(self) -> None:
@@ -183,6 +183,8 @@ class BatchSpanProcessor(BatchingCore[ReadableSpan], SpanProcessor):
             "dropped": dropped,
             "last_error": self.last_error,
             "last_error_time": self.last_error_time,
+            "last_success_time": self.last_success_time,
+            "failing_since": self.failing_since,
         }
 
     # --- the batching core's view of the queues (under the lock) ----------------------------

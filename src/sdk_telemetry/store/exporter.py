@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
+from sdk_telemetry_exporters.notices import warn
 
 from sdk_telemetry.store import _rows, _sqlite
 
@@ -65,6 +67,9 @@ class LocalSpanExporter(SpanExporter):
         self.written = 0
         self.failed = 0
         self.last_error: str | None = None
+        self.last_error_time: float | None = None
+        self.last_success_time: float | None = None
+        self.failing_since: float | None = None  # the first failed write since the last success
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Insert the spans in one transaction; a span already stored is kept once."""
@@ -76,11 +81,15 @@ class LocalSpanExporter(SpanExporter):
                     connection.execute("BEGIN IMMEDIATE")
                     _sqlite.insert_spans(connection, rows)
                 self.written += len(rows)
+            self.last_success_time, self.failing_since = time.time(), None
             return SpanExportResult.SUCCESS
         except Exception as exc:
             self.failed += len(spans)
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            _logger.warning("sdk-telemetry: could not write %d span(s) to %s: %s", len(spans), self.path, exc)
+            self.last_error = f"cannot write the store {self.path}: {type(exc).__name__}: {exc}"
+            self.last_error_time = time.time()
+            if self.failing_since is None:
+                self.failing_since = self.last_error_time
+            warn(f"store:{self.path}", "%s; spans are lost until it can be written", self.last_error)
             return SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
@@ -101,6 +110,9 @@ class LocalSpanExporter(SpanExporter):
             "written": self.written,
             "failed": self.failed,
             "last_error": self.last_error,
+            "last_error_time": self.last_error_time,
+            "last_success_time": self.last_success_time,
+            "failing_since": self.failing_since,
         }
 
     def _connect(self) -> sqlite3.Connection:
