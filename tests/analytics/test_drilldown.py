@@ -3,7 +3,6 @@ calls, a trace with its HTTP child, an error group's occurrences with their stac
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +23,9 @@ from sdk_telemetry.analytics import (
     top_errors,
     trace,
 )
-from tests.analytics.test_time_series import NOW
 from tests.helpers.spans import DAY, SpanFactory, write_spans
-from tests.helpers.week import EXECUTE, HTTP, Made, write_week
-
-
-@pytest.fixture(scope="module")
-def week_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Made]:
-    path = tmp_path_factory.mktemp("week") / "week.sqlite3"
-    return path, write_week(path, NOW)
-
-
-@pytest.fixture
-def source(week_store: tuple[Path, Made]) -> Iterator[Any]:
-    with open_source(week_store[0]) as opened:
-        yield opened
+from tests.helpers.week import EXECUTE, HTTP, Made
+from tests.helpers.week import WEEK_NOW as NOW
 
 
 def test_recent_calls_of_a_function_newest_first(source: Any, week_store: Any) -> None:

@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from sdk_telemetry.analytics import AnalyticsError, TimeRange, funnel, journeys, open_source, performance, retention
 from tests.helpers.spans import DAY, HOUR, NS
-from tests.helpers.week import DAY_END_HOUR, DAY_START_HOUR, EXECUTE, LIST, LOGIN, Made, write_week
+from tests.helpers.week import DAY_END_HOUR, DAY_START_HOUR, EXECUTE, LIST, LOGIN, Made
+from tests.helpers.week import WEEK_NOW as NOW
 
 #: Thursday 2026-12-03 15:20 UTC: the week runs from Friday 27 Nov to this afternoon.
-NOW = int(datetime(2026, 12, 3, 15, 20, tzinfo=timezone.utc).timestamp()) * NS
-
-
-@pytest.fixture(scope="module")
-def week_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Made]:
-    path = tmp_path_factory.mktemp("week") / "week.sqlite3"
-    return path, write_week(path, NOW)
-
-
-@pytest.fixture
-def source(week_store: tuple[Path, Made]) -> Iterator[Any]:
-    with open_source(week_store[0]) as opened:
-        yield opened
 
 
 def _starts(result: Any) -> list[int]:

@@ -18,10 +18,10 @@ import pytest
 from typer.testing import CliRunner
 
 from sdk_telemetry.cli.commands import app
-from tests.analytics.test_time_series import NOW
 from tests.helpers.processes import ROOT, child_env
 from tests.helpers.spans import DAY, NS, SpanFactory, write_spans
 from tests.helpers.week import EXECUTE, Made, write_week
+from tests.helpers.week import WEEK_NOW as NOW
 
 SINCE, UNTIL = str((NOW - 7 * DAY) // NS), str(NOW // NS)
 

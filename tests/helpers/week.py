@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import traceback
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ from sdk_telemetry.store import _rows, _sqlite
 from tests.helpers.spans import DAY, HOUR, MS, NS, write_spans
 
 LOGIN, LIST, EXECUTE, SEARCH, HTTP = "Client.login", "Tools.list", "Tools.execute", "Tools.search", "POST"
+#: A fixed "now" for the week's tests (a Thursday afternoon, UTC), in nanoseconds.
+WEEK_NOW = int(datetime(2026, 12, 3, 15, 20, tzinfo=timezone.utc).timestamp()) * 1_000_000_000
 SESSIONS_PER_DAY = 12
 USERS = 15
 DAY_START_HOUR, DAY_END_HOUR = 8, 20
