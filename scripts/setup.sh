@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up a development checkout: a virtual environment in .venv with both distributions
-# installed editable (with the dev extra), and Debian's chromium for the dashboard's browser test.
+# installed editable (with the dev extra), Debian's chromium for the dashboard's browser test, and
+# the real JavaScript clients of tests/js (npm ci, from its lock file) when npm is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,5 +19,10 @@ if ! command -v chromium >/dev/null 2>&1; then
     else
         echo "setup: install Debian's chromium package for the dashboard test (apt-get install chromium)" >&2
     fi
+fi
+if command -v npm >/dev/null 2>&1; then
+    npm ci --prefix tests/js --silent --no-audit --no-fund
+else
+    echo "setup: install Node.js 20+ and npm for the JavaScript client tests (tests/receiver/test_js_clients.py)" >&2
 fi
 echo "setup: ready (.venv)"
