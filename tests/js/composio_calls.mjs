@@ -45,8 +45,9 @@ let thrown = null;
 try { await provider.outer(); } catch (error) { thrown = error.name; }
 await composio.flush();
 
-// A resend of the first full batch, byte for byte (as a client retry or a proxy would send it).
-const batch = requests.find((r) => r.path.endsWith("/metrics/invocations") && JSON.parse(r.body).length === 10);
+// A resend of the largest batch, byte for byte (as a client retry or a proxy would send it).
+const size = (r) => (r.path.endsWith("/metrics/invocations") ? JSON.parse(r.body).length : 0);
+const batch = requests.reduce((largest, r) => (size(r) > size(largest) ? r : largest));
 const resend = await realFetch(receiver + batch.path, { method: "POST", headers: batch.headers, body: batch.body });
 const resendAnswer = await resend.text();
 

@@ -93,13 +93,36 @@ def test_composio_core_fast_calls_are_each_stored_and_a_resend_once(
     assert (totals["committed_rows"], totals["duplicate_rows"]) == (305, 10)
 
 
+def test_composio_core_raw_node_env_is_mapped_not_refused(node: str, receiver: Running, tmp_path: Path) -> None:
+    report_file = tmp_path / "composio.json"
+    run_node(
+        node, "composio_calls.mjs", RECEIVER_URL=receiver.url, REPORT_FILE=str(report_file), CALLS="3", NODE_ENV="dev"
+    )
+    sent = [json.loads(request["body"]) for request in json.loads(report_file.read_text())["requests"]]
+    assert {
+        item["source"]["environment"] for body in sent for item in (body if isinstance(body, list) else [body])
+    } == {"dev"}
+    # 3 calls, SDK_INITIALIZED, Composio.flush and the error, each stored with the alias mapped.
+    assert receiver.rows("SELECT Environment, COUNT(*) FROM otel_traces GROUP BY Environment") == [("development", 6)]
+
+
 def otlp_env(receiver: Running, key: str, **extra: str) -> dict[str, str]:
     return {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_EXPORTER_OTLP_HEADERS": f"x-api-key={key}", **extra}
 
 
-@pytest.mark.parametrize("protocol", ["json", "proto"])
-def test_the_opentelemetry_js_exporters_land_each_signal_once(node: str, receiver: Running, protocol: str) -> None:
-    env = otlp_env(receiver, KEY, TRACES_PROTOCOL=protocol, SPANS=str(SPANS), LOGS=str(LOGS))
+# With gzip the JS exporters send `Content-Encoding: gzip` bodies in chunks (no Content-Length).
+@pytest.mark.parametrize(("protocol", "compression"), [("json", "none"), ("proto", "none"), ("proto", "gzip")])
+def test_the_opentelemetry_js_exporters_land_each_signal_once(
+    node: str, receiver: Running, protocol: str, compression: str
+) -> None:
+    env = otlp_env(
+        receiver,
+        KEY,
+        TRACES_PROTOCOL=protocol,
+        OTEL_EXPORTER_OTLP_COMPRESSION=compression,
+        SPANS=str(SPANS),
+        LOGS=str(LOGS),
+    )
     report = json.loads(run_node(node, "otlp_export.mjs", **env))
     for signal in ("traces", "logs", "metrics"):
         assert report[signal] == {"results": [{"code": 0, "status": None, "error": None}], "flushError": None}
