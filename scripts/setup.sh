@@ -21,7 +21,7 @@ if ! command -v chromium >/dev/null 2>&1; then
     fi
 fi
 if command -v npm >/dev/null 2>&1; then
-    npm ci --prefix tests/js --silent --no-audit --no-fund
+    npm ci --prefix tests/js --loglevel=error --no-audit --no-fund
 else
     echo "setup: install Node.js 20+ and npm for the JavaScript client tests (tests/receiver/test_js_clients.py)" >&2
 fi
