@@ -152,6 +152,19 @@ def test_otlp_logs_land_as_events_deduplicated_by_event_id(receiver: Running) ->
     ]
 
 
+def test_identical_otlp_log_records_without_event_ids_are_distinct_and_a_resend_lands_once(receiver: Running) -> None:
+    """Records of one export that look alike (a logging bridge stamping whole milliseconds) are
+    distinct events; the same request sent again is stored once."""
+    record = {"timeUnixNano": "1700000000000000000", "severityText": "WARN", "body": {"stringValue": "cache miss"}}
+    body = {"resourceLogs": [{"resource": {}, "scopeLogs": [{"scope": {"name": "app"}, "logRecords": [record] * 3}]}]}
+    for _ in range(2):
+        assert receiver.post("/v1/logs", body).status_code == 200
+    assert receiver.rows("SELECT Body, COUNT(*) FROM otel_logs GROUP BY Body") == [("cache miss", 3)]
+    other = {"resourceLogs": [{"resource": {}, "scopeLogs": [{"scope": {"name": "app"}, "logRecords": [record] * 2}]}]}
+    assert receiver.post("/v1/logs", other).status_code == 200  # another export: two more events
+    assert receiver.rows("SELECT COUNT(*) FROM otel_logs") == [(5,)]
+
+
 # --- the Composio and Tinker JSON endpoints ---------------------------------------------------------
 
 

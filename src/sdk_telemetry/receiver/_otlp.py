@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -168,9 +169,12 @@ def trace_rows(body: bytes, json: bool, extra_resource: Mapping[str, Any]) -> li
 
 def log_rows(body: bytes, json: bool, extra_resource: Mapping[str, Any]) -> list[LogRow]:
     """`otel_logs` rows for an ExportLogsServiceRequest; the event id comes from an `event.id`
-    attribute, or else from the record's content."""
+    attribute, or else from the record's content, the request's digest and the record's position:
+    identical records of one export (a logging bridge stamping whole milliseconds) are distinct
+    events, while the same request sent again is stored once."""
     request = ExportLogsServiceRequest()
     decode(body, json, request)
+    request_digest = hashlib.blake2b(body, digest_size=16).hexdigest()
     rows = []
     for r, resource_logs in enumerate(request.resource_logs):
         resource = {**attributes(resource_logs.resource.attributes), **extra_resource}
@@ -184,7 +188,18 @@ def log_rows(body: bytes, json: bool, extra_resource: Mapping[str, Any]) -> list
                 event_id = next((str(attrs[key]) for key in EVENT_ID_KEYS if attrs.get(key)), None)
                 body_value = any_value(record.body)
                 if event_id is None:
-                    event_id = content_id(resource, scope_logs.scope.name, timestamp, attrs, body_value)
+                    event_id = content_id(
+                        request_digest,
+                        (r, s, i),
+                        resource,
+                        scope_logs.scope.name,
+                        timestamp,
+                        attrs,
+                        body_value,
+                        record.severity_number,
+                        record.trace_id.hex(),
+                        record.span_id.hex(),
+                    )
                 name = getattr(record, "event_name", "") or str(attrs.get("event.name", ""))
                 rows.append(
                     log_row(
