@@ -186,6 +186,8 @@ def block_env(store: Path, home: Path) -> dict[str, str]:
 
 def shown_output(block: Block) -> list[str]:
     """The lines a shell block shows as output: `# ...` comment lines on their own."""
+    if block.language != "bash":
+        return []
     return [line[2:] for line in block.code.splitlines() if line.startswith("# ")]
 
 
@@ -310,6 +312,8 @@ def test_block_runs_as_written(block: Block, runs: dict[str, Run]) -> None:
             assert _shows(line.split("4319")[0], result.output), f"{line!r} not printed\n" + result.describe(block)
     else:
         assert result.returncode == 0, result.describe(block)
+        for line in shown_output(block):
+            assert _shows(line, result.output), f"{line!r} not printed\n" + result.describe(block)
     if block.language == "python":
         assert "Traceback" not in result.output, result.describe(block)
 
