@@ -191,6 +191,32 @@ def shown_output(block: Block) -> list[str]:
     return [line[2:] for line in block.code.splitlines() if line.startswith("# ")]
 
 
+def printed_output(block: Block) -> list[str]:
+    """What a Python block shows it prints: the `# ...` comment lines right after a `print(...)` line."""
+    shown: list[str] = []
+    lines = block.code.splitlines()
+    for index, line in enumerate(lines):
+        if line.strip().startswith("print("):
+            comment = []
+            for following in lines[index + 1 :]:
+                if not following.strip().startswith("#"):
+                    break
+                comment.append(following.strip().lstrip("#").strip())
+            if comment:
+                shown.append(" ".join(comment))
+    return shown
+
+
+def _printed(shown: str, output: str) -> bool:
+    """`shown` (a repr or JSON, with `...` for what varies) is in `output`, quotes and spacing aside."""
+
+    def normal(text: str) -> str:
+        return re.sub(r"\s+", " ", text.replace('"', "'"))
+
+    pattern = ".*?".join(re.escape(part) for part in normal(shown).split("..."))
+    return re.search(pattern, normal(output)) is not None
+
+
 def run_block(block: Block, cwd: Path, env: dict[str, str]) -> Run:
     if "pytest" in block.directives:
         for name, text in _files(block.code).items():
@@ -314,6 +340,8 @@ def test_block_runs_as_written(block: Block, runs: dict[str, Run]) -> None:
         assert result.returncode == 0, result.describe(block)
         for line in shown_output(block):
             assert _shows(line, result.output), f"{line!r} not printed\n" + result.describe(block)
+        for shown in printed_output(block):
+            assert _printed(shown, result.output), f"{shown!r} not printed\n" + result.describe(block)
     if block.language == "python":
         assert "Traceback" not in result.output, result.describe(block)
 
@@ -326,6 +354,7 @@ def test_every_skip_says_why() -> None:
 
 
 def test_blocks_are_found() -> None:
+    assert any(printed_output(block) for block in README_BLOCKS)
     languages = {block.language for block in README_BLOCKS}
     assert languages == {"python", "bash"}
     assert len(README_BLOCKS) >= 15
