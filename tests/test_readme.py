@@ -444,3 +444,19 @@ print(span.attributes["sdk_telemetry.props"])
     assert recorded["token"] == shown["token"], (recorded, shown)
     assert set(recorded) == set(shown)
     assert "s3cret-value" not in result.stdout
+
+
+def test_monitors_yaml_block_is_a_valid_monitors_file(tmp_path: Path) -> None:
+    """The README's ```yaml rules are accepted by `sdk-telemetry monitors`, which exits 2 on a bad rule."""
+    text = README.read_text(encoding="utf-8")
+    [rules] = re.findall(r"^```yaml\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
+    (tmp_path / "monitors.yaml").write_text(rules, encoding="utf-8")
+    (tmp_path / "broken.yaml").write_text(rules.replace("above: 5%", "above: 5"), encoding="utf-8")
+    env = block_env(tmp_path / "telemetry.sqlite3", tmp_path)
+    command = [str(VENV / "bin" / "sdk-telemetry"), "monitors"]
+    good = subprocess.run([*command, "monitors.yaml"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    broken = subprocess.run([*command, "broken.yaml"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "slow-execute" in good.stdout and "error-rate" in good.stdout, good.stdout
+    assert broken.returncode == 2, broken.stdout + broken.stderr
+    assert "error-rate" in broken.stdout + broken.stderr
