@@ -1,11 +1,10 @@
 """An application that uses the demo SDK with no telemetry code at all: `opentelemetry-instrument` adds it.
 
-Run it from the `examples/` directory (or with `PYTHONPATH=examples`):
+Run it from the root of the clone, after the quick start:
 
-    cd examples
     SDK_TELEMETRY_INSTRUMENT="acme_sdk:Tools,acme_sdk:fetch_status" \\
-        opentelemetry-instrument python instrumented_app.py
-    sdk-telemetry stats
+        .venv/bin/opentelemetry-instrument .venv/bin/python examples/instrumented_app.py
+    .venv/bin/sdk-telemetry stats
 
 `opentelemetry-instrument` loads the `sdk_telemetry` distro, whose configurator runs
 `configure_telemetry()` from the environment and whose instrumentor wraps every target named in

@@ -1,6 +1,6 @@
 """Quick start: instrument a demo SDK client on the embedded default, then print the stats.
 
-    python examples/quickstart.py
+    .venv/bin/python examples/quickstart.py
 
 Telemetry goes to the local store (`SDK_TELEMETRY_STORE`, or your user data directory);
 nothing is sent to any host. The stats table at the end is `sdk-telemetry stats`.
