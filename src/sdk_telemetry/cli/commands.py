@@ -4,6 +4,7 @@ read here, from its options and their environment variables; nothing else reads 
 
 from __future__ import annotations
 
+import difflib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,8 +24,10 @@ from sdk_telemetry.cli._options import (
     grouped,
     is_loopback,
     missing_extra,
+    open_store,
     parse_when,
     print_json,
+    reading,
 )
 from sdk_telemetry.cli.analytics import error_stacks, register_cli
 from sdk_telemetry.store import (
@@ -35,7 +38,6 @@ from sdk_telemetry.store import (
     Filters,
     FunctionStats,
     QueryError,
-    connect,
     function_stats,
     get_metrics,
     health,
@@ -58,11 +60,25 @@ def _root() -> None:
 
 def _open(store: Path | None) -> tuple[sqlite3.Connection, Path]:
     path = store_path(store)
-    try:
-        return connect(path, create=False), path
-    except FileNotFoundError:
-        typer.echo(f"No telemetry recorded yet: no store at {path}.", err=True)
-        raise typer.Exit(1) from None
+    return open_store(path), path
+
+
+def _never_recorded(connection: sqlite3.Connection, filters: Filters) -> str | None:
+    """Why a filtered answer is empty when its service or environment was never recorded at all."""
+    for option, column, wanted in (
+        ("service", "ServiceName", filters.service),
+        ("environment", "Environment", filters.environment),
+    ):
+        if not wanted:
+            continue
+        known = [row[0] for row in connection.execute(f"SELECT DISTINCT {column} FROM otel_traces_summary") if row[0]]
+        if wanted not in known:
+            close = difflib.get_close_matches(wanted, known, n=3, cutoff=0.5)
+            hint = (
+                f"; did you mean {', '.join(close)}?" if close else f" (recorded: {', '.join(sorted(known)) or 'none'})"
+            )
+            return f"nothing was ever recorded for {option} {wanted!r}{hint}"
+    return None
 
 
 def _fail(exc: QueryError) -> typer.Exit:
@@ -85,11 +101,16 @@ def _answer(
         connection, path = _open(query.store)
         where = str(path)
         try:
-            rows = local(connection, filters)
+            with reading(path):
+                rows = local(connection, filters)
+                unknown = None if rows else _never_recorded(connection, filters)
         except QueryError as exc:
             raise _fail(exc) from None
         finally:
             connection.close()
+        if unknown:
+            typer.echo(f"sdk-telemetry: {unknown} in {path}", err=True)
+            raise typer.Exit(1)
     if query.json:
         print_json([row.as_dict() for row in rows])
         return
@@ -135,10 +156,11 @@ def metrics(
     until: UntilOption = None,
 ) -> None:
     """Recorded metric values aggregated per name, as JSON (the Dream.OS shape)."""
-    connection, _ = _open(store)
+    connection, path = _open(store)
     time_range = (parse_when(since), parse_when(until)) if since or until else None
     try:
-        answer = get_metrics(connection, names or None, time_range, aggregation)
+        with reading(path):
+            answer = get_metrics(connection, names or None, time_range, aggregation)
     except QueryError as exc:
         raise _fail(exc) from None
     finally:
@@ -156,7 +178,9 @@ def health_command(
     """Status, version, what is stored, retention and storage usage, as JSON."""
     connection, path = _open(store)
     try:
-        print_json(health(connection, path, retention_days, 0.0))
+        with reading(path):
+            answer = health(connection, path, retention_days, 0.0)
+        print_json(answer)
     finally:
         connection.close()
 
