@@ -97,6 +97,25 @@ def _json_line(value: Any) -> str:
     return orjson.dumps(value, default=str).decode() + "\n"
 
 
+#: The export formats by file suffix.
+EXPORT_SUFFIXES = {".csv": "csv", ".parquet": "parquet"}
+
+
+def _export_format(out: Path) -> str:
+    """The format `out`'s suffix names ('-', stdout, is CSV); an unknown suffix ends the command (exit 2)."""
+    if str(out) == "-":
+        return "csv"
+    chosen = EXPORT_SUFFIXES.get(out.suffix.lower())
+    if chosen is None:
+        typer.echo(
+            f"sdk-telemetry export: cannot tell the format of {out} from its suffix: use a .csv or .parquet file"
+            " (or --format csv|parquet)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return chosen
+
+
 def error_stacks(query: StoreQuery, limit: int) -> None:
     """`sdk-telemetry errors --stack`: each error group (type and function) with its latest occurrence's
     message, stack trace, session and trace."""
@@ -424,14 +443,19 @@ def register_cli(app: typer.Typer) -> None:
         scope: Scope,
     ) -> None:
         """Export calls, events or aggregates for a time range as CSV or Parquet."""
-        chosen = fmt or ("parquet" if out.suffix.lower() == ".parquet" else "csv")
+        chosen = fmt or _export_format(out)
+        if str(out) != "-" and not out.parent.is_dir():
+            typer.echo(f"sdk-telemetry export: cannot write {out}: no directory {out.parent}", err=True)
+            raise typer.Exit(1)
         with scope.source() as source:
             seconds = parse_duration(step, "step") if step else None
             time_range = scope.time_range()
-            if str(out) == "-":
-                count = export(source, sys.stdout, kind, chosen, time_range, function, seconds)
-            else:
-                count = export(source, out, kind, chosen, time_range, function, seconds)
+            try:
+                count = export(source, sys.stdout if str(out) == "-" else out, kind, chosen, time_range, function,
+                               seconds)  # fmt: skip
+            except OSError as exc:  # the output file, not the store (which opened above)
+                typer.echo(f"sdk-telemetry export: cannot write {out}: {exc.strerror or exc}", err=True)
+                raise typer.Exit(1) from None
         typer.echo(f"exported {count:,} {kind} row(s) to {out}", err=True)
 
     @app.command("monitors")

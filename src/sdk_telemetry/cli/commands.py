@@ -4,7 +4,6 @@ read here, from its options and their environment variables; nothing else reads 
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +13,8 @@ import typer
 from rich.table import Table
 from sdk_telemetry_exporters.config import parse_list
 
+from sdk_telemetry._version import __version__
+from sdk_telemetry.analytics import did_you_mean, open_source
 from sdk_telemetry.cli._options import (
     ClickHouseOption,
     SinceOption,
@@ -38,6 +39,8 @@ from sdk_telemetry.store import (
     Filters,
     FunctionStats,
     QueryError,
+    apply_retention,
+    connect,
     function_stats,
     get_metrics,
     health,
@@ -53,8 +56,19 @@ Row = TypeVar("Row", FunctionStats, ErrorGroup)
 app = typer.Typer(help="sdk-telemetry: look at what your SDK's telemetry recorded.", no_args_is_help=True)
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"sdk-telemetry {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
     """sdk-telemetry: look at what your SDK's telemetry recorded."""
 
 
@@ -63,7 +77,7 @@ def _open(store: Path | None) -> tuple[sqlite3.Connection, Path]:
     return open_store(path), path
 
 
-def _never_recorded(connection: sqlite3.Connection, filters: Filters) -> str | None:
+def _never_recorded(connection: sqlite3.Connection, filters: Filters, path: Path) -> str | None:
     """Why a filtered answer is empty when its service or environment was never recorded at all."""
     for option, column, wanted in (
         ("service", "ServiceName", filters.service),
@@ -73,11 +87,8 @@ def _never_recorded(connection: sqlite3.Connection, filters: Filters) -> str | N
             continue
         known = [row[0] for row in connection.execute(f"SELECT DISTINCT {column} FROM otel_traces_summary") if row[0]]
         if wanted not in known:
-            close = difflib.get_close_matches(wanted, known, n=3, cutoff=0.5)
-            hint = (
-                f"; did you mean {', '.join(close)}?" if close else f" (recorded: {', '.join(sorted(known)) or 'none'})"
-            )
-            return f"nothing was ever recorded for {option} {wanted!r}{hint}"
+            hint = did_you_mean(wanted, known) or f" (recorded: {', '.join(sorted(known)) or 'none'})"
+            return f"nothing was ever recorded for {option} {wanted!r} in {path}{hint}"
     return None
 
 
@@ -103,13 +114,13 @@ def _answer(
         try:
             with reading(path):
                 rows = local(connection, filters)
-                unknown = None if rows else _never_recorded(connection, filters)
+                unknown = None if rows else _never_recorded(connection, filters, path)
         except QueryError as exc:
             raise _fail(exc) from None
         finally:
             connection.close()
         if unknown:
-            typer.echo(f"sdk-telemetry: {unknown} in {path}", err=True)
+            typer.echo(f"sdk-telemetry: {unknown}", err=True)
             raise typer.Exit(1)
     if query.json:
         print_json([row.as_dict() for row in rows])
@@ -314,6 +325,7 @@ def serve(
     except MonitorConfigError as exc:
         typer.echo(f"sdk-telemetry serve: {exc}", err=True)
         raise typer.Exit(2) from None
+    removed = _prepare_store(path, retention_days)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -335,8 +347,12 @@ def serve(
     copy = "; copying to ClickHouse" if clickhouse_url else ""
     typer.echo(f"sdk-telemetry serve: storing in {path} (retention {retention_days:g} days){copy}")
     typer.echo(f"sdk-telemetry serve: dashboard at http://{shown}:{bound}/dashboard/")
+    if removed:
+        typer.echo(f"sdk-telemetry serve: retention removed {removed} older than {retention_days:g} days")
     if rules is not None:
         typer.echo(f"sdk-telemetry serve: evaluating {len(rules.rules)} monitor rule(s) from {monitors}")
+        for warning in _unknown_rule_functions(path, rules.rules):
+            typer.echo(f"sdk-telemetry serve: {warning}", err=True)
     sys.stdout.flush()
     try:
         application = create_app(settings)
@@ -347,6 +363,37 @@ def serve(
     config = uvicorn_config(application, settings, lifespan="on")
     _server_class(uvicorn.Server)(config).run(sockets=[sock])
     typer.echo("sdk-telemetry serve: stopped; everything accepted is stored")
+
+
+def _prepare_store(path: Path, retention_days: float) -> str:
+    """Check that `path` is a store (or new), create its schema and apply retention before the
+    receiver starts; what retention removed, as text ('' for nothing). A file that is not a store,
+    or a damaged one, ends the command with one line (exit 1)."""
+    if path.exists() and path.stat().st_size:
+        open_store(path).close()  # refuses a file that is not a store, before anything is written
+    with reading(path):
+        try:
+            connection = connect(path)
+        except OSError as exc:
+            typer.echo(f"sdk-telemetry serve: cannot create the store {path}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(1) from None
+        try:
+            deleted = apply_retention(connection, retention_days)
+        finally:
+            connection.close()
+    names = {"spans": "span(s)", "events": "event(s)", "metrics": "metric value(s)"}
+    return ", ".join(f"{count:,} {names.get(table, table)}" for table, count in deleted.items() if count)
+
+
+def _unknown_rule_functions(path: Path, rules: Any) -> list[str]:
+    """A warning for each monitor rule about a function the store never recorded, with close names."""
+    with open_source(path) as source:
+        known = source.recorded_functions()
+    return [
+        f"monitor rule {rule.name!r}: no calls of {rule.function!r} recorded yet{did_you_mean(rule.function, known)}"
+        for rule in rules
+        if rule.function and rule.function not in known
+    ]
 
 
 def _server_class(base: Any) -> Any:
