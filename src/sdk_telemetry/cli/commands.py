@@ -325,6 +325,8 @@ def serve(
     except MonitorConfigError as exc:
         typer.echo(f"sdk-telemetry serve: {exc}", err=True)
         raise typer.Exit(2) from None
+    # Rules are checked against what was recorded before retention removes the oldest of it.
+    unknown = _unknown_rule_functions(path, rules.rules) if rules is not None else []
     removed = _prepare_store(path, retention_days)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -351,7 +353,7 @@ def serve(
         typer.echo(f"sdk-telemetry serve: retention removed {removed} older than {retention_days:g} days")
     if rules is not None:
         typer.echo(f"sdk-telemetry serve: evaluating {len(rules.rules)} monitor rule(s) from {monitors}")
-        for warning in _unknown_rule_functions(path, rules.rules):
+        for warning in unknown:
             typer.echo(f"sdk-telemetry serve: {warning}", err=True)
     sys.stdout.flush()
     try:
@@ -387,7 +389,9 @@ def _prepare_store(path: Path, retention_days: float) -> str:
 
 def _unknown_rule_functions(path: Path, rules: Any) -> list[str]:
     """A warning for each monitor rule about a function the store never recorded, with close names."""
-    with open_source(path) as source:
+    if not path.exists() or not path.stat().st_size:
+        return []
+    with reading(path), open_source(path) as source:
         known = source.recorded_functions()
     return [
         f"monitor rule {rule.name!r}: no calls of {rule.function!r} recorded yet{did_you_mean(rule.function, known)}"

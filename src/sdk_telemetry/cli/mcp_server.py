@@ -35,7 +35,6 @@ from sdk_telemetry.analytics import (
     Source,
     TimeRange,
     adoption,
-    did_you_mean,
     funnel,
     journeys,
     json_ready,
@@ -225,7 +224,7 @@ def build_server(
                 unknown = sorted(set(arguments or {}) - known)
                 if unknown:
                     raise ToolError(
-                        f"{name}: unknown argument {unknown[0]!r}{did_you_mean(unknown[0], known)}"
+                        f"Error executing tool {name}: unknown argument {unknown[0]!r}"
                         f" (it takes {', '.join(sorted(known)) or 'no arguments'})"
                     )
             return await super().call_tool(name, arguments, *args, **kwargs)
