@@ -351,10 +351,10 @@ def serve(
     typer.echo(f"sdk-telemetry serve: dashboard at http://{shown}:{bound}/dashboard/")
     if removed:
         typer.echo(f"sdk-telemetry serve: retention removed {removed} older than {retention_days:g} days")
+    for warning in unknown:  # before the rules' line: a reader of that line has seen them
+        typer.echo(f"sdk-telemetry serve: {warning}", err=True)
     if rules is not None:
         typer.echo(f"sdk-telemetry serve: evaluating {len(rules.rules)} monitor rule(s) from {monitors}")
-        for warning in unknown:
-            typer.echo(f"sdk-telemetry serve: {warning}", err=True)
     sys.stdout.flush()
     try:
         application = create_app(settings)
