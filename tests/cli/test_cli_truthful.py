@@ -4,6 +4,7 @@ the file and the problem, through the real `sdk-telemetry` commands on real stor
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import subprocess
 import sys
@@ -209,3 +210,49 @@ def test_an_unknown_function_says_so_with_close_names(tmp_path: Path, command: l
 def test_version() -> None:
     code, out, _ = run("--version")
     assert (code, out) == (0, f"sdk-telemetry {__version__}\n")
+
+
+def _table_rows(out: str) -> list[list[str]]:
+    """The body rows of Rich tables in `out`, cells stripped."""
+    return [[cell.strip() for cell in line.strip("│").split("│")] for line in out.splitlines() if line.startswith("│")]
+
+
+def test_journeys_shows_paths_transitions_and_where_sessions_end(tmp_path: Path) -> None:
+    path = tmp_path / "week.sqlite3"
+    write_week(path, time.time_ns())
+    code, out, _ = run("journeys", "--store", str(path), "--json")
+    assert code == 0
+    expected = json.loads(out)
+    code, out, _ = run("journeys", "--store", str(path))
+    assert code == 0
+    assert f"Journeys — {expected['sessions']:,} sessions" in out
+    assert "Transitions (from a call to the next)" in out
+    assert "Where sessions end — their last call" in out
+    rows = _table_rows(out)
+    paths = [[" → ".join(p["path"]), f"{p['count']:,}", f"{p['share']:.1%}"] for p in expected["paths"]]
+    moves = [[m["from"], m["to"], f"{m['count']:,}"] for m in expected["transitions"]]
+    ends = [[e["function"], f"{e['count']:,}", f"{e['share']:.1%}"] for e in expected["exits"]]
+    assert moves and ends
+    assert rows == paths + moves + ends
+
+
+def test_perf_shows_every_bucket_and_the_whole_range(tmp_path: Path) -> None:
+    path = tmp_path / "week.sqlite3"
+    write_week(path, time.time_ns())
+    code, out, _ = run("perf", "--store", str(path), "--step", "1d", "--json")
+    assert code == 0
+    expected = json.loads(out)
+    code, out, _ = run("perf", "--store", str(path), "--step", "1d")
+    assert code == 0
+    header = next(line for line in out.splitlines() if line.startswith("┃"))
+    assert [cell.strip() for cell in header.strip("┃").split("┃")] == [
+        "bucket", "calls", "errors", "error rate", "calls/min", "p50 ms", "p95 ms", "p99 ms",
+    ]  # fmt: skip
+    rows = _table_rows(out)
+    assert [row[0] for row in rows] == [bucket["start"] for bucket in expected["buckets"]] + ["whole range"]
+    total = expected["summary"]
+    assert rows[-1][1:4] == [f"{total['calls']:,.0f}", f"{total['errors']:,.0f}", f"{total['error_rate']:.1%}"]
+    assert rows[-1][4] == f"{total['throughput_per_min']:,.2f}"
+    assert rows[-1][6] == f"{total['p95_ms']:,.2f}"
+    first = expected["buckets"][0]
+    assert rows[0][4] == f"{first['throughput_per_min']:,.2f}"

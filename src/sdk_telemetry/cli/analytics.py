@@ -80,6 +80,21 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
+def _perf_cells(label: str, figures: dict[str, Any]) -> list[str]:
+    """One row of the `perf` table: a bucket's (or the whole range's) figures."""
+    rate = figures["error_rate"] if figures["calls"] else None
+    return [
+        label,
+        f"{figures['calls']:,.0f}",
+        f"{figures['errors']:,.0f}",
+        "-" if rate is None else f"{rate:.1%}",
+        f"{figures['throughput_per_min']:,.2f}",
+        _ms(figures["p50_ms"]),
+        _ms(figures["p95_ms"]),
+        _ms(figures["p99_ms"]),
+    ]
+
+
 def _call_line(call: dict[str, Any]) -> str:
     """One call on one line: time, function, duration, outcome, session and trace id."""
     outcome = "ok" if call["status"] != "Error" else f"[red]{escape(call['error_type'] or 'Error')}[/red]"
@@ -189,13 +204,30 @@ def register_cli(app: typer.Typer) -> None:
             result = journeys(source, by, scope.time_range(), max_steps, limit)
         if json:
             return print_json(result.as_dict())
+        out = console()
         table = Table(title=f"Journeys — {result.sessions:,} {by}s", title_justify="left")
         table.add_column("path")
         table.add_column(by + "s", justify="right")
         table.add_column("share", justify="right")
         for path in result.paths:
             table.add_row(" → ".join(path["path"]), f"{path['count']:,}", f"{path['share']:.1%}")
-        console().print(table)
+        if not result.paths:
+            table.caption = "No calls in this range."
+        out.print(table)
+        if result.transitions:
+            moves = Table(title="Transitions (from a call to the next)", title_justify="left")
+            for column in ("from", "to", "times"):
+                moves.add_column(column, justify="right" if column == "times" else "left")
+            for move in result.transitions:
+                moves.add_row(move["from"], move["to"], f"{move['count']:,}")
+            out.print(moves)
+        if result.exits:
+            exits = Table(title=f"Where {by}s end — their last call", title_justify="left")
+            for column in ("function", by + "s", "share"):
+                exits.add_column(column, justify="left" if column == "function" else "right")
+            for end in result.exits:
+                exits.add_row(end["function"], f"{end['count']:,}", f"{end['share']:.1%}")
+            out.print(exits)
 
     @app.command("retention")
     @grouped
@@ -268,23 +300,16 @@ def register_cli(app: typer.Typer) -> None:
             return print_json(result.as_dict())
         step_text = f"{result.step_seconds:g}s buckets"
         table = Table(title=f"Performance of {function or 'all calls'} — {step_text} (UTC)", title_justify="left")
-        for column in ("bucket", "calls", "errors", "error rate", "calls/min", "p50 ms", "p95 ms", "p99 ms"):
+        columns = ("bucket", "calls", "errors", "error rate", "calls/min", "p50 ms", "p95 ms", "p99 ms")
+        for column in columns:
             table.add_column(column, justify="left" if column == "bucket" else "right")
         for bucket in result.buckets:
-            table.add_row(
-                bucket.start,
-                f"{bucket.calls:,.0f}",
-                f"{bucket.errors:,.0f}",
-                "-" if bucket.error_rate is None else f"{bucket.error_rate:.1%}",
-                f"{bucket.throughput_per_min:,.2f}",
-                _ms(bucket.p50_ms),
-                _ms(bucket.p95_ms),
-                _ms(bucket.p99_ms),
-            )
+            table.add_row(*_perf_cells(bucket.start, bucket.__dict__))
         total = result.summary
+        table.add_section()
+        table.add_row(*_perf_cells("whole range", total), style="bold")
         table.caption = (
-            f"{total['calls']:,.0f} calls, {total['throughput_per_min']:,.2f} calls/min over the range; "
-            "empty buckets included"
+            "Every bucket of the range, empty ones too (per second: --json); exact percentiles (nearest rank)."
         )
         console().print(table)
 
