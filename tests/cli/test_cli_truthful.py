@@ -132,7 +132,11 @@ def test_a_truncated_store_is_one_line_for_every_command_through_the_console_scr
     connection.close()
     with path.open("r+b") as file:  # keep the header and schema, lose most of the data pages
         file.truncate(path.stat().st_size // 3)
-    for command in (["stats"], ["perf"], ["journeys"], ["calls"], ["export", str(tmp_path / "a.csv")]):
+    for command in READ_COMMANDS:
+        code, out, err = run(*command, "--store", str(path))
+        assert (code, out) == (1, ""), command
+        assert err == f"sdk-telemetry: {path} cannot be read as a telemetry store: database disk image is malformed\n"
+    for command in (["stats"], ["perf"], ["export", str(tmp_path / "a.csv")]):
         done = subprocess.run(
             [sys.executable, "-m", "sdk_telemetry", *command, "--store", str(path)],
             env=child_env(),
