@@ -260,3 +260,18 @@ def test_perf_shows_every_bucket_and_the_whole_range(tmp_path: Path) -> None:
     assert rows[-1][6] == f"{total['p95_ms']:,.2f}"
     first = expected["buckets"][0]
     assert rows[0][4] == f"{first['throughput_per_min']:,.2f}"
+
+
+def test_monitors_warns_of_a_rule_about_a_function_never_recorded(tmp_path: Path) -> None:
+    rules = tmp_path / "monitors.yaml"
+    rules.write_text(
+        "rules:\n  - name: slow_gets\n    function: Api.gte\n    metric: p95\n    above: 100\n    window: 5m\n"
+        "  - name: failing_puts\n    function: Api.put\n    metric: error_rate\n    above: 0.5\n    window: 5m\n"
+    )
+    code, out, err = run("monitors", str(rules), "--store", str(known_store(tmp_path)))
+    assert code == 0
+    assert err == (
+        "sdk-telemetry monitors: monitor rule 'slow_gets': no calls of 'Api.gte' recorded yet; "
+        "did you mean Api.get, Api.outer, Api.put?\n"
+    )
+    assert "slow_gets" in out and "failing_puts" in out

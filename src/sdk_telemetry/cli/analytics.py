@@ -25,10 +25,12 @@ from sdk_telemetry.analytics import (
     NotFound,
     Source,
     adoption,
+    did_you_mean,
     error_occurrences,
     export,
     funnel,
     journeys,
+    open_source,
     parse_duration,
     performance,
     recent_calls,
@@ -52,7 +54,9 @@ from sdk_telemetry.cli._options import (
     grouped,
     missing_extra,
     print_json,
+    reading,
 )
+from sdk_telemetry.store import store_path
 
 LimitOption = Annotated[int, typer.Option(min=1, max=10_000, help="How many rows at most.")]
 
@@ -156,6 +160,19 @@ def error_stacks(query: StoreQuery, limit: int) -> None:
         out.print(escape(latest.get("message") or group["sample_message"] or ""))
         stack = latest.get("stacktrace")
         out.print(escape(stack.rstrip()) if stack else "(no stack recorded: raised through an inner call)")
+
+
+def unrecorded_rule_functions(path: Path, rules: Any) -> list[str]:
+    """A warning for each monitor rule about a function the store never recorded, with close names."""
+    if not path.exists() or not path.stat().st_size:
+        return []
+    with reading(path), open_source(path) as source:
+        known = source.recorded_functions()
+    return [
+        f"monitor rule {rule.name!r}: no calls of {rule.function!r} recorded yet{did_you_mean(rule.function, known)}"
+        for rule in rules
+        if rule.function and rule.function not in known
+    ]
 
 
 def register_cli(app: typer.Typer) -> None:
@@ -487,8 +504,10 @@ def register_cli(app: typer.Typer) -> None:
     def monitors_command(
         rules: Annotated[Path, typer.Argument(help="A monitors file (.yaml, .yml or .toml) to check.")],
         json: JsonOption = False,
+        store: StoreOption = None,
     ) -> None:
-        """Check a monitors file and list its rules (exit 2 naming the bad rule)."""
+        """Check a monitors file and list its rules (exit 2 naming the bad rule); warn of rules about
+        functions the store never recorded."""
         from sdk_telemetry.monitors import MonitorConfigError, load_config
 
         try:
@@ -496,6 +515,8 @@ def register_cli(app: typer.Typer) -> None:
         except MonitorConfigError as exc:
             typer.echo(f"sdk-telemetry monitors: {exc}", err=True)
             raise typer.Exit(2) from None
+        for warning in unrecorded_rule_functions(store_path(store), config.rules):
+            typer.echo(f"sdk-telemetry monitors: {warning}", err=True)
         if json:
             return print_json({"interval_seconds": config.interval, "rules": [r.as_dict() for r in config.rules]})
         table = Table(title=f"{len(config.rules)} rule(s), evaluated every {config.interval:g}s", title_justify="left")
@@ -549,4 +570,4 @@ def register_cli(app: typer.Typer) -> None:
             raise typer.Exit(2) from None
 
 
-__all__ = ["register_cli"]
+__all__ = ["register_cli", "unrecorded_rule_functions"]

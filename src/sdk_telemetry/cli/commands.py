@@ -14,7 +14,7 @@ from rich.table import Table
 from sdk_telemetry_exporters.config import parse_list
 
 from sdk_telemetry._version import __version__
-from sdk_telemetry.analytics import did_you_mean, open_source
+from sdk_telemetry.analytics import did_you_mean
 from sdk_telemetry.cli._options import (
     ClickHouseOption,
     SinceOption,
@@ -30,7 +30,7 @@ from sdk_telemetry.cli._options import (
     print_json,
     reading,
 )
-from sdk_telemetry.cli.analytics import error_stacks, register_cli
+from sdk_telemetry.cli.analytics import error_stacks, register_cli, unrecorded_rule_functions
 from sdk_telemetry.store import (
     AGGREGATIONS,
     DEFAULT_RETENTION_DAYS,
@@ -326,7 +326,7 @@ def serve(
         typer.echo(f"sdk-telemetry serve: {exc}", err=True)
         raise typer.Exit(2) from None
     # Rules are checked against what was recorded before retention removes the oldest of it.
-    unknown = _unknown_rule_functions(path, rules.rules) if rules is not None else []
+    unknown = unrecorded_rule_functions(path, rules.rules) if rules is not None else []
     removed = _prepare_store(path, retention_days)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -385,19 +385,6 @@ def _prepare_store(path: Path, retention_days: float) -> str:
             connection.close()
     names = {"spans": "span(s)", "events": "event(s)", "metrics": "metric value(s)"}
     return ", ".join(f"{count:,} {names.get(table, table)}" for table, count in deleted.items() if count)
-
-
-def _unknown_rule_functions(path: Path, rules: Any) -> list[str]:
-    """A warning for each monitor rule about a function the store never recorded, with close names."""
-    if not path.exists() or not path.stat().st_size:
-        return []
-    with reading(path), open_source(path) as source:
-        known = source.recorded_functions()
-    return [
-        f"monitor rule {rule.name!r}: no calls of {rule.function!r} recorded yet{did_you_mean(rule.function, known)}"
-        for rule in rules
-        if rule.function and rule.function not in known
-    ]
 
 
 def _server_class(base: Any) -> Any:
