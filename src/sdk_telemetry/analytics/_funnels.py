@@ -105,6 +105,7 @@ def funnel(
         raise AnalyticsError("steps: step names must not be empty")
     if window_seconds <= 0:
         raise AnalyticsError(f"window: must be positive, got {window_seconds!r}")
+    source.require_recorded(steps, events=True)
     time_range = time_range or TimeRange()
     reached = [0] * len(steps)
     actor: Any = object()

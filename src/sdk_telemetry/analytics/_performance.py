@@ -131,6 +131,8 @@ def performance(
     giving about 60 buckets. Buckets are aligned to the step in UTC (see `Grid`) and every one
     of them is present, empty or not, so that the series is evenly spaced in time.
     """
+    if function is not None:
+        source.require_recorded([function])
     bounded = source.bounds(time_range or TimeRange())
     assert bounded.start is not None and bounded.end is not None
     step = int(step_seconds * NS) if step_seconds else nice_step(bounded.end - bounded.start)

@@ -7,9 +7,10 @@ reads the same keys as `ResourceAttributes['session.id']`. When the store keeps 
 
 from __future__ import annotations
 
+import difflib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 from sdk_telemetry_exporters.attributes import DEPLOYMENT_ENVIRONMENT, INVOCATION_SCOPE
 
 from sdk_telemetry.analytics._range import AnalyticsError, TimeRange
-from sdk_telemetry.store import connect, store_path
+from sdk_telemetry.store import open_read_only, store_path
 
 #: Resource attributes that name the actor an analysis counts.
 ENTITY_ATTRIBUTES = {"session": "session.id", "user": "enduser.id", "service": "service.name"}
@@ -72,6 +73,32 @@ class Source:
             "services": sorted({service for service, _ in pairs if service}),
             "environments": sorted({env for _, env in pairs if env}),
         }
+
+    def recorded_functions(self) -> list[str]:
+        """Every function with a stored call, ever (whatever the filters and range), sorted."""
+        summary = self.connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'otel_traces_summary'"
+        ).fetchone()
+        table = "otel_traces_summary WHERE ScopeName = ? AND Kept > 0" if summary else "otel_traces WHERE ScopeName = ?"
+        return sorted(
+            row[0] for row in self.connection.execute(f"SELECT DISTINCT SpanName FROM {table}", [INVOCATION_SCOPE])
+        )
+
+    def recorded_events(self) -> list[str]:
+        """Every stored event name, sorted."""
+        if not self.has_logs:
+            return []
+        found = self.connection.execute("SELECT DISTINCT EventName FROM otel_logs WHERE EventName != ''")
+        return sorted(row[0] for row in found)
+
+    def require_recorded(self, names: Sequence[str], events: bool = False) -> None:
+        """Raise `AnalyticsError` naming the first of `names` never recorded as a function (or, with
+        `events`, as an event either), with the closest recorded names."""
+        known = self.recorded_functions() + (self.recorded_events() if events else [])
+        for name in names:
+            if name not in known:
+                what = "function or event" if events else "function"
+                raise AnalyticsError(f"no {what} {name!r} was ever recorded{did_you_mean(name, known)}")
 
     def events(self, time_range: TimeRange, alias: str = "") -> tuple[str, list[Any]]:
         """The SQL condition (and parameters) for `otel_logs` rows in `time_range`, within the filters."""
@@ -157,14 +184,21 @@ class Source:
         return f"+{alias}ScopeName = ? AND {condition} AND {scope}", [INVOCATION_SCOPE, *params, *scope_params]
 
 
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`; did you mean A, B?` with the names of `known` closest to `name`, or `` when none is close."""
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
 @contextmanager
 def open_source(
     path: str | os.PathLike[str] | None = None, service: str | None = None, environment: str | None = None
 ) -> Iterator[Source]:
-    """The store at `path` (default: the configured one), read-only use, narrowed to `service` and
-    `environment` when given; raises `FileNotFoundError` when there is none."""
+    """The store at `path` (default: the configured one), opened read-only, narrowed to `service` and
+    `environment` when given; raises `FileNotFoundError` when there is none, `StoreError` when the
+    file is not a readable store."""
     resolved = store_path(path)
-    connection = connect(resolved, create=False)
+    connection = open_read_only(resolved)
     try:
         yield Source.of(connection, resolved).filtered(service, environment)
     finally:

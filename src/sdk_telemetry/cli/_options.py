@@ -12,10 +12,11 @@ import functools
 import inspect
 import ipaddress
 import re
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar, get_type_hints
@@ -26,7 +27,7 @@ from rich.console import Console
 
 from sdk_telemetry.analytics import AnalyticsError, Source, TimeRange, open_source
 from sdk_telemetry.cli._script import needs_extra
-from sdk_telemetry.store import Filters, store_path
+from sdk_telemetry.store import Filters, StoreError, open_read_only, store_path, unreadable
 
 R = TypeVar("R")
 
@@ -132,18 +133,46 @@ class StoreRange:
 
     @contextmanager
     def source(self) -> Iterator[Source]:
-        """The store, open; no store ends the command (exit 1), a question that cannot be answered
-        (an `AnalyticsError` inside the block) too (exit 2)."""
+        """The store, open read-only; no store, a file that is not one or a damaged one ends the
+        command with one line (exit 1), a question that cannot be answered (an `AnalyticsError`
+        inside the block) too (exit 2)."""
         path = store_path(self.store)
-        try:
-            with open_source(path) as source:
+        with ExitStack() as stack, reading(path):
+            try:
+                source = stack.enter_context(open_source(path))
+            except AnalyticsError as exc:
+                raise StoreError(f"{path} is not a telemetry store ({exc})") from None
+            try:
                 yield source
-        except FileNotFoundError:
-            typer.echo(f"No telemetry recorded yet: no store at {path}.", err=True)
-            raise typer.Exit(1) from None
-        except AnalyticsError as exc:
-            typer.echo(f"sdk-telemetry: {exc}", err=True)
-            raise typer.Exit(2) from None
+            except AnalyticsError as exc:
+                typer.echo(f"sdk-telemetry: {exc}", err=True)
+                raise typer.Exit(2) from None
+
+
+@contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Turn what keeps the store at `path` from being read into one line on stderr and exit 1: no
+    file (`FileNotFoundError` while opening), not a store (`StoreError`), a damaged file (SQLite's
+    `DatabaseError`, raised by whichever query first reads the damaged page)."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        if exc.filename is not None:  # a file other than the store (only opening the store gives none)
+            raise
+        typer.echo(f"No telemetry recorded yet: no store at {path}.", err=True)
+        raise typer.Exit(1) from None
+    except StoreError as exc:
+        typer.echo(f"sdk-telemetry: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except sqlite3.DatabaseError as exc:
+        typer.echo(f"sdk-telemetry: {unreadable(path, exc)}", err=True)
+        raise typer.Exit(1) from None
+
+
+def open_store(path: Path) -> sqlite3.Connection:
+    """The store at `path`, open read-only; what keeps it from opening ends the command (`reading`)."""
+    with reading(path):
+        return open_read_only(path)
 
 
 def grouped(command: Callable[..., R]) -> Callable[..., R]:

@@ -25,10 +25,12 @@ from sdk_telemetry.analytics import (
     NotFound,
     Source,
     adoption,
+    did_you_mean,
     error_occurrences,
     export,
     funnel,
     journeys,
+    open_source,
     parse_duration,
     performance,
     recent_calls,
@@ -52,7 +54,9 @@ from sdk_telemetry.cli._options import (
     grouped,
     missing_extra,
     print_json,
+    reading,
 )
+from sdk_telemetry.store import store_path
 
 LimitOption = Annotated[int, typer.Option(min=1, max=10_000, help="How many rows at most.")]
 
@@ -80,6 +84,21 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
+def _perf_cells(label: str, figures: dict[str, Any]) -> list[str]:
+    """One row of the `perf` table: a bucket's (or the whole range's) figures."""
+    rate = figures["error_rate"] if figures["calls"] else None
+    return [
+        label,
+        f"{figures['calls']:,.0f}",
+        f"{figures['errors']:,.0f}",
+        "-" if rate is None else f"{rate:.1%}",
+        f"{figures['throughput_per_min']:,.2f}",
+        _ms(figures["p50_ms"]),
+        _ms(figures["p95_ms"]),
+        _ms(figures["p99_ms"]),
+    ]
+
+
 def _call_line(call: dict[str, Any]) -> str:
     """One call on one line: time, function, duration, outcome, session and trace id."""
     outcome = "ok" if call["status"] != "Error" else f"[red]{escape(call['error_type'] or 'Error')}[/red]"
@@ -95,6 +114,25 @@ def _attributes(values: dict[str, Any]) -> str:
 
 def _json_line(value: Any) -> str:
     return orjson.dumps(value, default=str).decode() + "\n"
+
+
+#: The export formats by file suffix.
+EXPORT_SUFFIXES = {".csv": "csv", ".parquet": "parquet"}
+
+
+def _export_format(out: Path) -> str:
+    """The format `out`'s suffix names ('-', stdout, is CSV); an unknown suffix ends the command (exit 2)."""
+    if str(out) == "-":
+        return "csv"
+    chosen = EXPORT_SUFFIXES.get(out.suffix.lower())
+    if chosen is None:
+        typer.echo(
+            f"sdk-telemetry export: cannot tell the format of {out} from its suffix: use a .csv or .parquet file"
+            " (or --format csv|parquet)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return chosen
 
 
 def error_stacks(query: StoreQuery, limit: int) -> None:
@@ -122,6 +160,19 @@ def error_stacks(query: StoreQuery, limit: int) -> None:
         out.print(escape(latest.get("message") or group["sample_message"] or ""))
         stack = latest.get("stacktrace")
         out.print(escape(stack.rstrip()) if stack else "(no stack recorded: raised through an inner call)")
+
+
+def unrecorded_rule_functions(path: Path, rules: Any) -> list[str]:
+    """A warning for each monitor rule about a function the store never recorded, with close names."""
+    if not path.exists() or not path.stat().st_size:
+        return []
+    with reading(path), open_source(path) as source:
+        known = source.recorded_functions()
+    return [
+        f"monitor rule {rule.name!r}: no calls of {rule.function!r} recorded yet{did_you_mean(rule.function, known)}"
+        for rule in rules
+        if rule.function and rule.function not in known
+    ]
 
 
 def register_cli(app: typer.Typer) -> None:
@@ -170,13 +221,30 @@ def register_cli(app: typer.Typer) -> None:
             result = journeys(source, by, scope.time_range(), max_steps, limit)
         if json:
             return print_json(result.as_dict())
+        out = console()
         table = Table(title=f"Journeys — {result.sessions:,} {by}s", title_justify="left")
         table.add_column("path")
         table.add_column(by + "s", justify="right")
         table.add_column("share", justify="right")
         for path in result.paths:
             table.add_row(" → ".join(path["path"]), f"{path['count']:,}", f"{path['share']:.1%}")
-        console().print(table)
+        if not result.paths:
+            table.caption = "No calls in this range."
+        out.print(table)
+        if result.transitions:
+            moves = Table(title="Transitions (from a call to the next)", title_justify="left")
+            for column in ("from", "to", "times"):
+                moves.add_column(column, justify="right" if column == "times" else "left")
+            for move in result.transitions:
+                moves.add_row(move["from"], move["to"], f"{move['count']:,}")
+            out.print(moves)
+        if result.exits:
+            exits = Table(title=f"Where {by}s end — their last call", title_justify="left")
+            for column in ("function", by + "s", "share"):
+                exits.add_column(column, justify="left" if column == "function" else "right")
+            for end in result.exits:
+                exits.add_row(end["function"], f"{end['count']:,}", f"{end['share']:.1%}")
+            out.print(exits)
 
     @app.command("retention")
     @grouped
@@ -249,23 +317,16 @@ def register_cli(app: typer.Typer) -> None:
             return print_json(result.as_dict())
         step_text = f"{result.step_seconds:g}s buckets"
         table = Table(title=f"Performance of {function or 'all calls'} — {step_text} (UTC)", title_justify="left")
-        for column in ("bucket", "calls", "errors", "error rate", "calls/min", "p50 ms", "p95 ms", "p99 ms"):
+        columns = ("bucket", "calls", "errors", "error rate", "calls/min", "p50 ms", "p95 ms", "p99 ms")
+        for column in columns:
             table.add_column(column, justify="left" if column == "bucket" else "right")
         for bucket in result.buckets:
-            table.add_row(
-                bucket.start,
-                f"{bucket.calls:,.0f}",
-                f"{bucket.errors:,.0f}",
-                "-" if bucket.error_rate is None else f"{bucket.error_rate:.1%}",
-                f"{bucket.throughput_per_min:,.2f}",
-                _ms(bucket.p50_ms),
-                _ms(bucket.p95_ms),
-                _ms(bucket.p99_ms),
-            )
+            table.add_row(*_perf_cells(bucket.start, bucket.__dict__))
         total = result.summary
+        table.add_section()
+        table.add_row(*_perf_cells("whole range", total), style="bold")
         table.caption = (
-            f"{total['calls']:,.0f} calls, {total['throughput_per_min']:,.2f} calls/min over the range; "
-            "empty buckets included"
+            "Every bucket of the range, empty ones too (per second: --json); exact percentiles (nearest rank)."
         )
         console().print(table)
 
@@ -424,22 +485,29 @@ def register_cli(app: typer.Typer) -> None:
         scope: Scope,
     ) -> None:
         """Export calls, events or aggregates for a time range as CSV or Parquet."""
-        chosen = fmt or ("parquet" if out.suffix.lower() == ".parquet" else "csv")
+        chosen = fmt or _export_format(out)
+        if str(out) != "-" and not out.parent.is_dir():
+            typer.echo(f"sdk-telemetry export: cannot write {out}: no directory {out.parent}", err=True)
+            raise typer.Exit(1)
         with scope.source() as source:
             seconds = parse_duration(step, "step") if step else None
             time_range = scope.time_range()
-            if str(out) == "-":
-                count = export(source, sys.stdout, kind, chosen, time_range, function, seconds)
-            else:
-                count = export(source, out, kind, chosen, time_range, function, seconds)
+            try:
+                count = export(source, sys.stdout if str(out) == "-" else out, kind, chosen, time_range, function,
+                               seconds)  # fmt: skip
+            except OSError as exc:  # the output file, not the store (which opened above)
+                typer.echo(f"sdk-telemetry export: cannot write {out}: {exc.strerror or exc}", err=True)
+                raise typer.Exit(1) from None
         typer.echo(f"exported {count:,} {kind} row(s) to {out}", err=True)
 
     @app.command("monitors")
     def monitors_command(
         rules: Annotated[Path, typer.Argument(help="A monitors file (.yaml, .yml or .toml) to check.")],
         json: JsonOption = False,
+        store: StoreOption = None,
     ) -> None:
-        """Check a monitors file and list its rules (exit 2 naming the bad rule)."""
+        """Check a monitors file and list its rules (exit 2 naming the bad rule); warn of rules about
+        functions the store never recorded."""
         from sdk_telemetry.monitors import MonitorConfigError, load_config
 
         try:
@@ -447,6 +515,8 @@ def register_cli(app: typer.Typer) -> None:
         except MonitorConfigError as exc:
             typer.echo(f"sdk-telemetry monitors: {exc}", err=True)
             raise typer.Exit(2) from None
+        for warning in unrecorded_rule_functions(store_path(store), config.rules):
+            typer.echo(f"sdk-telemetry monitors: {warning}", err=True)
         if json:
             return print_json({"interval_seconds": config.interval, "rules": [r.as_dict() for r in config.rules]})
         table = Table(title=f"{len(config.rules)} rule(s), evaluated every {config.interval:g}s", title_justify="left")
@@ -500,4 +570,4 @@ def register_cli(app: typer.Typer) -> None:
             raise typer.Exit(2) from None
 
 
-__all__ = ["register_cli"]
+__all__ = ["register_cli", "unrecorded_rule_functions"]

@@ -13,6 +13,8 @@ import typer
 from rich.table import Table
 from sdk_telemetry_exporters.config import parse_list
 
+from sdk_telemetry._version import __version__
+from sdk_telemetry.analytics import did_you_mean
 from sdk_telemetry.cli._options import (
     ClickHouseOption,
     SinceOption,
@@ -23,10 +25,12 @@ from sdk_telemetry.cli._options import (
     grouped,
     is_loopback,
     missing_extra,
+    open_store,
     parse_when,
     print_json,
+    reading,
 )
-from sdk_telemetry.cli.analytics import error_stacks, register_cli
+from sdk_telemetry.cli.analytics import error_stacks, register_cli, unrecorded_rule_functions
 from sdk_telemetry.store import (
     AGGREGATIONS,
     DEFAULT_RETENTION_DAYS,
@@ -35,6 +39,7 @@ from sdk_telemetry.store import (
     Filters,
     FunctionStats,
     QueryError,
+    apply_retention,
     connect,
     function_stats,
     get_metrics,
@@ -51,18 +56,40 @@ Row = TypeVar("Row", FunctionStats, ErrorGroup)
 app = typer.Typer(help="sdk-telemetry: look at what your SDK's telemetry recorded.", no_args_is_help=True)
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"sdk-telemetry {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
     """sdk-telemetry: look at what your SDK's telemetry recorded."""
 
 
 def _open(store: Path | None) -> tuple[sqlite3.Connection, Path]:
     path = store_path(store)
-    try:
-        return connect(path, create=False), path
-    except FileNotFoundError:
-        typer.echo(f"No telemetry recorded yet: no store at {path}.", err=True)
-        raise typer.Exit(1) from None
+    return open_store(path), path
+
+
+def _never_recorded(connection: sqlite3.Connection, filters: Filters, path: Path) -> str | None:
+    """Why a filtered answer is empty when its service or environment was never recorded at all."""
+    for option, column, wanted in (
+        ("service", "ServiceName", filters.service),
+        ("environment", "Environment", filters.environment),
+    ):
+        if not wanted:
+            continue
+        known = [row[0] for row in connection.execute(f"SELECT DISTINCT {column} FROM otel_traces_summary") if row[0]]
+        if wanted not in known:
+            hint = did_you_mean(wanted, known) or f" (recorded: {', '.join(sorted(known)) or 'none'})"
+            return f"nothing was ever recorded for {option} {wanted!r} in {path}{hint}"
+    return None
 
 
 def _fail(exc: QueryError) -> typer.Exit:
@@ -85,11 +112,16 @@ def _answer(
         connection, path = _open(query.store)
         where = str(path)
         try:
-            rows = local(connection, filters)
+            with reading(path):
+                rows = local(connection, filters)
+                unknown = None if rows else _never_recorded(connection, filters, path)
         except QueryError as exc:
             raise _fail(exc) from None
         finally:
             connection.close()
+        if unknown:
+            typer.echo(f"sdk-telemetry: {unknown}", err=True)
+            raise typer.Exit(1)
     if query.json:
         print_json([row.as_dict() for row in rows])
         return
@@ -135,10 +167,11 @@ def metrics(
     until: UntilOption = None,
 ) -> None:
     """Recorded metric values aggregated per name, as JSON (the Dream.OS shape)."""
-    connection, _ = _open(store)
+    connection, path = _open(store)
     time_range = (parse_when(since), parse_when(until)) if since or until else None
     try:
-        answer = get_metrics(connection, names or None, time_range, aggregation)
+        with reading(path):
+            answer = get_metrics(connection, names or None, time_range, aggregation)
     except QueryError as exc:
         raise _fail(exc) from None
     finally:
@@ -156,7 +189,9 @@ def health_command(
     """Status, version, what is stored, retention and storage usage, as JSON."""
     connection, path = _open(store)
     try:
-        print_json(health(connection, path, retention_days, 0.0))
+        with reading(path):
+            answer = health(connection, path, retention_days, 0.0)
+        print_json(answer)
     finally:
         connection.close()
 
@@ -290,6 +325,9 @@ def serve(
     except MonitorConfigError as exc:
         typer.echo(f"sdk-telemetry serve: {exc}", err=True)
         raise typer.Exit(2) from None
+    # Rules are checked against what was recorded before retention removes the oldest of it.
+    unknown = unrecorded_rule_functions(path, rules.rules) if rules is not None else []
+    removed = _prepare_store(path, retention_days)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -311,6 +349,10 @@ def serve(
     copy = "; copying to ClickHouse" if clickhouse_url else ""
     typer.echo(f"sdk-telemetry serve: storing in {path} (retention {retention_days:g} days){copy}")
     typer.echo(f"sdk-telemetry serve: dashboard at http://{shown}:{bound}/dashboard/")
+    if removed:
+        typer.echo(f"sdk-telemetry serve: retention removed {removed} older than {retention_days:g} days")
+    for warning in unknown:  # before the rules' line: a reader of that line has seen them
+        typer.echo(f"sdk-telemetry serve: {warning}", err=True)
     if rules is not None:
         typer.echo(f"sdk-telemetry serve: evaluating {len(rules.rules)} monitor rule(s) from {monitors}")
     sys.stdout.flush()
@@ -323,6 +365,26 @@ def serve(
     config = uvicorn_config(application, settings, lifespan="on")
     _server_class(uvicorn.Server)(config).run(sockets=[sock])
     typer.echo("sdk-telemetry serve: stopped; everything accepted is stored")
+
+
+def _prepare_store(path: Path, retention_days: float) -> str:
+    """Check that `path` is a store (or new), create its schema and apply retention before the
+    receiver starts; what retention removed, as text ('' for nothing). A file that is not a store,
+    or a damaged one, ends the command with one line (exit 1)."""
+    if path.exists() and path.stat().st_size:
+        open_store(path).close()  # refuses a file that is not a store, before anything is written
+    with reading(path):
+        try:
+            connection = connect(path)
+        except OSError as exc:
+            typer.echo(f"sdk-telemetry serve: cannot create the store {path}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(1) from None
+        try:
+            deleted = apply_retention(connection, retention_days)
+        finally:
+            connection.close()
+    names = {"spans": "span(s)", "events": "event(s)", "metrics": "metric value(s)"}
+    return ", ".join(f"{count:,} {names.get(table, table)}" for table, count in deleted.items() if count)
 
 
 def _server_class(base: Any) -> Any:

@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import hmac
 import os
+import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -44,7 +46,7 @@ from sdk_telemetry.analytics import (
 )
 from sdk_telemetry.analytics import functions as function_table
 from sdk_telemetry.cli._options import is_loopback
-from sdk_telemetry.store import iso, storage_bytes, store_path
+from sdk_telemetry.store import StoreError, iso, storage_bytes, store_path, unreadable
 
 Aggregation = Literal["MEAN", "SUM", "MIN", "MAX", "COUNT", "P50", "P95", "P99"]
 By = Annotated[str, Field(description="Whom to count: 'session', 'user' (enduser.id) or a resource attribute key.")]
@@ -212,13 +214,36 @@ def build_server(
     """An MCP server (`mcp.server.mcpserver.MCPServer`) answering from the store at `store`."""
     from mcp.server.mcpserver import MCPServer
 
-    path = store_path(store)
-    server = MCPServer("sdk-telemetry", instructions=INSTRUCTIONS, version=__version__)
+    class StrictServer(MCPServer):  # type: ignore[misc]
+        """Refuses a tool call naming an argument the tool does not take (pydantic would drop it)."""
 
-    def opened() -> Any:
-        if not path.exists():
-            raise ToolError(f"no telemetry store at {path}: nothing has been recorded yet")
-        return open_source(path)
+        async def call_tool(self, name: str, arguments: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+            schema = next((tool.input_schema for tool in await self.list_tools() if tool.name == name), None)
+            if schema is not None:
+                known = set(schema.get("properties", {}))
+                unknown = sorted(set(arguments or {}) - known)
+                if unknown:
+                    raise ToolError(
+                        f"Error executing tool {name}: unknown argument {unknown[0]!r}"
+                        f" (it takes {', '.join(sorted(known)) or 'no arguments'})"
+                    )
+            return await super().call_tool(name, arguments, *args, **kwargs)
+
+    path = store_path(store)
+    server = StrictServer("sdk-telemetry", instructions=INSTRUCTIONS, version=__version__)
+
+    @contextmanager
+    def opened() -> Iterator[Source]:
+        """The store, read-only; what keeps a question from being answered is a tool error saying why."""
+        try:
+            with open_source(path) as source:
+                yield source
+        except FileNotFoundError:
+            raise ToolError(f"no telemetry store at {path}: nothing has been recorded yet") from None
+        except (StoreError, AnalyticsError) as exc:
+            raise ToolError(str(exc)) from None
+        except sqlite3.DatabaseError as exc:
+            raise ToolError(unreadable(path, exc)) from None
 
     @server.tool(
         description="Aggregate call durations per function over a time range, in the Dream.OS metrics shape "
@@ -236,6 +261,7 @@ def build_server(
     ) -> CollectMetricsResult:
         time_range = _range(since, until)
         with opened() as source:
+            source.require_recorded(functions or [])
             metrics = _metrics(source, functions, time_range, aggregation)
         return CollectMetricsResult(
             status="success", aggregation=aggregation, time_range=time_range.as_dict(), metrics=metrics
@@ -386,6 +412,7 @@ def build_server(
         time_range = _range(since, until)
         try:
             with opened() as source:
+                source.require_recorded(functions or [])
                 result = json_ready(adoption(source, by, period, time_range, functions, threshold).as_dict())
         except AnalyticsError as exc:
             raise ToolError(str(exc)) from None

@@ -3,7 +3,6 @@ funnel, alerts, and the services and environments to filter by."""
 
 from __future__ import annotations
 
-import difflib
 import time
 from typing import Any
 
@@ -12,6 +11,7 @@ from sdk_telemetry.analytics import (
     AnalyticsError,
     Source,
     TimeRange,
+    did_you_mean,
     functions,
     funnel,
     journeys,
@@ -55,9 +55,7 @@ def overview(
     selected = function if function in names else None
     notice = None
     if function and selected is None:
-        close = difflib.get_close_matches(function, names, n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        notice = f"no calls of {function!r} in this range{hint} Showing all functions."
+        notice = f"no calls of {function!r} in this range{did_you_mean(function, names)} Showing all functions."
     series = performance(source, selected, period)
     overall = series if selected is None else performance(source, None, period, series.step_seconds)
     chosen_steps = steps

@@ -1,20 +1,24 @@
 """The embedded store (SQLite, OpenTelemetry Collector ClickHouse schema) and the questions asked of it.
 
 `LocalStore` is the Python API; the rest is what the receiver, the analyses and the CLI build on:
-the store file and its connection (`store_path`, `connect`, `insert_*`, `storage_bytes`), the rows
-of its tables (`trace_row`, `log_row`, `metric_row`), the queries (`function_stats`, `top_errors`,
-`get_metrics`, `health`), retention, and the same queries asked of ClickHouse (`ClickHouseStore`).
+the store file and its connection (`store_path`, `connect`, `open_read_only` for readers, `insert_*`,
+`storage_bytes`), the rows of its tables (`trace_row`, `log_row`, `metric_row`), the queries
+(`function_stats`, `top_errors`, `get_metrics`, `health`), retention, and the same queries asked of
+ClickHouse (`ClickHouseStore`).
 """
 
 from sdk_telemetry.store._rows import LogRow, MetricRow, TraceRow, content_id, dumps, log_row, metric_row, trace_row
 from sdk_telemetry.store._sqlite import (
+    StoreError,
     connect,
     insert_events,
     insert_metrics,
     insert_spans,
+    open_read_only,
     rebuild_durations,
     storage_bytes,
     store_path,
+    unreadable,
 )
 from sdk_telemetry.store._store import LocalStore, health
 from sdk_telemetry.store.clickhouse import ClickHouseStore
@@ -53,6 +57,7 @@ __all__ = [
     "LogRow",
     "MetricRow",
     "QueryError",
+    "StoreError",
     "TraceRow",
     "apply_retention",
     "connect",
@@ -68,6 +73,7 @@ __all__ = [
     "iso",
     "log_row",
     "metric_row",
+    "open_read_only",
     "rebuild_durations",
     "retention_cutoff",
     "retention_step",
@@ -76,4 +82,5 @@ __all__ = [
     "to_ns",
     "top_errors",
     "trace_row",
+    "unreadable",
 ]

@@ -247,6 +247,46 @@ def connect(path: Path, create: bool = True) -> sqlite3.Connection:
     return connection
 
 
+class StoreError(Exception):
+    """The file given as a store cannot be read as one; the message is one line naming the file."""
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """Open the store at `path` for reading only (SQLite `mode=ro`: no schema, no journal-mode change).
+
+    Raises `FileNotFoundError` when there is no file, `StoreError` when the file is not a SQLite
+    database, is damaged, or has no `otel_traces` table.
+    """
+    if not path.exists():
+        raise FileNotFoundError(f"no telemetry store at {path}")
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a telemetry store")
+    try:
+        connection = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+        )
+    except sqlite3.Error as exc:
+        raise StoreError(unreadable(path, exc)) from None
+    try:
+        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        found = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'otel_traces'")
+        if found.fetchone() is None:
+            raise StoreError(f"{path} is not a telemetry store (it has no otel_traces table)")
+        connection.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    except sqlite3.Error as exc:
+        connection.close()
+        raise StoreError(unreadable(path, exc)) from None
+    except StoreError:
+        connection.close()
+        raise
+    return connection
+
+
+def unreadable(path: Path, exc: sqlite3.Error) -> str:
+    """The one line for a store SQLite could not read (`file is not a database`, a damaged image)."""
+    return f"{path} cannot be read as a telemetry store: {exc}"
+
+
 def _migrate(connection: sqlite3.Connection) -> None:
     """Create the tables; a version-1 `otel_traces` (no derived columns, no summary) is rebuilt, and
     the per-row duration index of versions 2 to 4 gives way to `otel_traces_durations`."""
