@@ -17,7 +17,8 @@ from typing import Any
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
-FLAGS = [
+#: Headless, offline and quiet: every run of chromium in the tests.
+HEADLESS = [
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -27,8 +28,8 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--hide-scrollbars",
-    "--remote-debugging-pipe",
 ]
+FLAGS = [*HEADLESS, "--remote-debugging-pipe"]
 
 #: What `Browser.pixels()` measures: distinct colours (of a sample), the share of the commonest colour,
 #: and a coarse 8 x 8 grid of mean brightness (to tell two pictures apart).

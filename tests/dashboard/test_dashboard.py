@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from starlette.applications import Starlette
 
 from sdk_telemetry.dashboard import mount
+from tests.dashboard.browser import HEADLESS
 from tests.helpers.processes import ROOT
 from tests.helpers.spans import MS, NS, SpanFactory, write_spans
 
@@ -112,15 +113,7 @@ class Served:
 
 def _chromium(tmp_path: Path, *args: str, size: str = "1400,1000") -> subprocess.CompletedProcess[str]:
     flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
+        *HEADLESS,
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
         "--virtual-time-budget=3000",
         f"--window-size={size}",
