@@ -31,6 +31,17 @@ from sdk_telemetry.cli._options import (
     reading,
 )
 from sdk_telemetry.cli.analytics import error_stacks, register_cli, unrecorded_rule_functions
+from sdk_telemetry.config import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_KEYLESS_BURST,
+    DEFAULT_KEYLESS_RATE,
+    DEFAULT_MAX_BACKLOG_ROWS,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_INFLIGHT_BYTES,
+    DEFAULT_RETENTION_INTERVAL,
+)
 from sdk_telemetry.store import (
     AGGREGATIONS,
     DEFAULT_RETENTION_DAYS,
@@ -224,38 +235,38 @@ def serve(
     keyless_rate: Annotated[
         float,
         typer.Option(envvar="SDK_TELEMETRY_SERVE_KEYLESS_RATE", help="Keyless requests per second per client address."),
-    ] = 20.0,  # ReceiverSettings' defaults (the receiver needs the server extra)
+    ] = DEFAULT_KEYLESS_RATE,
     keyless_burst: Annotated[
         int,
         typer.Option(envvar="SDK_TELEMETRY_SERVE_KEYLESS_BURST", help="Keyless requests a client may send at once."),
-    ] = 200,
+    ] = DEFAULT_KEYLESS_BURST,
     max_body_bytes: Annotated[
         int, typer.Option(envvar="SDK_TELEMETRY_SERVE_MAX_BODY_BYTES", help="Largest body, after decompression.")
-    ] = 20 * 1024 * 1024,
+    ] = DEFAULT_MAX_BODY_BYTES,
     max_backlog_rows: Annotated[
         int, typer.Option(envvar="SDK_TELEMETRY_SERVE_MAX_BACKLOG", help="Rows waiting for the store before 503.")
-    ] = 100_000,
+    ] = DEFAULT_MAX_BACKLOG_ROWS,
     max_connections: Annotated[
         int, typer.Option(envvar="SDK_TELEMETRY_SERVE_MAX_CONNECTIONS", help="Connections at once (503 beyond).")
-    ] = 1000,
+    ] = DEFAULT_MAX_CONNECTIONS,
     max_inflight_bytes: Annotated[
         int,
         typer.Option(
             envvar="SDK_TELEMETRY_SERVE_MAX_INFLIGHT_BYTES", help="Bytes of request bodies held at once (503 beyond)."
         ),
-    ] = 256 * 1024 * 1024,
+    ] = DEFAULT_MAX_INFLIGHT_BYTES,
     header_timeout: Annotated[
         float, typer.Option(envvar="SDK_TELEMETRY_SERVE_HEADER_TIMEOUT", help="Seconds for a request's headers.")
-    ] = 10.0,
+    ] = DEFAULT_HEADER_TIMEOUT,
     body_timeout: Annotated[
         float, typer.Option(envvar="SDK_TELEMETRY_SERVE_BODY_TIMEOUT", help="Seconds a body may stall (408 beyond).")
-    ] = 30.0,
+    ] = DEFAULT_BODY_TIMEOUT,
     retention_days: Annotated[
         float, typer.Option(envvar="SDK_TELEMETRY_RETENTION_DAYS", help="Days raw data is kept (0: forever).")
     ] = DEFAULT_RETENTION_DAYS,
     retention_interval: Annotated[
         float, typer.Option(envvar="SDK_TELEMETRY_RETENTION_INTERVAL", help="Seconds between retention sweeps.")
-    ] = 3600.0,
+    ] = DEFAULT_RETENTION_INTERVAL,
     clickhouse_url: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
