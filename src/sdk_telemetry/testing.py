@@ -66,7 +66,9 @@ class CapturedTelemetry:
         return [span for span in self.spans if span.status.status_code is StatusCode.ERROR]
 
     def children(self, parent: ReadableSpan) -> list[ReadableSpan]:
-        """The spans whose parent is `parent` (HTTP requests inside a call, nested calls)."""
+        """The captured spans whose parent is `parent`: instrumented calls of another SDK inside it, or
+        nested calls of the same one with `nested_calls="children"`. (HTTP child spans go to the
+        configured tracer provider, not to a capture.)"""
         parent_id = parent.context.span_id if parent.context else None
         return [span for span in self.spans if span.parent is not None and span.parent.span_id == parent_id]
 
