@@ -11,11 +11,11 @@ import orjson
 import pytest
 from chdb import session as chdb_session
 
-from sdk_telemetry.analytics._funnels import _level
 from sdk_telemetry.store.clickhouse import ClickHouseStore
 from sdk_telemetry.store.clickhouse_reader import ClickHouseReader
 from sdk_telemetry.store.queries import QueryError
 from sdk_telemetry.store.reader import Buckets, Scope
+from sdk_telemetry.store.sqlite_reader import window_funnel_level as _level
 from tests.helpers.engines import (
     DAY,
     END,

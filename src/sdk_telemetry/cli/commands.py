@@ -14,7 +14,7 @@ from rich.table import Table
 from sdk_telemetry_exporters.config import parse_list
 
 from sdk_telemetry._version import __version__
-from sdk_telemetry.analytics import did_you_mean
+from sdk_telemetry.analytics import Location, did_you_mean
 from sdk_telemetry.cli._options import (
     ClickHouseOption,
     SinceOption,
@@ -288,6 +288,16 @@ def serve(
         Optional[Path],  # noqa: UP045
         typer.Option(envvar="SDK_TELEMETRY_MONITORS", help="Threshold rules to evaluate (.yaml or .toml)."),
     ] = None,
+    clickhouse: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--clickhouse",
+            envvar="SDK_TELEMETRY_CLICKHOUSE_URL",
+            help="Serve the dashboard, the analytics API and the monitors from ClickHouse (a server URL or "
+            "chdb:PATH) instead of the store; the receiver still stores (and copies with --clickhouse-url).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the receiver: Composio-style, Tinker-style and OTLP/HTTP endpoints into the store."""
     try:
@@ -337,7 +347,8 @@ def serve(
         typer.echo(f"sdk-telemetry serve: {exc}", err=True)
         raise typer.Exit(2) from None
     # Rules are checked against what was recorded before retention removes the oldest of it.
-    unknown = unrecorded_rule_functions(path, rules.rules) if rules is not None else []
+    read_from = Location.of(path, clickhouse)
+    unknown = unrecorded_rule_functions(read_from, rules.rules) if rules is not None else []
     removed = _prepare_store(path, retention_days)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -359,7 +370,8 @@ def serve(
     typer.echo(f"sdk-telemetry serve: listening on http://{shown}:{bound} ({auth})")
     copy = "; copying to ClickHouse" if clickhouse_url else ""
     typer.echo(f"sdk-telemetry serve: storing in {path} (retention {retention_days:g} days){copy}")
-    typer.echo(f"sdk-telemetry serve: dashboard at http://{shown}:{bound}/dashboard/")
+    reads = f" (reading ClickHouse at {read_from})" if clickhouse else ""
+    typer.echo(f"sdk-telemetry serve: dashboard at http://{shown}:{bound}/dashboard/{reads}")
     if removed:
         typer.echo(f"sdk-telemetry serve: retention removed {removed} older than {retention_days:g} days")
     for warning in unknown:  # before the rules' line: a reader of that line has seen them
@@ -369,7 +381,7 @@ def serve(
     sys.stdout.flush()
     try:
         application = create_app(settings)
-        mount(application, path, monitors=rules, api_keys=None if insecure_no_auth else keys)
+        mount(application, read_from, monitors=rules, api_keys=None if insecure_no_auth else keys)
     except ImportError as exc:
         typer.echo(f"sdk-telemetry serve: --clickhouse-url needs the clickhouse extra ({exc})", err=True)
         raise typer.Exit(1) from None

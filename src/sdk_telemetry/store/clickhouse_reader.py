@@ -128,8 +128,10 @@ class ClickHouseReader:
             names = self._names(scope)
             if names is not None:
                 parts.append(self._in("SpanName", names, params))
-            if scope.errors_only:
+            if scope.errors_only or scope.error_type is not None:
                 parts.append(FAILED)
+            if scope.error_type is not None:
+                parts.append(f"{ERROR_KIND} = {params.add(scope.error_type, 'String')}")
         return " AND ".join(parts) or "1"
 
     @staticmethod
@@ -297,7 +299,7 @@ class ClickHouseReader:
         """The tier to read the part of `scope` before the raw rows from, and the moment (ns) raw
         rows take over; None when rollups cannot help (no rollups, no such part, or a session or
         errors-only scope, which rollups do not break down)."""
-        if scope.session is not None or scope.errors_only:
+        if scope.session is not None or scope.errors_only or scope.error_type is not None:
             return None
         present = rollups.existing(self.run)
         if not present:
