@@ -4,8 +4,10 @@ read here, from its options and their environment variables; nothing else reads 
 
 from __future__ import annotations
 
+import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
@@ -49,12 +51,15 @@ from sdk_telemetry.store import (
     ErrorGroup,
     Filters,
     FunctionStats,
+    MissingExtra,
     QueryError,
     apply_retention,
     connect,
     function_stats,
     get_metrics,
     health,
+    open_clickhouse,
+    shown,
     store_path,
     top_errors,
 )
@@ -81,6 +86,9 @@ def _root(
     ] = False,
 ) -> None:
     """sdk-telemetry: look at what your SDK's telemetry recorded."""
+    # The commands report what keeps ClickHouse from answering in one line; the client library's own
+    # log of the same failure would be a second (Python's last-resort handler prints it).
+    logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
 
 
 def _open(store: Path | None) -> tuple[sqlite3.Connection, Path]:
@@ -118,7 +126,11 @@ def _answer(
     """Ask the store (or ClickHouse) and print the rows as JSON or as a table."""
     filters = query.filters()
     if clickhouse:
-        rows, where = remote(_clickhouse(clickhouse), filters), "ClickHouse"
+        with _clickhouse(clickhouse) as remote_store:
+            try:
+                rows, where = remote(remote_store, filters), f"ClickHouse at {shown(clickhouse)}"
+            except QueryError as exc:
+                raise _fail(exc) from None
     else:
         connection, path = _open(query.store)
         where = str(path)
@@ -176,10 +188,17 @@ def metrics(
     aggregation: Annotated[str, typer.Option(help=f"One of {', '.join(AGGREGATIONS)}.")] = "MEAN",
     since: SinceOption = None,
     until: UntilOption = None,
+    clickhouse: ClickHouseOption = None,
 ) -> None:
     """Recorded metric values aggregated per name, as JSON (the Dream.OS shape)."""
-    connection, path = _open(store)
     time_range = (parse_when(since), parse_when(until)) if since or until else None
+    if clickhouse:
+        with _clickhouse(clickhouse) as remote_store:
+            try:
+                return print_json(remote_store.get_metrics(names or None, time_range, aggregation))
+            except QueryError as exc:
+                raise _fail(exc) from None
+    connection, path = _open(store)
     try:
         with reading(path):
             answer = get_metrics(connection, names or None, time_range, aggregation)
@@ -425,12 +444,19 @@ def _server_class(base: Any) -> Any:
     return Server
 
 
-def _clickhouse(url: str) -> ClickHouseStore:
+@contextmanager
+def _clickhouse(url: str) -> Iterator[ClickHouseStore]:
+    """The ClickHouse at `url`; what keeps it from answering ends the command with one line (exit 1)."""
     try:
-        import clickhouse_connect  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        raise missing_extra("--clickhouse", "clickhouse") from None
-    return ClickHouseStore.from_client(clickhouse_connect.get_client(dsn=url))
+        yield open_clickhouse(url)
+    except MissingExtra as exc:
+        raise missing_extra("--clickhouse", exc.extra) from None
+    except QueryError:
+        raise
+    except Exception as exc:  # the engine's own errors (two client libraries): one line, not a traceback
+        lines = str(exc).strip().splitlines()
+        typer.echo(f"sdk-telemetry: ClickHouse at {shown(url)}: {lines[0] if lines else type(exc).__name__}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _stats_table(rows: list[FunctionStats], path: str) -> Table:

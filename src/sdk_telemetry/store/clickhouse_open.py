@@ -64,7 +64,11 @@ def chdb_session(path: str) -> Any:
             for other in _SESSIONS.values():  # chDB runs one directory per process at a time
                 other.close()
             _SESSIONS.clear()
-            session = _SESSIONS[path] = chdb_sessions.Session(path)  # type: ignore[no-untyped-call,unused-ignore]
+            try:
+                session = _SESSIONS[path] = chdb_sessions.Session(path)  # type: ignore[no-untyped-call,unused-ignore]
+            except Exception as exc:  # another process holds the directory, or it is not chDB's
+                lines = [line for line in str(exc).splitlines() if line.strip()]
+                raise StoreError(f"chDB at {path}: {lines[-1] if lines else type(exc).__name__}") from None
         return session
 
 
