@@ -310,12 +310,15 @@ class ClickHouseReader:
             for tier in rollups.TIERS
             if tier.name in present and (not isinstance(group, Buckets) or tier.fits(group.origin, group.step))
         ]
-        oldest = rollups.oldest(self.run, fitting)
+        oldest = rollups.oldest(self.run, [tier for tier in rollups.TIERS if tier.name in present])
         candidates = [tier for tier in fitting if tier.name in oldest and (since is None or oldest[tier.name] < since)]
         if not candidates:
             return None
-        # The finest tier holding the whole range's start, else the one reaching furthest back.
-        holding = [t for t in candidates if scope.start is not None and oldest[t.name] <= t.ceil(scope.start)]
+        # The finest tier that lost none of the range to its retention (none holds a call older
+        # than its own oldest within the range), else the one reaching furthest back.
+        earliest = min(oldest.values())
+        reach = earliest if scope.start is None else max(earliest, scope.start)
+        holding = [tier for tier in candidates if oldest[tier.name] <= reach]
         tier = holding[0] if holding else min(candidates, key=lambda t: oldest[t.name])
         return tier, None if since is None else tier.ceil(since)
 
