@@ -25,6 +25,7 @@ from sdk_telemetry_exporters import attributes as attr
 
 from sdk_telemetry.store import _rows, _sqlite
 from sdk_telemetry.store.clickhouse import ClickHouseStore, trace_rows_as_json_each_row
+from sdk_telemetry.store.clickhouse_sql import OTEL_LOGS_DDL
 
 NS = 1_000_000_000
 MS = 1_000_000
@@ -35,31 +36,6 @@ START = END - 100 * DAY
 FUNCTIONS = ("Api.login", "Api.search", "Api.get", "Api.checkout", "Api.logout")
 EVENT_NAMES = ("page_view", "signup")
 HTTP_SCOPE = "opentelemetry.instrumentation.httpx"
-
-#: The Collector's `otel_logs` table (its current DDL, without codecs, indexes and TTL).
-OTEL_LOGS_DDL = """
-CREATE TABLE IF NOT EXISTS otel_logs (
-    Timestamp DateTime64(9),
-    TimestampTime DateTime DEFAULT toDateTime(Timestamp),
-    TraceId String,
-    SpanId String,
-    TraceFlags UInt8,
-    SeverityText LowCardinality(String),
-    SeverityNumber UInt8,
-    ServiceName LowCardinality(String),
-    Body String,
-    ResourceSchemaUrl LowCardinality(String),
-    ResourceAttributes Map(LowCardinality(String), String),
-    ScopeSchemaUrl LowCardinality(String),
-    ScopeName String,
-    ScopeVersion LowCardinality(String),
-    ScopeAttributes Map(LowCardinality(String), String),
-    LogAttributes Map(LowCardinality(String), String),
-    EventName String
-) ENGINE = MergeTree
-PARTITION BY toDate(TimestampTime)
-ORDER BY (ServiceName, TimestampTime, Timestamp)
-"""
 
 
 @dataclass
