@@ -29,6 +29,7 @@ from tests.helpers.engines import (
     figures,
     grouped,
     load_clickhouse,
+    nearest,
 )
 
 DATA = dataset()
@@ -418,6 +419,36 @@ def test_the_collectors_older_spellings(chdb: Any) -> None:
         assert {r.status for r in reader.calls(Scope(errors_only=True))} == {"Error"}
         assert not reader.has_events() and reader.recorded_events() == [] and list(reader.events(Scope())) == []
         assert reader.funnel(Scope(), ["Api.login", "Api.get"], DAY, "session")[0] > 0
+    finally:
+        chdb.query("CREATE DATABASE IF NOT EXISTS otel ENGINE = Atomic")
+        chdb.query("USE otel")
+
+
+def test_percentiles_are_nearest_rank_for_every_group_size(chdb: Any) -> None:
+    """Groups of 1 to 300 calls (every size where n p is a whole number, and every other)."""
+    chdb.query("CREATE DATABASE IF NOT EXISTS sizes ENGINE = Atomic")
+    chdb.query("USE sizes")
+    try:
+        store = ClickHouseStore.from_chdb(chdb)
+        store.create_tables()
+        store.run(
+            "INSERT INTO otel_traces (Timestamp, TraceId, SpanId, SpanName, ScopeName, Duration, StatusCode) "
+            "SELECT fromUnixTimestamp64Nano(toInt64(n * 1000 + i)), toString(n), toString(i), "
+            "concat('f', toString(n)), 'sdk_telemetry', cityHash64(n, i) % 1000, 'Unset' "
+            "FROM (SELECT number + 1 AS n FROM numbers(300)) ARRAY JOIN range(n) AS i",
+            {},
+        )
+        durations = {
+            str(name): [int(d) for d in values]
+            for name, values in store.run(
+                "SELECT SpanName, groupArray(Duration) FROM otel_traces GROUP BY SpanName", {}
+            )
+        }
+        rows = ClickHouseReader(store.run, "sizes").aggregate(Scope(), "function").rows
+        assert len(rows) == 300
+        for row in rows:
+            values = durations[row.key]
+            assert (row.p50, row.p95, row.p99) == (nearest(values, 50), nearest(values, 95), nearest(values, 99))
     finally:
         chdb.query("CREATE DATABASE IF NOT EXISTS otel ENGINE = Atomic")
         chdb.query("USE otel")

@@ -249,3 +249,18 @@ def test_the_finest_tier_still_holding_the_start_is_read(retained: ClickHouseRea
         assert_close(row, expected[row.key])
     # Buckets of 3 hours: only the hour tier fits, and it holds nothing older than the raw rows.
     assert retained.aggregate(Scope(start=START), Buckets(0, 3 * HOUR)).origins == ["raw"]
+
+
+def test_dimensions_come_from_the_month_rollup(reader: ClickHouseReader) -> None:
+    reader.run(
+        "INSERT INTO sdk_telemetry_rollup_month (Bucket, ServiceName, Environment, Kept) "
+        "VALUES (toDateTime('2025-06-01 00:00:00', 'UTC'), 'svc-rolled', 'canary', 1)",
+        {},
+    )
+    try:
+        assert reader.dimensions() == {
+            "services": ["svc-api", "svc-batch", "svc-rolled", "svc-web"],
+            "environments": ["canary", "production", "staging"],
+        }
+    finally:
+        reader.run("DELETE FROM sdk_telemetry_rollup_month WHERE ServiceName = 'svc-rolled'", {})

@@ -71,15 +71,13 @@ class _Params(dict[str, Any]):
         return f"{{{name}:{kind}}}"
 
 
-def _rank(count: str, percent: int) -> str:
-    # ceil(n p / 100) in integers, at least 1 (`sketch.nearest_rank`).
-    return f"greatest(toUInt64(1), intDiv({count} * {percent} + 99, 100))"
-
-
+#: Nearest rank with the engine's selection (`quantilesExact` picks the floor(level n)-th smallest,
+#: from 0): at level p - 1e-12 that is the ceil(n p)-th from 1 (at least the first) for any
+#: n below 10^9, since n p is a whole number or at least 0.01 above one.
+_PERCENTILES = f"quantilesExact({', '.join(f'{percent / 100} - 1e-12' for percent in PERCENTS)})(Duration)"
 _FIGURES = (
     f"count() AS kept, sum({WEIGHT}), sumIf({WEIGHT}, {FAILED}), sum(Duration), min(Duration), max(Duration), "
-    "arraySort(groupArray(Duration)) AS sorted_durations, "
-    + ", ".join(f"sorted_durations[{_rank('kept', percent)}]" for percent in PERCENTS)
+    f"{_PERCENTILES} AS ranked, ranked[1], ranked[2], ranked[3]"
 )
 
 
@@ -198,10 +196,16 @@ class ClickHouseReader:
         return [str(row[0]) for row in rows]
 
     def dimensions(self) -> dict[str, list[str]]:
-        """`{"services": [...], "environments": [...]}` with stored calls, sorted."""
+        """`{"services": [...], "environments": [...]}` with stored calls, sorted (from the month
+        rollup, which every stored call reaches, when there is one: it is far smaller)."""
+        if "month" in rollups.existing(self.run):
+            source = f"{rollups.TIERS[-1].table} WHERE Kept > 0"
+            environment = "toString(Environment)"
+        else:
+            source, environment = f"otel_traces WHERE {CALLS}", ENVIRONMENT
         ((services, environments),) = self.run(
             f"SELECT arraySort(groupUniqArrayIf(toString(ServiceName), ServiceName != '')), "
-            f"arraySort(groupUniqArrayIf({ENVIRONMENT}, {ENVIRONMENT} != '')) FROM otel_traces WHERE {CALLS}",
+            f"arraySort(groupUniqArrayIf({environment}, {environment} != '')) FROM {source}",
             {},
         )
         return {"services": [str(s) for s in services], "environments": [str(e) for e in environments]}
@@ -264,7 +268,7 @@ class ClickHouseReader:
 
     @staticmethod
     def _aggregate(group: Any, row: Sequence[Any]) -> Aggregate:
-        key, kept, calls, errors, total, low, high, _sorted, p50, p95, p99 = row[:11]
+        key, kept, calls, errors, total, low, high, _ranked, p50, p95, p99 = row[:11]
         return Aggregate(
             key=None if group is None else (str(key) if group == "function" else int(key)),
             kept=int(kept),
@@ -289,6 +293,17 @@ class ClickHouseReader:
 
     def raw_complete_since(self) -> int | None:
         """The oldest stored call's Timestamp: raw rows are complete from there on (None without calls)."""
+        # The Collector partitions by day: read the oldest day's partition only (system.parts
+        # knows its date), all of them when the table is partitioned otherwise or that day holds no call.
+        ((day,),) = self.run(
+            "SELECT toInt64(toUnixTimestamp(toDateTime(min(min_date), 'UTC'))) FROM system.parts "
+            "WHERE database = currentDatabase() AND table = 'otel_traces' AND active AND min_date > '1970-01-01'",
+            {},
+        )
+        if int(day) > 0:
+            found = self.edge(Scope(end=(int(day) + 86400) * 1_000_000_000))
+            if found is not None:
+                return found
         return self.edge(Scope())
 
     def _rollup_plan(
@@ -439,8 +454,10 @@ class ClickHouseReader:
         rows = self.run(
             f"""
             SELECT cohort, age, count() FROM (
-                SELECT groupUniqArray({self._key(period)}) AS active, arrayMin(active) AS cohort
-                FROM otel_traces WHERE {where} AND {actor.present} GROUP BY {actor.value}
+                SELECT groupArray(period) AS active, arrayMin(active) AS cohort FROM (
+                    SELECT {actor.value} AS actor, {self._key(period)} AS period
+                    FROM otel_traces WHERE {where} AND {actor.present} GROUP BY actor, period
+                ) GROUP BY actor
             ) ARRAY JOIN arrayMap(p -> p - cohort, active) AS age
             WHERE age < {int(periods)} GROUP BY cohort, age
             """,
@@ -456,11 +473,13 @@ class ClickHouseReader:
         params = _Params()
         actor = self._actor(by, params)
         where = self._calls_where(scope, params)
+        # The distinct (function, period, actor) triples first: the four distinct counts then
+        # hash those few rows, not every call.
         rows = self.run(
             f"""
-            SELECT grouping(name, period) AS level, name, period, uniqExact(actor) FROM (
+            SELECT grouping(name, period) AS level, name, period, count(DISTINCT actor) FROM (
                 SELECT toString(SpanName) AS name, {self._key(period)} AS period, {actor.value} AS actor
-                FROM otel_traces WHERE {where} AND {actor.present}
+                FROM otel_traces WHERE {where} AND {actor.present} GROUP BY name, period, actor
             ) GROUP BY GROUPING SETS ((name, period), (name), (period), ())
             """,
             params,
