@@ -25,7 +25,6 @@ import orjson
 import urllib3
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
-from sdk_telemetry_exporters.attributes import INVOCATION_SCOPE
 from sdk_telemetry_exporters.config import parse_list
 
 from sdk_telemetry._version import __version__
@@ -41,12 +40,11 @@ from sdk_telemetry.analytics import (
     open_source,
     parse_duration,
     performance,
-    summary,
     top_errors,
 )
 from sdk_telemetry.analytics import functions as function_table
 from sdk_telemetry.cli._options import is_loopback
-from sdk_telemetry.store import StoreError, iso, storage_bytes, store_path, unreadable
+from sdk_telemetry.store import Scope, StoreError, iso, storage_bytes, store_path, unreadable
 
 Aggregation = Literal["MEAN", "SUM", "MIN", "MAX", "COUNT", "P50", "P95", "P99"]
 By = Annotated[str, Field(description="Whom to count: 'session', 'user' (enduser.id) or a resource attribute key.")]
@@ -141,29 +139,18 @@ class FeatureAdoptionResult(BaseModel):
 
 
 def _metrics(source: Source, names: Sequence[str] | None, time_range: TimeRange, aggregation: str) -> dict[str, Any]:
-    condition, params = source.calls(time_range)
-    wanted = ""
-    if names:
-        wanted = f" AND +SpanName IN ({', '.join('?' * len(names))})"
-        params = [*params, *names]
-    rows = source.connection.execute(
-        f"""
-        SELECT SpanName, COUNT(*), SUM({source.weight()}), SUM((StatusCode = 'Error') * {source.weight()}),
-               AVG(Duration), TOTAL(Duration), MIN(Duration), MAX(Duration)
-        FROM otel_traces WHERE {condition}{wanted} GROUP BY SpanName ORDER BY SpanName
-        """,
-        params,
-    ).fetchall()
+    scope = source.scope(time_range, functions=tuple(names) if names else None)
+    rows = source.reader.aggregate(scope, "function").rows
     result: dict[str, Any] = {}
-    for name, stored, calls, errors, mean, total, low, high in rows:
+    for row in rows:
+        name, stored, calls, errors = row.key, row.kept, row.calls, row.errors
         if aggregation == "COUNT":
             key, value, unit = f"{name}.calls", float(calls), "calls"
         else:
             key, unit = f"{name}.duration_ms", "ms"
-            if aggregation.startswith("P"):
-                value = summary(source, name, time_range)[f"{aggregation.lower()}_ms"]
-            else:
-                value = {"MEAN": mean, "SUM": total, "MIN": low, "MAX": high}[aggregation] / 1e6
+            figures = {"MEAN": row.mean, "SUM": row.duration_sum, "MIN": row.duration_min, "MAX": row.duration_max}
+            figures.update({"P50": row.p50, "P95": row.p95, "P99": row.p99})
+            value = figures[aggregation] / 1e6
         result[key] = MetricValue(
             value=value,
             aggregation=aggregation,
@@ -178,10 +165,8 @@ def _metrics(source: Source, names: Sequence[str] | None, time_range: TimeRange,
 
 
 def _storage(source: Source) -> dict[str, Any]:
-    (stored,) = source.connection.execute(
-        "SELECT COUNT(*) FROM otel_traces WHERE ScopeName = ?", (INVOCATION_SCOPE,)
-    ).fetchone()
-    oldest, newest = source.edge(TimeRange(), "ASC"), source.edge(TimeRange(), "DESC")
+    stored = source.reader.stored_spans(calls_only=True)
+    oldest, newest = source.reader.edge(Scope()), source.reader.edge(Scope(), last=True)
     path = source.path or Path()
     return {
         "path": str(path),
@@ -359,18 +344,11 @@ def build_server(
         now = time.time()
         recent = TimeRange.last(seconds, now)
         with opened() as source:
-            condition, params = source.calls(recent)
-            stored, calls, errors = source.connection.execute(
-                f"SELECT COUNT(*), COALESCE(SUM({source.weight()}), 0), "
-                f"COALESCE(SUM((StatusCode = 'Error') * {source.weight()}), 0) "
-                f"FROM otel_traces WHERE {condition}",
-                params,
-            ).fetchone()
-            session, session_params = source.entity("session")
-            (active,) = source.connection.execute(
-                f"SELECT COUNT(DISTINCT {session}) FROM otel_traces WHERE {condition}",
-                [*session_params, *params],
-            ).fetchone()
+            figures = source.reader.aggregate(source.scope(recent)).rows
+            stored = figures[0].kept if figures else 0
+            calls = figures[0].calls if figures else 0.0
+            errors = figures[0].errors if figures else 0.0
+            active = source.reader.active_actors(source.scope(recent), "session")
             storage = _storage(source)
         health = None
         if receiver_url:

@@ -1,5 +1,6 @@
 """The embedded store (SQLite, OpenTelemetry Collector ClickHouse schema) and the questions asked of it.
 
+`Reader` is the store interface the query layer asks (`SQLiteReader`, and ClickHouse's);
 `LocalStore` is the Python API; the rest is what the receiver, the analyses and the CLI build on:
 the store file and its connection (`store_path`, `connect`, `open_read_only` for readers, `insert_*`,
 `storage_bytes`), the rows of its tables (`trace_row`, `log_row`, `metric_row`), the queries
@@ -36,6 +37,20 @@ from sdk_telemetry.store.queries import (
     to_ns,
     top_errors,
 )
+from sdk_telemetry.store.reader import (
+    Aggregate,
+    Aggregation,
+    Buckets,
+    CallRow,
+    ErrorGroupRow,
+    EventRow,
+    Origin,
+    Reader,
+    Scope,
+    SessionRow,
+    SpanRow,
+    Usage,
+)
 from sdk_telemetry.store.retention import (
     DEFAULT_RETENTION_DAYS,
     STEP_ROWS,
@@ -43,22 +58,36 @@ from sdk_telemetry.store.retention import (
     retention_cutoff,
     retention_step,
 )
+from sdk_telemetry.store.sqlite_reader import SQLiteReader
 
 __all__ = [
     "AGGREGATIONS",
     "DEFAULT_RETENTION_DAYS",
     "STEP_ROWS",
+    "Aggregate",
+    "Aggregation",
+    "Buckets",
+    "CallRow",
     "ClickHouseStore",
     "ErrorGroup",
+    "ErrorGroupRow",
+    "EventRow",
     "Filters",
     "FunctionStats",
     "LocalSpanExporter",
     "LocalStore",
     "LogRow",
     "MetricRow",
+    "Origin",
     "QueryError",
+    "Reader",
+    "SQLiteReader",
+    "Scope",
+    "SessionRow",
+    "SpanRow",
     "StoreError",
     "TraceRow",
+    "Usage",
     "apply_retention",
     "connect",
     "content_id",
