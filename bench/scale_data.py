@@ -177,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             "SETTINGS mutations_sync = 2"
         )
         for name, question in {
+            "rollups: dimensions + functions": lambda: (reader.dimensions(), reader.recorded_functions()),
             "rollups: by function, 90 d": lambda: reader.aggregate(quarter, "function"),
             "rollups: 1-day buckets, 90 d": lambda: reader.aggregate(quarter, Buckets(0, DAY)),
         }.items():

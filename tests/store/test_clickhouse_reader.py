@@ -11,11 +11,11 @@ import orjson
 import pytest
 from chdb import session as chdb_session
 
-from sdk_telemetry.analytics._funnels import _level
 from sdk_telemetry.store.clickhouse import ClickHouseStore
 from sdk_telemetry.store.clickhouse_reader import ClickHouseReader
 from sdk_telemetry.store.queries import QueryError
 from sdk_telemetry.store.reader import Buckets, Scope
+from sdk_telemetry.store.sqlite_reader import window_funnel_level
 from tests.helpers.engines import (
     DAY,
     END,
@@ -154,6 +154,19 @@ def test_aggregates(reader: ClickHouseReader, name: str, group: Any) -> None:
     got = reader.aggregate(SCOPES[name], group)
     assert got.origins == ["raw"]
     assert_rows_equal(got.rows, expected)
+    if isinstance(group, Buckets):  # the overall figures of the same read
+        assert got.total is not None
+        assert_rows_equal([got.total], [{"key": None, **figures(calls)}])
+    else:
+        assert got.total is None
+
+
+@pytest.mark.parametrize("kind", ["ValueError", "TimeoutError", "Error"])
+def test_a_scope_of_one_error_type(reader: ClickHouseReader, kind: str) -> None:
+    calls = [call for call in CALLS if call.failed and call.error_type == kind]
+    (row,) = reader.aggregate(Scope(error_type=kind)).rows
+    assert_rows_equal([row], [{"key": None, **figures(calls)}])
+    assert {r.error_type or "Error" for r in reader.calls(Scope(error_type=kind))} == {kind}
 
 
 def test_buckets_before_their_origin_are_numbered_below_zero(reader: ClickHouseReader) -> None:
@@ -208,7 +221,7 @@ def brute_funnel(scope: Scope, steps: list[str], window: int, by: str) -> list[i
             marks[who].append((row[0], row[11]))
     reached = [0] * len(steps)
     for occurrences in marks.values():
-        for index in range(_level(sorted(occurrences), steps, window)):
+        for index in range(window_funnel_level(sorted(occurrences), steps, window)):
             reached[index] += 1
     return reached
 
@@ -241,7 +254,7 @@ def brute_paths(scope: Scope, by: str, top_level: bool) -> list[tuple[tuple[str,
         if not path or path[-1] != call.name:
             path.append(call.name)
     counts = Counter(tuple(path) for path in paths.values())
-    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return sorted(counts.items())
 
 
 @pytest.mark.parametrize("top_level", [True, False])
@@ -361,7 +374,7 @@ def test_sessions(reader: ClickHouseReader, name: str) -> None:
                 "last": max(c.timestamp + c.duration for c in members),
                 "calls": len(members),
                 "errors": sum(c.failed for c in members),
-                "user_id": max((c.user for c in members if c.user is not None), default=None),
+                "user_id": max((c.resource["enduser.id"] for c in members if "enduser.id" in c.resource), default=None),
                 "service": max(c.service for c in members),
                 "environment": max(c.environment for c in members),
             }

@@ -12,7 +12,7 @@ cursor is its Timestamp (ns), ClickHouse keeping no insertion order.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from sdk_telemetry_exporters.attributes import ERROR_PROPAGATED, ERROR_TYPE, EVENT_ID, SESSION_ID
@@ -126,8 +126,10 @@ class ClickHouseReader:
             names = self._names(scope)
             if names is not None:
                 parts.append(self._in("SpanName", names, params))
-            if scope.errors_only:
+            if scope.errors_only or scope.error_type is not None:
                 parts.append(FAILED)
+            if scope.error_type is not None:
+                parts.append(f"{ERROR_KIND} = {params.add(scope.error_type, 'String')}")
         return " AND ".join(parts) or "1"
 
     @staticmethod
@@ -226,26 +228,28 @@ class ClickHouseReader:
 
     # Figures.
     def aggregate(self, scope: Scope, group: Literal["function"] | Buckets | None = None) -> Aggregation:
-        """Calls, errors, durations and percentiles per function, per time bucket, or overall, in key
-        order: from raw rows, and from the finest fitting rollup tier for the part of the range
-        older than the oldest raw call (`origins` says which were used)."""
+        """Calls, errors, durations and percentiles per function, per time bucket (with the overall
+        figures as `total`), or overall, in key order: from raw rows, and from the finest fitting
+        rollup tier for the part of the range older than the oldest raw call (`origins` says which)."""
+        whole = isinstance(group, Buckets)
         plan = self._rollup_plan(scope, group)
         if plan is None:
-            return Aggregation(self._raw_aggregates(scope, group), ["raw"])
+            rows, overall = self._raw_aggregates(scope, group, whole)
+            return Aggregation([row for row, _ in rows], ["raw"], None if overall is None else overall[0])
         tier, raw_from = plan
         rolled = {_typed_key(group, row.key): row for row in self._rollup_rows(tier, scope, group, raw_from)}
-        raw_rows: dict[Any, tuple[Aggregate, dict[int, int]]] = {}
+        raw: dict[Any, tuple[Aggregate, dict[int, int]]] = {}
         if raw_from is not None and (scope.end is None or raw_from < scope.end):
             start = raw_from if scope.start is None else max(raw_from, scope.start)
-            raw_rows = {
-                row.key: (row, sketch)
-                for row, sketch in self._raw_aggregates_with_sketch(scope.narrowed(start=start), group)
-            }
-        origins: list[Origin] = ([tier.name] if rolled else []) + (["raw"] if raw_rows or not rolled else [])
-        rows = []
-        for key in sorted(set(rolled) | set(raw_rows), key=lambda k: (k is None, k)):
-            rows.append(_merged(key, rolled.get(key), raw_rows.get(key)))
-        return Aggregation(rows, origins)
+            found, _ = self._raw_aggregates(scope.narrowed(start=start), group, False, sketches=True)
+            raw = {row.key: (row, sketch) for row, sketch in found}
+        origins: list[Origin] = ([tier.name] if rolled else []) + (["raw"] if raw or not rolled else [])
+        keys = sorted(set(rolled) | set(raw), key=lambda k: (k is None, k))
+        merged = [
+            _merged(key, [rolled[key]] if key in rolled else [], [raw[key]] if key in raw else []) for key in keys
+        ]
+        total = _merged(None, list(rolled.values()), list(raw.values())) if whole and keys else None
+        return Aggregation(merged, origins, total)
 
     def _key(self, group: Literal["function"] | Buckets | None, nanos: str = NANOS) -> str:
         if group is None:
@@ -258,13 +262,31 @@ class ClickHouseReader:
             return floor_index(nanos, group.origin, group.step)
         raise QueryError("INVALID_GROUP", f"group: expected 'function', Buckets or None, got {group!r}")
 
-    def _raw_query(self, scope: Scope, group: Literal["function"] | Buckets | None, extra: str = "") -> list[Any]:
+    def _raw_aggregates(
+        self, scope: Scope, group: Literal["function"] | Buckets | None, whole: bool, sketches: bool = False
+    ) -> tuple[list[tuple[Aggregate, dict[int, int]]], tuple[Aggregate, dict[int, int]] | None]:
+        """Per group (and, with `whole`, overall: the same read grouped twice) the figures of the raw
+        rows, with their duration sketch when `sketches`."""
         params = _Params()
         where = self._calls_where(scope, params)
-        key = self._key(group)
-        return self.run(
-            f"SELECT {key} AS key, {_FIGURES}{extra} FROM otel_traces WHERE {where} GROUP BY key ORDER BY key", params
+        sketch = f"sumMap(map({SKETCH_KEY}, toUInt64(1)))" if sketches else "map()"
+        grouping = "GROUPING SETS ((key), ())" if whole else "key"
+        found = self.run(
+            f"SELECT {self._key(group)} AS key, {_FIGURES}, {sketch}, {'grouping(key)' if whole else '0'} AS whole "
+            f"FROM otel_traces WHERE {where} GROUP BY {grouping} ORDER BY whole, key",
+            params,
         )
+        rows, total = [], None
+        for row in found:
+            figures = (
+                self._aggregate(None if int(row[12]) else group, row),
+                {int(k): int(v) for k, v in dict(row[11]).items()},
+            )
+            if int(row[12]):
+                total = figures
+            else:
+                rows.append(figures)
+        return rows, total
 
     @staticmethod
     def _aggregate(group: Any, row: Sequence[Any]) -> Aggregate:
@@ -281,15 +303,6 @@ class ClickHouseReader:
             p95=int(p95),
             p99=int(p99),
         )
-
-    def _raw_aggregates(self, scope: Scope, group: Literal["function"] | Buckets | None) -> list[Aggregate]:
-        return [self._aggregate(group, row) for row in self._raw_query(scope, group)]
-
-    def _raw_aggregates_with_sketch(
-        self, scope: Scope, group: Literal["function"] | Buckets | None
-    ) -> list[tuple[Aggregate, dict[int, int]]]:
-        rows = self._raw_query(scope, group, f", sumMap(map({SKETCH_KEY}, toUInt64(1)))")
-        return [(self._aggregate(group, row), {int(k): int(v) for k, v in dict(row[11]).items()}) for row in rows]
 
     def raw_complete_since(self) -> int | None:
         """The oldest stored call's Timestamp: raw rows are complete from there on (None without calls)."""
@@ -312,7 +325,7 @@ class ClickHouseReader:
         """The tier to read the part of `scope` before the raw rows from, and the moment (ns) raw
         rows take over; None when rollups cannot help (no rollups, no such part, or a session or
         errors-only scope, which rollups do not break down)."""
-        if scope.session is not None or scope.errors_only:
+        if scope.session is not None or scope.errors_only or scope.error_type is not None:
             return None
         present = rollups.existing(self.run)
         if not present:
@@ -419,7 +432,7 @@ class ClickHouseReader:
         return [sum(count for level, count in levels.items() if level > index) for index in range(len(steps))]
 
     def paths(self, scope: Scope, by: str, top_level: bool) -> list[tuple[tuple[str, ...], int]]:
-        """Each distinct path and how many actors took it (most taken first, then by path)."""
+        """Each distinct path and how many actors took it, in path order."""
         params = _Params()
         actor = self._actor(by, params)
         where = self._calls_where(scope, params)
@@ -437,7 +450,7 @@ class ClickHouseReader:
                        arrayFilter((name, i) -> i = 1 OR name != names[i - 1], names, arrayEnumerate(names)) AS path
                 FROM otel_traces WHERE {where} AND {actor.present} {outer}
                 GROUP BY {actor.value}
-            ) GROUP BY path ORDER BY n DESC, path
+            ) GROUP BY path ORDER BY path
             """,
             params,
         )
@@ -454,10 +467,8 @@ class ClickHouseReader:
         rows = self.run(
             f"""
             SELECT cohort, age, count() FROM (
-                SELECT groupArray(period) AS active, arrayMin(active) AS cohort FROM (
-                    SELECT {actor.value} AS actor, {self._key(period)} AS period
-                    FROM otel_traces WHERE {where} AND {actor.present} GROUP BY actor, period
-                ) GROUP BY actor
+                SELECT groupUniqArray({self._key(period)}) AS active, arrayMin(active) AS cohort
+                FROM otel_traces WHERE {where} AND {actor.present} GROUP BY {actor.value}
             ) ARRAY JOIN arrayMap(p -> p - cohort, active) AS age
             WHERE age < {int(periods)} GROUP BY cohort, age
             """,
@@ -473,13 +484,11 @@ class ClickHouseReader:
         params = _Params()
         actor = self._actor(by, params)
         where = self._calls_where(scope, params)
-        # The distinct (function, period, actor) triples first: the four distinct counts then
-        # hash those few rows, not every call.
         rows = self.run(
             f"""
-            SELECT grouping(name, period) AS level, name, period, count(DISTINCT actor) FROM (
+            SELECT grouping(name, period) AS level, name, period, uniqExact(actor) FROM (
                 SELECT toString(SpanName) AS name, {self._key(period)} AS period, {actor.value} AS actor
-                FROM otel_traces WHERE {where} AND {actor.present} GROUP BY name, period, actor
+                FROM otel_traces WHERE {where} AND {actor.present}
             ) GROUP BY GROUPING SETS ((name, period), (name), (period), ())
             """,
             params,
@@ -643,7 +652,7 @@ class ClickHouseReader:
         """Sessions with calls in `scope`, the latest ending first (then by id)."""
         params = _Params()
         where = self._calls_where(scope, params)
-        user = self._actor("user", params)
+        user = _Actor(f"ResourceAttributes['{_USER}']", f"mapContains(ResourceAttributes, '{_USER}')")  # the process's
         rows = self.run(
             f"""
             SELECT {session()} AS sid, toInt64(min({NANOS})), toInt64(max({NANOS} + Duration)) AS last, count(),
@@ -713,19 +722,25 @@ def _typed_key(group: Literal["function"] | Buckets | None, key: Any) -> Any:
     return None if group is None else (str(key) if group == "function" else int(key))
 
 
-def _merged(key: Any, rolled: rollups.RollupRow | None, raw: tuple[Aggregate, dict[int, int]] | None) -> Aggregate:
-    """One group's figures from its rollup buckets and/or raw rows; percentiles from the merged
-    sketch when rollups took part, exact otherwise."""
-    if rolled is None:
-        assert raw is not None
-        return raw[0]
-    sketch = Sketch(rolled.sketch)
-    kept, calls, errors = rolled.kept, rolled.calls, rolled.errors
-    total, low, high = float(rolled.duration_sum), rolled.duration_min, rolled.duration_max
-    if raw is not None:
-        row, raw_sketch = raw
-        sketch.merge(Sketch(raw_sketch))
-        kept, calls, errors, total = kept + row.kept, calls + row.calls, errors + row.errors, total + row.duration_sum
-        low, high = min(low, row.duration_min), max(high, row.duration_max)
+def _merged(
+    key: Any, rolled: Sequence[rollups.RollupRow], raw: Sequence[tuple[Aggregate, dict[int, int]]]
+) -> Aggregate:
+    """The figures of rollup rows and raw rows together; percentiles from their merged sketches when
+    rollups take part, exact (as read) otherwise."""
+    if not rolled and len(raw) == 1:
+        return replace(raw[0][0], key=key)
+    sketch = Sketch()
+    kept, calls, errors, total = 0, 0.0, 0.0, 0.0
+    low, high = None, None
+    parts = [
+        (r.kept, r.calls, r.errors, float(r.duration_sum), r.duration_min, r.duration_max, r.sketch) for r in rolled
+    ]
+    parts += [(a.kept, a.calls, a.errors, a.duration_sum, a.duration_min, a.duration_max, counts) for a, counts in raw]
+    for part_kept, part_calls, part_errors, part_total, part_low, part_high, counts in parts:
+        kept, calls, errors, total = kept + part_kept, calls + part_calls, errors + part_errors, total + part_total
+        low = part_low if low is None else min(low, part_low)
+        high = part_high if high is None else max(high, part_high)
+        sketch.merge(Sketch(counts))
+    low, high = low or 0, high or 0
     p50, p95, p99 = (sketch.quantile(percent, low, high) for percent in PERCENTS)
     return Aggregate(key, kept, calls, errors, total, low, high, p50, p95, p99)
