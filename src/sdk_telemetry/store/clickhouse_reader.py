@@ -438,10 +438,20 @@ class ClickHouseReader:
         where = self._calls_where(scope, params)
         outer = ""
         if top_level:
-            # A call made inside another stored call (of any time) is not a step of its own.
+            # A call made inside another stored call (of any scope) is not a step of its own. Its
+            # parent started before it and was still running: no earlier than the range's start
+            # minus the longest call, which keeps the parents' search to the range's partitions.
             inner_where = self._calls_where(scope, params)
+            since = ""
+            if scope.start is not None:
+                since = (
+                    f" AND Timestamp >= fromUnixTimestamp64Nano({params.add(int(scope.start), 'Int64')}) - "
+                    f"toIntervalNanosecond((SELECT max(Duration) FROM otel_traces WHERE {CALLS}))"
+                )
+            if scope.end is not None:
+                since += f" AND Timestamp < fromUnixTimestamp64Nano({params.add(int(scope.end), 'Int64')})"
             outer = f"""AND (ParentSpanId = '' OR (TraceId, ParentSpanId) NOT IN (
-                SELECT TraceId, SpanId FROM otel_traces WHERE {CALLS} AND SpanId IN (
+                SELECT TraceId, SpanId FROM otel_traces WHERE {CALLS}{since} AND SpanId IN (
                     SELECT ParentSpanId FROM otel_traces WHERE {inner_where} AND ParentSpanId != '')))"""
         rows = self.run(
             f"""
@@ -484,11 +494,13 @@ class ClickHouseReader:
         params = _Params()
         actor = self._actor(by, params)
         where = self._calls_where(scope, params)
+        # Each call joins one set of actors (per function and period); the others are their unions.
         rows = self.run(
             f"""
-            SELECT grouping(name, period) AS level, name, period, uniqExact(actor) FROM (
-                SELECT toString(SpanName) AS name, {self._key(period)} AS period, {actor.value} AS actor
-                FROM otel_traces WHERE {where} AND {actor.present}
+            SELECT grouping(name, period) AS level, name, period, uniqExactMerge(actors) FROM (
+                SELECT toString(SpanName) AS name, {self._key(period)} AS period,
+                       uniqExactState({actor.value}) AS actors
+                FROM otel_traces WHERE {where} AND {actor.present} GROUP BY name, period
             ) GROUP BY GROUPING SETS ((name, period), (name), (period), ())
             """,
             params,
