@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             "rollups: 1-day buckets, 90 d": lambda: reader.aggregate(quarter, Buckets(0, DAY)),
         }.items():
             seconds, answer = _timed(options.rounds, question)
-            print(f"{name:38} {seconds * 1000:7.0f} ms  origins {answer.origins}")
+            origins = f"  origins {answer.origins}" if hasattr(answer, "origins") else ""
+            print(f"{name:38} {seconds * 1000:7.0f} ms{origins}")
     session.close()
     return 0
 

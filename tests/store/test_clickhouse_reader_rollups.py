@@ -264,3 +264,17 @@ def test_dimensions_come_from_the_month_rollup(reader: ClickHouseReader) -> None
         }
     finally:
         reader.run("DELETE FROM sdk_telemetry_rollup_month WHERE ServiceName = 'svc-rolled'", {})
+
+
+def test_the_tier_covering_most_of_the_range_is_read(retained: ClickHouseReader) -> None:
+    start = START + 20 * DAY  # a Monday: week buckets count from it
+    assert (start - MONDAY) % (7 * DAY) == 0
+    retained.run(
+        f"ALTER TABLE sdk_telemetry_rollup_day DELETE WHERE Bucket < fromUnixTimestamp64Nano({start + DAY}) "
+        "SETTINGS mutations_sync = 2",
+        {},
+    )
+    result = retained.aggregate(Scope(start=start))
+    assert result.origins == ["week", "raw"]  # the day tier lost the range's first day
+    (row,) = result.rows
+    assert_close(row, [c for c in CALLS if c.timestamp >= start])

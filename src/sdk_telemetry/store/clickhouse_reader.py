@@ -342,12 +342,13 @@ class ClickHouseReader:
         candidates = [tier for tier in fitting if tier.name in oldest and (since is None or oldest[tier.name] < since)]
         if not candidates:
             return None
-        # The finest tier that lost none of the range to its retention (none holds a call older
-        # than its own oldest within the range), else the one reaching furthest back.
-        earliest = min(oldest.values())
-        reach = earliest if scope.start is None else max(earliest, scope.start)
-        holding = [tier for tier in candidates if oldest[tier.name] <= reach]
-        tier = holding[0] if holding else min(candidates, key=lambda t: oldest[t.name])
+
+        # The tier covering the most of the range: its buckets count from the first one starting
+        # in the range, and its retention may have dropped older ones; the finest among equals.
+        def covered_from(tier: rollups.Tier) -> int:
+            return oldest[tier.name] if scope.start is None else max(oldest[tier.name], tier.ceil(scope.start))
+
+        tier = min(candidates, key=covered_from)  # `min` keeps the first (finest) of equals
         return tier, None if since is None else tier.ceil(since)
 
     def _rollup_rows(
