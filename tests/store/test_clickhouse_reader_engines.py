@@ -6,7 +6,6 @@ ClickHouse's maps hold as text."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from sdk_telemetry.store.clickhouse import ClickHouseStore
 from sdk_telemetry.store.clickhouse_reader import ClickHouseReader
 from sdk_telemetry.store.reader import Buckets, Reader, Scope
 from sdk_telemetry.store.sqlite_reader import SQLiteReader
-from tests.helpers.engines import DAY, NS, START, calls_of, dataset, load_clickhouse, load_sqlite
+from tests.helpers.engines import DAY, NS, START, assert_same, calls_of, dataset, load_clickhouse, load_sqlite, plain
 
 DATA = dataset()
 CALLS = calls_of(DATA)
@@ -53,32 +52,6 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Read
     yield {"sqlite": SQLiteReader(connection, base / "store.db"), "clickhouse": ClickHouseReader(store.run, "chdb")}
     session.close()
     connection.close()
-
-
-def plain(value: Any) -> Any:
-    """`value` as plain data: dataclasses as dicts, tuples as lists, iterators drained."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {field.name: plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, Iterator)):
-        return [plain(item) for item in value]
-    return value
-
-
-def assert_same(sqlite: Any, clickhouse: Any, where: str = "answer") -> None:
-    if isinstance(sqlite, float) or isinstance(clickhouse, float):
-        assert clickhouse == pytest.approx(sqlite, rel=1e-9), where
-    elif isinstance(sqlite, dict) and isinstance(clickhouse, dict):
-        assert sorted(sqlite, key=repr) == sorted(clickhouse, key=repr), where
-        for key in sqlite:
-            assert_same(sqlite[key], clickhouse[key], f"{where}.{key}")
-    elif isinstance(sqlite, list) and isinstance(clickhouse, list):
-        assert len(sqlite) == len(clickhouse), where
-        for index, (left, right) in enumerate(zip(sqlite, clickhouse, strict=True)):
-            assert_same(left, right, f"{where}[{index}]")
-    else:
-        assert sqlite == clickhouse, where
 
 
 def compare(engines: dict[str, Reader], question: Callable[[Reader], Any]) -> Any:

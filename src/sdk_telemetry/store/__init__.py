@@ -1,6 +1,7 @@
 """The embedded store (SQLite, OpenTelemetry Collector ClickHouse schema) and the questions asked of it.
 
-`Reader` is the store interface the query layer asks (`SQLiteReader`, and ClickHouse's);
+`Reader` is the store interface the query layer asks (`SQLiteReader`, `ClickHouseReader` with its
+rollups as materialized views);
 `LocalStore` is the Python API; the rest is what the receiver, the analyses and the CLI build on:
 the store file and its connection (`store_path`, `connect`, `open_read_only` for readers, `insert_*`,
 `storage_bytes`), the rows of its tables (`trace_row`, `log_row`, `metric_row`), the queries
@@ -23,6 +24,7 @@ from sdk_telemetry.store._sqlite import (
 )
 from sdk_telemetry.store._store import LocalStore, health
 from sdk_telemetry.store.clickhouse import ClickHouseStore
+from sdk_telemetry.store.clickhouse_reader import ClickHouseReader
 from sdk_telemetry.store.exporter import LocalSpanExporter
 from sdk_telemetry.store.queries import (
     AGGREGATIONS,
@@ -68,6 +70,7 @@ __all__ = [
     "Aggregation",
     "Buckets",
     "CallRow",
+    "ClickHouseReader",
     "ClickHouseStore",
     "ErrorGroup",
     "ErrorGroupRow",
