@@ -5,7 +5,6 @@ engine) holding the same known dataset as the Collector's ClickHouse exporter wr
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,11 +35,13 @@ from sdk_telemetry.analytics import (
 )
 from sdk_telemetry.dashboard._data import overview
 from sdk_telemetry.store import ClickHouseReader, ClickHouseStore, SQLiteReader
-from tests.helpers.engines import DAY, END, START, Dataset, dataset, load_clickhouse, load_sqlite
+from tests.helpers.engines import DAY, END, START, Dataset, assert_same, dataset, load_clickhouse, load_sqlite, plain
 
 DATA: Dataset = dataset()
 WHOLE = TimeRange(START, END)
 LAST_WEEK = TimeRange(END - 7 * DAY, END)
+#: Ranges that cut the data: a month inside it, and an open start.
+RANGES = [TimeRange(START + 40 * DAY, START + 70 * DAY), TimeRange(None, START + 50 * DAY)]
 
 
 @pytest.fixture(scope="module")
@@ -63,36 +64,28 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Sour
 MAPS = {"attributes", "resource"}
 
 
-def texts(value: Any) -> Any:
-    """An attribute map's values as ClickHouse holds them."""
-    return {key: item if isinstance(item, str) else orjson.dumps(item).decode() for key, item in value.items()}
+def as_text(value: Any, key: str = "") -> Any:
+    """`value` with the values of its attribute maps as ClickHouse holds them (text)."""
+    if isinstance(value, dict):
+        if key in MAPS:
+            return {k: v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in value.items()}
+        return {k: as_text(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_text(item, key) for item in value]
+    return value
 
 
-def same(left: Any, right: Any, path: str = "") -> None:
-    """`left` equals `right`, floats to 1e-9 relative, with the first difference named."""
-    if path.rsplit(".", 1)[-1] in MAPS and isinstance(left, dict) and isinstance(right, dict):
-        left, right = texts(left), texts(right)
-    if isinstance(left, dict) and isinstance(right, dict):
-        assert sorted(left) == sorted(right), f"{path}: keys {sorted(left)} != {sorted(right)}"
-        for key in left:
-            same(left[key], right[key], f"{path}.{key}")
-    elif isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
-        assert len(left) == len(right), f"{path}: {len(left)} items != {len(right)}"
-        for index, (a, b) in enumerate(zip(left, right, strict=True)):
-            same(a, b, f"{path}[{index}]")
-    elif isinstance(left, float) or isinstance(right, float):
-        assert left is not None and right is not None, f"{path}: {left!r} != {right!r}"
-        assert math.isclose(left, right, rel_tol=1e-9, abs_tol=1e-12), f"{path}: {left!r} != {right!r}"
-    else:
-        assert left == right, f"{path}: {left!r} != {right!r}"
+def same(left: Any, right: Any) -> None:
+    """The same plain answers, attribute maps as text, floats to 1e-9 relative."""
+    assert_same(as_text(plain(left)), as_text(plain(right)))
 
 
 def both(engines: dict[str, Source], compute: Any) -> Any:
     """`compute(source)` on both engines, asserted the same; the SQLite answer."""
     answers = {name: compute(source) for name, source in engines.items()}
-    plain = {name: answer.as_dict() if hasattr(answer, "as_dict") else answer for name, answer in answers.items()}
-    same(plain["sqlite"], plain["clickhouse"])
-    return plain["sqlite"]
+    answered = {name: answer.as_dict() if hasattr(answer, "as_dict") else answer for name, answer in answers.items()}
+    same(answered["sqlite"], answered["clickhouse"])
+    return answered["sqlite"]
 
 
 def test_the_dataset_is_the_same_in_both(engines: dict[str, Source]) -> None:
@@ -112,7 +105,7 @@ def test_performance_over_time(engines: dict[str, Source], function: str | None,
     assert sum(bucket["stored_calls"] for bucket in answer["buckets"]) == answer["summary"]["stored_calls"]
 
 
-@pytest.mark.parametrize("time_range", [WHOLE, LAST_WEEK, TimeRange()])
+@pytest.mark.parametrize("time_range", [WHOLE, LAST_WEEK, TimeRange(), *RANGES])
 def test_functions_summary_and_errors(engines: dict[str, Source], time_range: TimeRange) -> None:
     table = both(engines, lambda s: functions(s, time_range))
     both(engines, lambda s: summary(s, None, time_range))
@@ -142,6 +135,11 @@ def test_funnels_journeys_retention_adoption(engines: dict[str, Source], by: str
     both(engines, lambda s: retention(s, by, "week", 6, WHOLE))
     both(engines, lambda s: retention(s, by, "day", 8, LAST_WEEK, now=END / NS))
     both(engines, lambda s: adoption(s, by, "week", WHOLE))
+    for part in RANGES:
+        both(engines, lambda s, r=part: funnel(s, ["Api.login", "Api.search", "Api.get"], 600, by, r))
+        both(engines, lambda s, r=part: journeys(s, by, r))
+        both(engines, lambda s, r=part: retention(s, by, "week", 4, r))
+        both(engines, lambda s, r=part: adoption(s, by, "day", r))
 
 
 def test_drill_down(engines: dict[str, Source]) -> None:

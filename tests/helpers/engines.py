@@ -11,20 +11,23 @@ parent is a call), HTTP client spans of another scope under calls, span events, 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from sdk_telemetry_exporters import attributes as attr
 
 from sdk_telemetry.store import _rows, _sqlite
 from sdk_telemetry.store.clickhouse import ClickHouseStore, trace_rows_as_json_each_row
+from sdk_telemetry.store.clickhouse_sql import OTEL_LOGS_DDL
 
 NS = 1_000_000_000
 MS = 1_000_000
@@ -35,31 +38,6 @@ START = END - 100 * DAY
 FUNCTIONS = ("Api.login", "Api.search", "Api.get", "Api.checkout", "Api.logout")
 EVENT_NAMES = ("page_view", "signup")
 HTTP_SCOPE = "opentelemetry.instrumentation.httpx"
-
-#: The Collector's `otel_logs` table (its current DDL, without codecs, indexes and TTL).
-OTEL_LOGS_DDL = """
-CREATE TABLE IF NOT EXISTS otel_logs (
-    Timestamp DateTime64(9),
-    TimestampTime DateTime DEFAULT toDateTime(Timestamp),
-    TraceId String,
-    SpanId String,
-    TraceFlags UInt8,
-    SeverityText LowCardinality(String),
-    SeverityNumber UInt8,
-    ServiceName LowCardinality(String),
-    Body String,
-    ResourceSchemaUrl LowCardinality(String),
-    ResourceAttributes Map(LowCardinality(String), String),
-    ScopeSchemaUrl LowCardinality(String),
-    ScopeName String,
-    ScopeVersion LowCardinality(String),
-    ScopeAttributes Map(LowCardinality(String), String),
-    LogAttributes Map(LowCardinality(String), String),
-    EventName String
-) ENGINE = MergeTree
-PARTITION BY toDate(TimestampTime)
-ORDER BY (ServiceName, TimestampTime, Timestamp)
-"""
 
 
 @dataclass
@@ -364,3 +342,33 @@ def grouped(calls: Iterable[Call], key: Any) -> dict[Any, list[Call]]:
     for call in calls:
         groups[key(call)].append(call)
     return dict(sorted(groups.items()))
+
+
+# Comparing two engines' answers.
+
+
+def plain(value: Any) -> Any:
+    """`value` as plain data: dataclasses as dicts, tuples as lists, iterators drained."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, Iterator)):
+        return [plain(item) for item in value]
+    return value
+
+
+def assert_same(sqlite: Any, clickhouse: Any, where: str = "answer") -> None:
+    """The same plain data, floats to 1e-9 relative (sums taken in another order)."""
+    if isinstance(sqlite, float) or isinstance(clickhouse, float):
+        assert clickhouse == pytest.approx(sqlite, rel=1e-9), where
+    elif isinstance(sqlite, dict) and isinstance(clickhouse, dict):
+        assert sorted(sqlite, key=repr) == sorted(clickhouse, key=repr), where
+        for key in sqlite:
+            assert_same(sqlite[key], clickhouse[key], f"{where}.{key}")
+    elif isinstance(sqlite, list) and isinstance(clickhouse, list):
+        assert len(sqlite) == len(clickhouse), where
+        for index, (left, right) in enumerate(zip(sqlite, clickhouse, strict=True)):
+            assert_same(left, right, f"{where}[{index}]")
+    else:
+        assert sqlite == clickhouse, where

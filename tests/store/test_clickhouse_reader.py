@@ -15,7 +15,7 @@ from sdk_telemetry.store.clickhouse import ClickHouseStore
 from sdk_telemetry.store.clickhouse_reader import ClickHouseReader
 from sdk_telemetry.store.queries import QueryError
 from sdk_telemetry.store.reader import Buckets, Scope
-from sdk_telemetry.store.sqlite_reader import window_funnel_level as _level
+from sdk_telemetry.store.sqlite_reader import window_funnel_level
 from tests.helpers.engines import (
     DAY,
     END,
@@ -29,6 +29,7 @@ from tests.helpers.engines import (
     figures,
     grouped,
     load_clickhouse,
+    nearest,
 )
 
 DATA = dataset()
@@ -153,6 +154,19 @@ def test_aggregates(reader: ClickHouseReader, name: str, group: Any) -> None:
     got = reader.aggregate(SCOPES[name], group)
     assert got.origins == ["raw"]
     assert_rows_equal(got.rows, expected)
+    if isinstance(group, Buckets):  # the overall figures of the same read
+        assert got.total is not None
+        assert_rows_equal([got.total], [{"key": None, **figures(calls)}])
+    else:
+        assert got.total is None
+
+
+@pytest.mark.parametrize("kind", ["ValueError", "TimeoutError", "Error"])
+def test_a_scope_of_one_error_type(reader: ClickHouseReader, kind: str) -> None:
+    calls = [call for call in CALLS if call.failed and call.error_type == kind]
+    (row,) = reader.aggregate(Scope(error_type=kind)).rows
+    assert_rows_equal([row], [{"key": None, **figures(calls)}])
+    assert {r.error_type or "Error" for r in reader.calls(Scope(error_type=kind))} == {kind}
 
 
 def test_buckets_before_their_origin_are_numbered_below_zero(reader: ClickHouseReader) -> None:
@@ -207,7 +221,7 @@ def brute_funnel(scope: Scope, steps: list[str], window: int, by: str) -> list[i
             marks[who].append((row[0], row[11]))
     reached = [0] * len(steps)
     for occurrences in marks.values():
-        for index in range(_level(sorted(occurrences), steps, window)):
+        for index in range(window_funnel_level(sorted(occurrences), steps, window)):
             reached[index] += 1
     return reached
 
@@ -240,7 +254,7 @@ def brute_paths(scope: Scope, by: str, top_level: bool) -> list[tuple[tuple[str,
         if not path or path[-1] != call.name:
             path.append(call.name)
     counts = Counter(tuple(path) for path in paths.values())
-    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return sorted(counts.items())
 
 
 @pytest.mark.parametrize("top_level", [True, False])
@@ -418,6 +432,36 @@ def test_the_collectors_older_spellings(chdb: Any) -> None:
         assert {r.status for r in reader.calls(Scope(errors_only=True))} == {"Error"}
         assert not reader.has_events() and reader.recorded_events() == [] and list(reader.events(Scope())) == []
         assert reader.funnel(Scope(), ["Api.login", "Api.get"], DAY, "session")[0] > 0
+    finally:
+        chdb.query("CREATE DATABASE IF NOT EXISTS otel ENGINE = Atomic")
+        chdb.query("USE otel")
+
+
+def test_percentiles_are_nearest_rank_for_every_group_size(chdb: Any) -> None:
+    """Groups of 1 to 300 calls (every size where n p is a whole number, and every other)."""
+    chdb.query("CREATE DATABASE IF NOT EXISTS sizes ENGINE = Atomic")
+    chdb.query("USE sizes")
+    try:
+        store = ClickHouseStore.from_chdb(chdb)
+        store.create_tables()
+        store.run(
+            "INSERT INTO otel_traces (Timestamp, TraceId, SpanId, SpanName, ScopeName, Duration, StatusCode) "
+            "SELECT fromUnixTimestamp64Nano(toInt64(n * 1000 + i)), toString(n), toString(i), "
+            "concat('f', toString(n)), 'sdk_telemetry', cityHash64(n, i) % 1000, 'Unset' "
+            "FROM (SELECT number + 1 AS n FROM numbers(300)) ARRAY JOIN range(n) AS i",
+            {},
+        )
+        durations = {
+            str(name): [int(d) for d in values]
+            for name, values in store.run(
+                "SELECT SpanName, groupArray(Duration) FROM otel_traces GROUP BY SpanName", {}
+            )
+        }
+        rows = ClickHouseReader(store.run, "sizes").aggregate(Scope(), "function").rows
+        assert len(rows) == 300
+        for row in rows:
+            values = durations[row.key]
+            assert (row.p50, row.p95, row.p99) == (nearest(values, 50), nearest(values, 95), nearest(values, 99))
     finally:
         chdb.query("CREATE DATABASE IF NOT EXISTS otel ENGINE = Atomic")
         chdb.query("USE otel")

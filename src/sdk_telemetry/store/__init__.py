@@ -1,6 +1,7 @@
 """The embedded store (SQLite, OpenTelemetry Collector ClickHouse schema) and the questions asked of it.
 
-`Reader` is the store interface the query layer asks (`SQLiteReader`, and ClickHouse's);
+`Reader` is the store interface the query layer asks (`SQLiteReader`, `ClickHouseReader` with its
+rollups as materialized views);
 `LocalStore` is the Python API; the rest is what the receiver, the analyses and the CLI build on:
 the store file and its connection (`store_path`, `connect`, `open_read_only` for readers, `insert_*`,
 `storage_bytes`), the rows of its tables (`trace_row`, `log_row`, `metric_row`), the queries

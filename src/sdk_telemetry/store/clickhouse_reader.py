@@ -12,7 +12,7 @@ cursor is its Timestamp (ns), ClickHouse keeping no insertion order.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from sdk_telemetry_exporters.attributes import ERROR_PROPAGATED, ERROR_TYPE, EVENT_ID, SESSION_ID
@@ -71,15 +71,13 @@ class _Params(dict[str, Any]):
         return f"{{{name}:{kind}}}"
 
 
-def _rank(count: str, percent: int) -> str:
-    # ceil(n p / 100) in integers, at least 1 (`sketch.nearest_rank`).
-    return f"greatest(toUInt64(1), intDiv({count} * {percent} + 99, 100))"
-
-
+#: Nearest rank with the engine's selection (`quantilesExact` picks the floor(level n)-th smallest,
+#: from 0): at level p - 1e-12 that is the ceil(n p)-th from 1 (at least the first) for any
+#: n below 10^9, since n p is a whole number or at least 0.01 above one.
+_PERCENTILES = f"quantilesExact({', '.join(f'{percent / 100} - 1e-12' for percent in PERCENTS)})(Duration)"
 _FIGURES = (
     f"count() AS kept, sum({WEIGHT}), sumIf({WEIGHT}, {FAILED}), sum(Duration), min(Duration), max(Duration), "
-    "arraySort(groupArray(Duration)) AS sorted_durations, "
-    + ", ".join(f"sorted_durations[{_rank('kept', percent)}]" for percent in PERCENTS)
+    f"{_PERCENTILES} AS ranked, ranked[1], ranked[2], ranked[3]"
 )
 
 
@@ -200,10 +198,16 @@ class ClickHouseReader:
         return [str(row[0]) for row in rows]
 
     def dimensions(self) -> dict[str, list[str]]:
-        """`{"services": [...], "environments": [...]}` with stored calls, sorted."""
+        """`{"services": [...], "environments": [...]}` with stored calls, sorted (from the month
+        rollup, which every stored call reaches, when there is one: it is far smaller)."""
+        if "month" in rollups.existing(self.run):
+            source = f"{rollups.TIERS[-1].table} WHERE Kept > 0"
+            environment = "toString(Environment)"
+        else:
+            source, environment = f"otel_traces WHERE {CALLS}", ENVIRONMENT
         ((services, environments),) = self.run(
             f"SELECT arraySort(groupUniqArrayIf(toString(ServiceName), ServiceName != '')), "
-            f"arraySort(groupUniqArrayIf({ENVIRONMENT}, {ENVIRONMENT} != '')) FROM otel_traces WHERE {CALLS}",
+            f"arraySort(groupUniqArrayIf({environment}, {environment} != '')) FROM {source}",
             {},
         )
         return {"services": [str(s) for s in services], "environments": [str(e) for e in environments]}
@@ -224,26 +228,28 @@ class ClickHouseReader:
 
     # Figures.
     def aggregate(self, scope: Scope, group: Literal["function"] | Buckets | None = None) -> Aggregation:
-        """Calls, errors, durations and percentiles per function, per time bucket, or overall, in key
-        order: from raw rows, and from the finest fitting rollup tier for the part of the range
-        older than the oldest raw call (`origins` says which were used)."""
+        """Calls, errors, durations and percentiles per function, per time bucket (with the overall
+        figures as `total`), or overall, in key order: from raw rows, and from the finest fitting
+        rollup tier for the part of the range older than the oldest raw call (`origins` says which)."""
+        whole = isinstance(group, Buckets)
         plan = self._rollup_plan(scope, group)
         if plan is None:
-            return Aggregation(self._raw_aggregates(scope, group), ["raw"])
+            rows, overall = self._raw_aggregates(scope, group, whole)
+            return Aggregation([row for row, _ in rows], ["raw"], None if overall is None else overall[0])
         tier, raw_from = plan
         rolled = {_typed_key(group, row.key): row for row in self._rollup_rows(tier, scope, group, raw_from)}
-        raw_rows: dict[Any, tuple[Aggregate, dict[int, int]]] = {}
+        raw: dict[Any, tuple[Aggregate, dict[int, int]]] = {}
         if raw_from is not None and (scope.end is None or raw_from < scope.end):
             start = raw_from if scope.start is None else max(raw_from, scope.start)
-            raw_rows = {
-                row.key: (row, sketch)
-                for row, sketch in self._raw_aggregates_with_sketch(scope.narrowed(start=start), group)
-            }
-        origins: list[Origin] = ([tier.name] if rolled else []) + (["raw"] if raw_rows or not rolled else [])
-        rows = []
-        for key in sorted(set(rolled) | set(raw_rows), key=lambda k: (k is None, k)):
-            rows.append(_merged(key, rolled.get(key), raw_rows.get(key)))
-        return Aggregation(rows, origins)
+            found, _ = self._raw_aggregates(scope.narrowed(start=start), group, False, sketches=True)
+            raw = {row.key: (row, sketch) for row, sketch in found}
+        origins: list[Origin] = ([tier.name] if rolled else []) + (["raw"] if raw or not rolled else [])
+        keys = sorted(set(rolled) | set(raw), key=lambda k: (k is None, k))
+        merged = [
+            _merged(key, [rolled[key]] if key in rolled else [], [raw[key]] if key in raw else []) for key in keys
+        ]
+        total = _merged(None, list(rolled.values()), list(raw.values())) if whole and keys else None
+        return Aggregation(merged, origins, total)
 
     def _key(self, group: Literal["function"] | Buckets | None, nanos: str = NANOS) -> str:
         if group is None:
@@ -256,17 +262,35 @@ class ClickHouseReader:
             return floor_index(nanos, group.origin, group.step)
         raise QueryError("INVALID_GROUP", f"group: expected 'function', Buckets or None, got {group!r}")
 
-    def _raw_query(self, scope: Scope, group: Literal["function"] | Buckets | None, extra: str = "") -> list[Any]:
+    def _raw_aggregates(
+        self, scope: Scope, group: Literal["function"] | Buckets | None, whole: bool, sketches: bool = False
+    ) -> tuple[list[tuple[Aggregate, dict[int, int]]], tuple[Aggregate, dict[int, int]] | None]:
+        """Per group (and, with `whole`, overall: the same read grouped twice) the figures of the raw
+        rows, with their duration sketch when `sketches`."""
         params = _Params()
         where = self._calls_where(scope, params)
-        key = self._key(group)
-        return self.run(
-            f"SELECT {key} AS key, {_FIGURES}{extra} FROM otel_traces WHERE {where} GROUP BY key ORDER BY key", params
+        sketch = f"sumMap(map({SKETCH_KEY}, toUInt64(1)))" if sketches else "map()"
+        grouping = "GROUPING SETS ((key), ())" if whole else "key"
+        found = self.run(
+            f"SELECT {self._key(group)} AS key, {_FIGURES}, {sketch}, {'grouping(key)' if whole else '0'} AS whole "
+            f"FROM otel_traces WHERE {where} GROUP BY {grouping} ORDER BY whole, key",
+            params,
         )
+        rows, total = [], None
+        for row in found:
+            figures = (
+                self._aggregate(None if int(row[12]) else group, row),
+                {int(k): int(v) for k, v in dict(row[11]).items()},
+            )
+            if int(row[12]):
+                total = figures
+            else:
+                rows.append(figures)
+        return rows, total
 
     @staticmethod
     def _aggregate(group: Any, row: Sequence[Any]) -> Aggregate:
-        key, kept, calls, errors, total, low, high, _sorted, p50, p95, p99 = row[:11]
+        key, kept, calls, errors, total, low, high, _ranked, p50, p95, p99 = row[:11]
         return Aggregate(
             key=None if group is None else (str(key) if group == "function" else int(key)),
             kept=int(kept),
@@ -280,17 +304,19 @@ class ClickHouseReader:
             p99=int(p99),
         )
 
-    def _raw_aggregates(self, scope: Scope, group: Literal["function"] | Buckets | None) -> list[Aggregate]:
-        return [self._aggregate(group, row) for row in self._raw_query(scope, group)]
-
-    def _raw_aggregates_with_sketch(
-        self, scope: Scope, group: Literal["function"] | Buckets | None
-    ) -> list[tuple[Aggregate, dict[int, int]]]:
-        rows = self._raw_query(scope, group, f", sumMap(map({SKETCH_KEY}, toUInt64(1)))")
-        return [(self._aggregate(group, row), {int(k): int(v) for k, v in dict(row[11]).items()}) for row in rows]
-
     def raw_complete_since(self) -> int | None:
         """The oldest stored call's Timestamp: raw rows are complete from there on (None without calls)."""
+        # The Collector partitions by day: read the oldest day's partition only (system.parts
+        # knows its date), all of them when the table is partitioned otherwise or that day holds no call.
+        ((day,),) = self.run(
+            "SELECT toInt64(toUnixTimestamp(toDateTime(min(min_date), 'UTC'))) FROM system.parts "
+            "WHERE database = currentDatabase() AND table = 'otel_traces' AND active AND min_date > '1970-01-01'",
+            {},
+        )
+        if int(day) > 0:
+            found = self.edge(Scope(end=(int(day) + 86400) * 1_000_000_000))
+            if found is not None:
+                return found
         return self.edge(Scope())
 
     def _rollup_plan(
@@ -312,13 +338,17 @@ class ClickHouseReader:
             for tier in rollups.TIERS
             if tier.name in present and (not isinstance(group, Buckets) or tier.fits(group.origin, group.step))
         ]
-        oldest = rollups.oldest(self.run, fitting)
+        oldest = rollups.oldest(self.run, [tier for tier in rollups.TIERS if tier.name in present])
         candidates = [tier for tier in fitting if tier.name in oldest and (since is None or oldest[tier.name] < since)]
         if not candidates:
             return None
-        # The finest tier holding the whole range's start, else the one reaching furthest back.
-        holding = [t for t in candidates if scope.start is not None and oldest[t.name] <= t.ceil(scope.start)]
-        tier = holding[0] if holding else min(candidates, key=lambda t: oldest[t.name])
+
+        # The tier covering the most of the range: its buckets count from the first one starting
+        # in the range, and its retention may have dropped older ones; the finest among equals.
+        def covered_from(tier: rollups.Tier) -> int:
+            return oldest[tier.name] if scope.start is None else max(oldest[tier.name], tier.ceil(scope.start))
+
+        tier = min(candidates, key=covered_from)  # `min` keeps the first (finest) of equals
         return tier, None if since is None else tier.ceil(since)
 
     def _rollup_rows(
@@ -403,16 +433,26 @@ class ClickHouseReader:
         return [sum(count for level, count in levels.items() if level > index) for index in range(len(steps))]
 
     def paths(self, scope: Scope, by: str, top_level: bool) -> list[tuple[tuple[str, ...], int]]:
-        """Each distinct path and how many actors took it (most taken first, then by path)."""
+        """Each distinct path and how many actors took it, in path order."""
         params = _Params()
         actor = self._actor(by, params)
         where = self._calls_where(scope, params)
         outer = ""
         if top_level:
-            # A call made inside another stored call (of any time) is not a step of its own.
+            # A call made inside another stored call (of any scope) is not a step of its own. Its
+            # parent started before it and was still running: no earlier than the range's start
+            # minus the longest call, which keeps the parents' search to the range's partitions.
             inner_where = self._calls_where(scope, params)
+            since = ""
+            if scope.start is not None:
+                since = (
+                    f" AND Timestamp >= fromUnixTimestamp64Nano({params.add(int(scope.start), 'Int64')}) - "
+                    f"toIntervalNanosecond((SELECT max(Duration) FROM otel_traces WHERE {CALLS}))"
+                )
+            if scope.end is not None:
+                since += f" AND Timestamp < fromUnixTimestamp64Nano({params.add(int(scope.end), 'Int64')})"
             outer = f"""AND (ParentSpanId = '' OR (TraceId, ParentSpanId) NOT IN (
-                SELECT TraceId, SpanId FROM otel_traces WHERE {CALLS} AND SpanId IN (
+                SELECT TraceId, SpanId FROM otel_traces WHERE {CALLS}{since} AND SpanId IN (
                     SELECT ParentSpanId FROM otel_traces WHERE {inner_where} AND ParentSpanId != '')))"""
         rows = self.run(
             f"""
@@ -421,7 +461,7 @@ class ClickHouseReader:
                        arrayFilter((name, i) -> i = 1 OR name != names[i - 1], names, arrayEnumerate(names)) AS path
                 FROM otel_traces WHERE {where} AND {actor.present} {outer}
                 GROUP BY {actor.value}
-            ) GROUP BY path ORDER BY n DESC, path
+            ) GROUP BY path ORDER BY path
             """,
             params,
         )
@@ -455,11 +495,13 @@ class ClickHouseReader:
         params = _Params()
         actor = self._actor(by, params)
         where = self._calls_where(scope, params)
+        # Each call joins one set of actors (per function and period); the others are their unions.
         rows = self.run(
             f"""
-            SELECT grouping(name, period) AS level, name, period, uniqExact(actor) FROM (
-                SELECT toString(SpanName) AS name, {self._key(period)} AS period, {actor.value} AS actor
-                FROM otel_traces WHERE {where} AND {actor.present}
+            SELECT grouping(name, period) AS level, name, period, uniqExactMerge(actors) FROM (
+                SELECT toString(SpanName) AS name, {self._key(period)} AS period,
+                       uniqExactState({actor.value}) AS actors
+                FROM otel_traces WHERE {where} AND {actor.present} GROUP BY name, period
             ) GROUP BY GROUPING SETS ((name, period), (name), (period), ())
             """,
             params,
@@ -623,7 +665,7 @@ class ClickHouseReader:
         """Sessions with calls in `scope`, the latest ending first (then by id)."""
         params = _Params()
         where = self._calls_where(scope, params)
-        user = self._actor("user", params)
+        user = self._actor("user", params)  # each call's own user, else its process's
         rows = self.run(
             f"""
             SELECT {session()} AS sid, toInt64(min({NANOS})), toInt64(max({NANOS} + Duration)) AS last, count(),
@@ -693,19 +735,25 @@ def _typed_key(group: Literal["function"] | Buckets | None, key: Any) -> Any:
     return None if group is None else (str(key) if group == "function" else int(key))
 
 
-def _merged(key: Any, rolled: rollups.RollupRow | None, raw: tuple[Aggregate, dict[int, int]] | None) -> Aggregate:
-    """One group's figures from its rollup buckets and/or raw rows; percentiles from the merged
-    sketch when rollups took part, exact otherwise."""
-    if rolled is None:
-        assert raw is not None
-        return raw[0]
-    sketch = Sketch(rolled.sketch)
-    kept, calls, errors = rolled.kept, rolled.calls, rolled.errors
-    total, low, high = float(rolled.duration_sum), rolled.duration_min, rolled.duration_max
-    if raw is not None:
-        row, raw_sketch = raw
-        sketch.merge(Sketch(raw_sketch))
-        kept, calls, errors, total = kept + row.kept, calls + row.calls, errors + row.errors, total + row.duration_sum
-        low, high = min(low, row.duration_min), max(high, row.duration_max)
+def _merged(
+    key: Any, rolled: Sequence[rollups.RollupRow], raw: Sequence[tuple[Aggregate, dict[int, int]]]
+) -> Aggregate:
+    """The figures of rollup rows and raw rows together; percentiles from their merged sketches when
+    rollups take part, exact (as read) otherwise."""
+    if not rolled and len(raw) == 1:
+        return replace(raw[0][0], key=key)
+    sketch = Sketch()
+    kept, calls, errors, total = 0, 0.0, 0.0, 0.0
+    low, high = None, None
+    parts = [
+        (r.kept, r.calls, r.errors, float(r.duration_sum), r.duration_min, r.duration_max, r.sketch) for r in rolled
+    ]
+    parts += [(a.kept, a.calls, a.errors, a.duration_sum, a.duration_min, a.duration_max, counts) for a, counts in raw]
+    for part_kept, part_calls, part_errors, part_total, part_low, part_high, counts in parts:
+        kept, calls, errors, total = kept + part_kept, calls + part_calls, errors + part_errors, total + part_total
+        low = part_low if low is None else min(low, part_low)
+        high = part_high if high is None else max(high, part_high)
+        sketch.merge(Sketch(counts))
+    low, high = low or 0, high or 0
     p50, p95, p99 = (sketch.quantile(percent, low, high) for percent in PERCENTS)
     return Aggregate(key, kept, calls, errors, total, low, high, p50, p95, p99)

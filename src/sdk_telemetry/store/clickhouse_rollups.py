@@ -4,16 +4,15 @@
 merged.
 
 Each tier's table holds Kept (stored calls), Calls and Errors (sums of 1 / sample rate),
-DurationSum/Min/Max and the duration sketch (`sketch.py`'s keys, `sumMap`-merged key -> count), and
+DurationSum/Min/Max, the duration sketch (`sketch.py`'s keys, `sumMap`-merged key -> count) and
+the first call's Timestamp (so that a reader can tell which tiers lost old buckets), and
 drops its buckets after the tier's retention (a TTL). A view only sees rows inserted after it
-exists, so `create_rollups` creates each view for rows from a cut-off moment on and copies the
-calls already stored before it (`INSERT ... SELECT`) once.
+exists, so `create_rollups` also copies the calls already stored (`INSERT ... SELECT`), once.
 """
 
 from __future__ import annotations
 
 import calendar
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -84,7 +83,7 @@ TIERS: tuple[Tier, ...] = (
 _FIGURES = f"""
     count() AS Kept, sum({WEIGHT}) AS Calls, sumIf({WEIGHT}, {FAILED}) AS Errors,
     sum(Duration) AS DurationSum, min(Duration) AS DurationMin, max(Duration) AS DurationMax,
-    sumMap(map({SKETCH_KEY}, toUInt64(1))) AS Sketch"""
+    sumMap(map({SKETCH_KEY}, toUInt64(1))) AS Sketch, min(Timestamp) AS First"""
 
 
 def _table_ddl(tier: Tier, days: int) -> str:
@@ -100,7 +99,8 @@ CREATE TABLE IF NOT EXISTS {tier.table} (
     DurationSum SimpleAggregateFunction(sum, UInt64),
     DurationMin SimpleAggregateFunction(min, UInt64),
     DurationMax SimpleAggregateFunction(max, UInt64),
-    Sketch SimpleAggregateFunction(sumMap, Map(Int32, UInt64))
+    Sketch SimpleAggregateFunction(sumMap, Map(Int32, UInt64)),
+    First SimpleAggregateFunction(min, DateTime64(9))
 ) ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(Bucket)
 ORDER BY (Bucket, SpanName, ServiceName, Environment)
@@ -125,31 +125,58 @@ def existing(run: Runner) -> set[str]:
     return {names[str(row[0])] for row in rows if str(row[0]) in names}
 
 
-def create_rollups(
-    run: Runner, retention_days: Mapping[str, int] | None = None, now: int | None = None
-) -> dict[str, int]:
-    """Create each tier's table and view if absent; for a view created now, copy the calls stored
-    before its cut-off (`now`, ns) into the table once. Returns the calls copied per tier."""
+def create_rollups(run: Runner, retention_days: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Create each tier's table and view if absent; for the views created now, copy the calls
+    already stored into their tables once. Returns the calls copied per new tier.
+
+    The rows already stored are told from the rows the new views see by the block numbers of the
+    table's parts, taken just before the views exist (merges are paused meanwhile, so that no part
+    mixes both). A batch inserted in the instant between the two would be missed, never counted twice.
+    """
     days = {**DEFAULT_RETENTION_DAYS, **(retention_days or {})}
     for name, value in days.items():
         if name not in DEFAULT_RETENTION_DAYS or not isinstance(value, int) or value < 1:
             raise ValueError(f"rollup retention: expected a whole number of days >= 1 per tier, got {name}={value!r}")
-    views = {str(row[0]) for row in run("SELECT name FROM system.tables WHERE database = currentDatabase()", {})}
-    copied: dict[str, int] = {}
+    tables = {str(row[0]) for row in run("SELECT name FROM system.tables WHERE database = currentDatabase()", {})}
     for tier in TIERS:
         run(_table_ddl(tier, days[tier.name]), {})
-        if tier.view in views:
-            continue
-        cutoff = int(time.time_ns() if now is None else now)
-        # Rows from the cut-off on go through the view; rows before it are copied once below. A
-        # row inserted after this with a Timestamp before the cut-off (a late batch) is missed.
-        since = f"Timestamp >= fromUnixTimestamp64Nano(toInt64({cutoff}))"
-        run(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {tier.view} TO {tier.table} AS {_select(tier, since)}", {})
-        before = f"Timestamp < fromUnixTimestamp64Nano(toInt64({cutoff}))"
-        run(f"INSERT INTO {tier.table} SETTINGS async_insert = 0 {_select(tier, before)}", {})
+    new = [tier for tier in TIERS if tier.view not in tables]
+    if not new:
+        return {}
+    paused = _pause_merges(run, True)
+    try:
+        stored = run(
+            f"SELECT partition_id, max(max_block_number) FROM system.parts WHERE {_TRACE_PARTS} GROUP BY partition_id",
+            {},
+        )
+        for tier in new:
+            run(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {tier.view} TO {tier.table} AS {_select(tier, '1')}", {})
+        if not stored:
+            return dict.fromkeys((tier.name for tier in new), 0)
+        blocks = ", ".join(f"'{partition}', {int(block)}" for partition, block in stored)
+        before = (
+            f"_part IN (SELECT name FROM system.parts WHERE {_TRACE_PARTS} "
+            f"AND mapContains(map({blocks}), partition_id) AND max_block_number <= map({blocks})[partition_id])"
+        )
         ((count,),) = run(f"SELECT count() FROM otel_traces WHERE {CALLS} AND {before}", {})
-        copied[tier.name] = int(count)
-    return copied
+        for tier in new:
+            run(f"INSERT INTO {tier.table} SETTINGS async_insert = 0 {_select(tier, before)}", {})
+        return dict.fromkeys((tier.name for tier in new), int(count))
+    finally:
+        if paused:
+            _pause_merges(run, False)
+
+
+_TRACE_PARTS = "database = currentDatabase() AND table = 'otel_traces' AND active"
+
+
+def _pause_merges(run: Runner, pause: bool) -> bool:
+    """Stop (or start again) merges of `otel_traces`; False when the server does not allow it."""
+    try:
+        run(f"SYSTEM {'STOP' if pause else 'START'} MERGES otel_traces", {})
+    except Exception:  # a user without the SYSTEM privilege (any client's error): go on without the pause
+        return False
+    return True
 
 
 def drop_rollups(run: Runner) -> None:
@@ -160,12 +187,11 @@ def drop_rollups(run: Runner) -> None:
 
 
 def oldest(run: Runner, tiers: Sequence[Tier]) -> dict[str, int]:
-    """The start (ns) of each tier's oldest stored bucket (tiers without buckets absent)."""
+    """The Timestamp (ns) of the oldest call each tier still holds (tiers without buckets absent)."""
     if not tiers:
         return {}
     sql = " UNION ALL ".join(
-        f"SELECT '{tier.name}', toInt64(toUnixTimestamp(min(Bucket))) * {NS}, count() FROM {tier.table}"
-        for tier in tiers
+        f"SELECT '{tier.name}', toInt64(toUnixTimestamp64Nano(min(First))), count() FROM {tier.table}" for tier in tiers
     )
     return {str(name): int(start) for name, start, count in run(sql, {}) if int(count)}
 

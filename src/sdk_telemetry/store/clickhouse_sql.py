@@ -1,6 +1,6 @@
 """The Collector's ClickHouse columns as the query layer reads them, as SQL expressions shared by
 `ClickHouseReader` and the ClickHouse rollups: a call's weight, failure, environment, session,
-user and duration-sketch key, and a time's bucket index.
+user and duration-sketch key, and a time's bucket index; and the Collector's `otel_logs` table.
 
 The Collector writes attributes as `Map(String, String)` (every value as text), `Timestamp` as
 `DateTime64(9)`, and the status as `Error` (older exporters: `STATUS_CODE_ERROR`).
@@ -40,6 +40,31 @@ ERROR_KIND = f"if(mapContains(SpanAttributes, '{ERROR_TYPE}'), SpanAttributes['{
 #: The duration sketch's bucket key (`sketch.bucket_key`), the same double arithmetic as Python's.
 SKETCH_KEY = f"if(Duration > 0, toInt32(ceil(log(Duration) / {LOG_GAMMA!r})), toInt32({ZERO_KEY}))"
 NANOS = "toUnixTimestamp64Nano(Timestamp)"
+
+#: The Collector's `otel_logs` table (its current DDL, without codecs, indexes and TTL).
+OTEL_LOGS_DDL = """
+CREATE TABLE IF NOT EXISTS otel_logs (
+    Timestamp DateTime64(9),
+    TimestampTime DateTime DEFAULT toDateTime(Timestamp),
+    TraceId String,
+    SpanId String,
+    TraceFlags UInt8,
+    SeverityText LowCardinality(String),
+    SeverityNumber UInt8,
+    ServiceName LowCardinality(String),
+    Body String,
+    ResourceSchemaUrl LowCardinality(String),
+    ResourceAttributes Map(LowCardinality(String), String),
+    ScopeSchemaUrl LowCardinality(String),
+    ScopeName String,
+    ScopeVersion LowCardinality(String),
+    ScopeAttributes Map(LowCardinality(String), String),
+    LogAttributes Map(LowCardinality(String), String),
+    EventName String
+) ENGINE = MergeTree
+PARTITION BY toDate(TimestampTime)
+ORDER BY (ServiceName, TimestampTime, Timestamp)
+"""
 
 
 def session(attributes: str = "SpanAttributes") -> str:
