@@ -3,7 +3,8 @@
 `LocalStore` is the Python API; the rest is what the receiver, the analyses and the CLI build on:
 the store file and its connection (`store_path`, `connect`, `open_read_only` for readers, `insert_*`,
 `storage_bytes`), the rows of its tables (`trace_row`, `log_row`, `metric_row`), the queries
-(`function_stats`, `top_errors`, `get_metrics`, `health`), retention, and the same queries asked of
+(`function_stats`, `top_errors`, `get_metrics`, `health`), retention, the rollups (hour, day, week
+and month buckets with duration sketches, `read_rollups`, `combine`), and the same queries asked of
 ClickHouse (`ClickHouseStore`).
 """
 
@@ -38,16 +39,22 @@ from sdk_telemetry.store.queries import (
 )
 from sdk_telemetry.store.retention import (
     DEFAULT_RETENTION_DAYS,
+    DEFAULT_ROLLUP_DAYS,
     STEP_ROWS,
     apply_retention,
     retention_cutoff,
     retention_step,
+    rollup_cutoffs,
 )
+from sdk_telemetry.store.rollups import TIERS, RollupGroup, Tier, combine, raw_complete_since, read_rollups
+from sdk_telemetry.store.sketch import Sketch
 
 __all__ = [
     "AGGREGATIONS",
     "DEFAULT_RETENTION_DAYS",
+    "DEFAULT_ROLLUP_DAYS",
     "STEP_ROWS",
+    "TIERS",
     "ClickHouseStore",
     "ErrorGroup",
     "Filters",
@@ -57,9 +64,13 @@ __all__ = [
     "LogRow",
     "MetricRow",
     "QueryError",
+    "RollupGroup",
+    "Sketch",
     "StoreError",
+    "Tier",
     "TraceRow",
     "apply_retention",
+    "combine",
     "connect",
     "content_id",
     "datetime_ns",
@@ -74,9 +85,12 @@ __all__ = [
     "log_row",
     "metric_row",
     "open_read_only",
+    "raw_complete_since",
+    "read_rollups",
     "rebuild_durations",
     "retention_cutoff",
     "retention_step",
+    "rollup_cutoffs",
     "storage_bytes",
     "store_path",
     "to_ns",
