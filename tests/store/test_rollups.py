@@ -22,6 +22,8 @@ from sdk_telemetry.store.rollups import (
     add_calls,
     bucket_start,
     complete_since,
+    fold_rollups,
+    folded_through,
     next_start,
     plan_tiers,
     raw_complete_since,
@@ -67,7 +69,11 @@ def store(path: Path, rows: list[tuple[Any, ...]], batch: int = 500) -> sqlite3.
     return connection
 
 
-def rollup_table(connection: sqlite3.Connection) -> list[tuple[Any, ...]]:
+def rollup_table(connection: sqlite3.Connection, fold: bool = True) -> list[tuple[Any, ...]]:
+    """Every rollup bucket; with `fold`, the latest hours folded into the coarser tiers first."""
+    if fold:
+        with connection:
+            fold_rollups(connection, 2**62)
     return connection.execute(
         "SELECT * FROM otel_traces_rollups ORDER BY Tier, BucketStart, SpanName, ServiceName, Environment"
     ).fetchall()
@@ -137,6 +143,23 @@ def test_the_same_batch_inserted_twice_and_overlapping_batches_count_once(tmp_pa
     assert connection.execute("SELECT SUM(Kept) FROM otel_traces_rollups GROUP BY Tier").fetchall() == [(3000,)] * 4
 
 
+def test_the_latest_hours_reach_the_coarser_tiers_a_batch_later_and_late_calls_at_once(tmp_path: Path) -> None:
+    connection = store(tmp_path / "s.sqlite3", [span(0, NOW), span(1, NOW - 3 * HOUR)])
+    assert folded_through(connection) == bucket_start("hour", NOW) - HOUR
+
+    def days() -> list[tuple[Any, ...]]:
+        return connection.execute("SELECT BucketStart, Kept FROM otel_traces_rollups WHERE Tier = 'day'").fetchall()
+
+    assert days() == [(bucket_start("day", NOW), 1)]  # the call of 3 hours before, not yet the latest
+    store(tmp_path / "s.sqlite3", [span(2, NOW - 5 * HOUR)])  # late: its hour was folded
+    assert days() == [(bucket_start("day", NOW), 2)]
+    # Read through the reader, the latest hour counts (from the hour tier).
+    overall, origins = read_rollups(connection, Scope(start=bucket_start("day", NOW)), None, before=NOW + HOUR)
+    assert ([group.kept for group in overall], origins) == ([3], ["hour"])
+    store(tmp_path / "s.sqlite3", [span(3, NOW + 2 * HOUR)])  # a later batch folds the hour, not itself
+    assert days() == [(bucket_start("day", NOW), 3)]
+
+
 def test_a_rolled_back_insert_leaves_no_rollups(tmp_path: Path) -> None:
     connection = store(tmp_path / "s.sqlite3", [span(0, NOW)])
     before = rollup_table(connection)
@@ -157,6 +180,7 @@ def test_a_store_without_rollups_gets_them_once_from_its_rows(tmp_path: Path) ->
     # As a version-5 file: no rollup tables.
     connection.execute("DROP TABLE otel_traces_rollups")
     connection.execute("DROP TABLE otel_traces_complete_since")
+    connection.execute("DROP TABLE otel_traces_rollups_folded")
     connection.execute("PRAGMA user_version = 5")
     connection.close()
     migrated = _sqlite.connect(path)
@@ -254,14 +278,17 @@ def test_read_rollups_fits_time_buckets_and_refuses_what_rollups_cannot_answer(t
     connection = store(tmp_path / "s.sqlite3", rows)
     start = bucket_start("day", NOW - 14 * DAY)
     scope = Scope(start=start, end=NOW + HOUR, function="Api.get")
-    # Per day: the hour tier answers (the finest that fits), 24 calls a day (the last day's fewer).
+    # Per day: 24 calls a day (the last day's fewer): whole days from the day tier, the hours of
+    # the last one from the hour tier.
     daily, origins = read_rollups(connection, scope, Buckets(start, DAY), before=NOW + HOUR)
-    assert origins == ["hour"]
+    assert origins == ["day", "hour"]
     assert [group.key for group in daily] == list(range(15))
     assert [group.kept for group in daily[:-1]] == [24] * 14
     assert sum(group.kept for group in daily) == sum(1 for row in rows if row[5] == "Api.get" and row[0] >= start)
     # Weeks from a Monday: the week tier answers when nothing finer is kept.
     monday = bucket_start("week", NOW - 14 * DAY)
+    with connection:  # as the batches of the next week would have
+        fold_rollups(connection, bucket_start("week", NOW) + 7 * DAY)
     connection.execute("DELETE FROM otel_traces_rollups WHERE Tier IN ('hour', 'day')")
     for tier in ("hour", "day"):  # as retention would have noted
         record_complete_since(connection, tier, NOW + HOUR)

@@ -156,7 +156,7 @@ def test_p95_per_function_over_60_days_matches_the_full_dataset(trimmed: tuple[s
     start = bucket_start("day", NOW - 60 * DAY)
     scope = Scope(start=start, end=NOW)
     got, origins = read_combined(connection, scope, "function")
-    assert origins == ["day", "hour", "raw"]
+    assert origins == ["day", "week", "hour", "raw"]  # whole weeks inside the days, hours at the end
     want = exact([call for call in calls if start <= call[0] < NOW], keyed(scope, "function"))
     assert [aggregate.key for aggregate in got] == sorted(FUNCTIONS)
     for aggregate in got:
@@ -171,7 +171,7 @@ def test_one_function_overall_ever_reads_weeks_days_and_hours(
     got, origins = read_combined(connection, scope, None)
     # The week tier was never trimmed (the data is 100 days old at most): it answers for what is
     # older than the first Monday the day tier holds.
-    assert origins == ["week", "day", "hour", "raw"]
+    assert origins == ["week", "day", "month", "hour", "raw"]  # the whole October from the month tier
     want = exact([call for call in calls if call[1] == "Tools.run"], keyed(scope, None))
     assert len(got) == 1
     assert_matches(got[0], want[None])

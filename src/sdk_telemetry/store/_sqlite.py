@@ -101,6 +101,9 @@ CREATE TABLE IF NOT EXISTS otel_traces_rollups (
     Sketch      TEXT NOT NULL,      -- the durations' sketch (store/sketch.py), JSON
     PRIMARY KEY (Tier, BucketStart, SpanName, ServiceName, Environment)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS otel_traces_rollups_folded (
+    Through INTEGER NOT NULL        -- hour buckets starting before this are in the coarser tiers too
+);
 CREATE TABLE IF NOT EXISTS otel_traces_complete_since (
     Origin TEXT PRIMARY KEY,        -- raw, or a rollup tier, once retention deleted some of it
     Since  INTEGER NOT NULL         -- from this moment (ns) on it holds everything stored

@@ -151,10 +151,21 @@ WHERE Tier = ? AND BucketStart = ? AND SpanName = ? AND ServiceName = ? AND Envi
 _REPLACE = "INSERT OR REPLACE INTO otel_traces_rollups VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
+Hour = tuple[int, str, str, str]  # (hour start, SpanName, ServiceName, Environment)
+#: Hours are folded into the coarser tiers once a batch holds calls this much later (the latest
+#: hours, still filling, are rewritten once per batch in the hour tier alone).
+FOLD_LAG = NS_PER_HOUR
+
+
 def add_calls(connection: sqlite3.Connection, calls: Iterable[Call]) -> None:
-    """Add newly stored invocation calls to every tier's buckets. Call inside the write
-    transaction that stored them, so that the rollups and the rows commit (or vanish) together."""
-    hours: dict[tuple[int, str, str, str], RollupGroup] = {}
+    """Add newly stored invocation calls to the rollups. Call inside the write transaction that
+    stored them, so that the rollups and the rows commit (or vanish) together.
+
+    Calls go to the hour tier; the coarser tiers receive whole hours once they are older than
+    the latest hour of a batch by `FOLD_LAG` (`fold_rollups`), and late calls of hours already
+    folded at once, so that each coarse bucket is rewritten about once an hour, not once a batch.
+    """
+    hours: dict[Hour, RollupGroup] = {}
     for timestamp, name, service, environment, duration, status, rate in calls:
         key = (timestamp - timestamp % NS_PER_HOUR, name, service, environment)
         group = hours.get(key)
@@ -163,20 +174,60 @@ def add_calls(connection: sqlite3.Connection, calls: Iterable[Call]) -> None:
         group.add(duration, 1.0 / rate, status == "Error")
     if not hours:
         return
+    folded = folded_through(connection)
+    late = {key: group for key, group in hours.items() if key[0] < folded}
+    _upsert(connection, {("hour", *key): group for key, group in hours.items()})
+    if late:
+        _add_to_coarser(connection, late)
+    fold_rollups(connection, max(key[0] for key in hours) - FOLD_LAG)
+
+
+def folded_through(connection: sqlite3.Connection) -> int:
+    """The hours starting before this (ns) are in the coarser tiers; later ones only in the hour tier."""
+    row = connection.execute("SELECT Through FROM otel_traces_rollups_folded").fetchone()
+    return int(row[0]) if row else _MIN_NS
+
+
+def fold_rollups(connection: sqlite3.Connection, through: int) -> None:
+    """Add the hour tier's buckets starting before `through` and not folded yet to the coarser tiers."""
+    folded = folded_through(connection)
+    if through <= folded:
+        return
+    hours = {
+        (start, name, service, environment): _stored_group((start, name, service, environment), figures)
+        for start, name, service, environment, *figures in connection.execute(
+            "SELECT BucketStart, SpanName, ServiceName, Environment, Kept, Calls, Errors, DurationSum, DurationMin, "
+            "DurationMax, Sketch FROM otel_traces_rollups WHERE Tier = 'hour' AND BucketStart >= ? AND BucketStart < ?",
+            (folded, through),
+        )
+    }
+    _add_to_coarser(connection, hours)
+    connection.execute("DELETE FROM otel_traces_rollups_folded")
+    connection.execute("INSERT INTO otel_traces_rollups_folded VALUES (?)", (through,))
+
+
+def _add_to_coarser(connection: sqlite3.Connection, hours: Mapping[Hour, RollupGroup]) -> None:
+    """Add hours' figures to the day, week and month buckets holding them."""
     buckets: dict[tuple[Tier, int, str, str, str], RollupGroup] = {}
     for (hour, name, service, environment), group in hours.items():
-        buckets[("hour", hour, name, service, environment)] = group
         for tier in TIERS[1:]:
             coarser = (tier, bucket_start(tier, hour), name, service, environment)
             total = buckets.get(coarser)
             if total is None:
                 total = buckets[coarser] = RollupGroup(coarser)
             total.merge(group)
+    _upsert(connection, buckets)
+
+
+def _upsert(connection: sqlite3.Connection, buckets: Mapping[tuple[Any, ...], RollupGroup]) -> None:
+    """Add each group to its stored bucket (Tier, BucketStart, SpanName, ServiceName, Environment)."""
     rows = []
     for bucket, group in buckets.items():
         stored = connection.execute(_SELECT, bucket).fetchone()
-        if stored is not None:
-            group.merge(_stored_group(bucket, stored))
+        if stored is not None:  # the new figures go into the stored sketch, not the reverse
+            total = _stored_group(bucket, stored)
+            total.merge(group)
+            group = total
         rows.append((*bucket, *_figures(group)))
     connection.executemany(_REPLACE, rows)
 
@@ -248,17 +299,29 @@ def read_rollups(
 ) -> tuple[list[RollupGroup], list[Origin]]:
     """The rollup buckets starting in [`scope.start`, `before`) (and before `scope.end`), grouped
     like `Reader.aggregate` (overall, per function, or per time bucket), in key order; and the
-    tiers that answered, oldest part first.
+    tiers that answered, in the order they first answered from the oldest part on.
 
     Each part of the range is read from the finest tier that still holds it whose buckets fit the
     grouping (time buckets: a tier whose width divides the step, aligned with the origin when one
-    is); a bucket is counted whole when its start is in the range. Raises ValueError for a scope
+    is); a bucket is counted whole when its start is in the range. Within a part, whole buckets of
+    a coarser tier that holds them are read instead of the finer ones they sum (the same figures,
+    as sketches merge exactly, from fewer rows); the latest hours, not folded into the coarser
+    tiers yet, from the hour tier. Raises ValueError for a scope
     rollups cannot answer (`session`, `errors_only`).
     """
     if scope.session is not None or scope.errors_only:
         raise ValueError("rollups hold no sessions or error-only figures: read raw rows for this scope")
     high = before if scope.end is None else min(before, scope.end)
-    plan = plan_tiers(_tiers_for(group), complete_since(connection), scope.start, high)
+    low = scope.start
+    if low is None:  # from the first stored bucket's month: every bucket starts after it
+        (earliest,) = connection.execute("SELECT MIN(BucketStart) FROM otel_traces_rollups").fetchone()
+        if earliest is None:
+            return [], []
+        low = bucket_start("month", earliest)
+    tiers, since = _tiers_for(group), complete_since(connection)
+    plan = [part for segment in plan_tiers(tiers, since, low, high) for part in _interior(*segment, tiers, since)]
+    folded = folded_through(connection)
+    plan = [part for segment in plan for part in _folded_part(*segment, tiers, since, folded)]
     where, params = "", []
     for column, value in (
         ("ServiceName", scope.service),
@@ -288,7 +351,7 @@ def read_rollups(
                 groups[key] = part
             else:
                 total.merge(part)
-        if found:
+        if found and tier not in used:
             used.append(tier)
     return [groups[key] for key in _ordered(groups)], used
 
@@ -314,6 +377,42 @@ def plan_tiers(tiers: Sequence[Tier], since: Mapping[str, int], start: int | Non
             if reach < best[0]:
                 best = (reach, segments)
     return best[1]
+
+
+def _interior(tier: Tier, low: int, high: int, tiers: Sequence[Tier], since: Mapping[str, int]) -> list[Segment]:
+    """The segment of `tier` over [`low`, `high`), its interior read from the coarsest tier that
+    holds whole buckets of it (the same calls, so the same figures), latest part first."""
+    for coarser in reversed(_NESTED[tier]):
+        if coarser not in tiers:
+            continue
+        first, last = first_start_from(coarser, low), bucket_start(coarser, high)
+        if first >= last or since.get(coarser, _MIN_NS) > first:
+            continue
+        return [
+            *_interior(tier, last, high, tiers, since),
+            *_interior(coarser, first, last, tiers, since),
+            *_interior(tier, low, first, tiers, since),
+        ]
+    return [(tier, low, high)] if low < high else []
+
+
+def _folded_part(
+    tier: Tier, low: int, high: int, tiers: Sequence[Tier], since: Mapping[str, int], folded: int
+) -> list[Segment]:
+    """The segment of `tier` over [`low`, `high`) where its buckets are whole (a coarse bucket is
+    once every hour in it is folded); the hour tier for the rest, where it fits and holds it."""
+    if tier == "hour":
+        return [(tier, low, high)]
+    limit = _MIN_NS if folded == _MIN_NS else bucket_start(tier, folded)
+    if high <= limit:
+        return [(tier, low, high)]
+    rest = max(low, limit)
+    parts: list[Segment] = []
+    if "hour" in tiers and since.get("hour", _MIN_NS) <= rest:
+        parts.append(("hour", rest, high))
+    if low < limit:
+        parts.append((tier, low, limit))
+    return parts
 
 
 def _cover(
@@ -376,6 +475,8 @@ def rollup_retention_step(connection: sqlite3.Connection, cutoffs: Mapping[Tier,
     """Delete at most `rows` buckets per tier starting before the tier's cutoff (ns), noting from
     when each trimmed tier is complete; buckets deleted. Call inside a write transaction."""
     deleted = 0
+    if "hour" in cutoffs:  # hours leave the hour tier only once they are in the coarser ones
+        fold_rollups(connection, first_start_from("hour", cutoffs["hour"]))
     for tier, cutoff in cutoffs.items():
         count = connection.execute(_DELETE, (tier, cutoff, rows)).rowcount
         if count:
@@ -396,6 +497,8 @@ __all__ = [
     "complete_since",
     "fill_rollups",
     "first_start_from",
+    "fold_rollups",
+    "folded_through",
     "next_start",
     "plan_tiers",
     "raw_complete_since",
