@@ -118,13 +118,19 @@ def test_retention_deletes_old_rows_and_the_summary_follows(store: sqlite3.Conne
     # "now" is 7 days after T0 + 10.5 s: Api.get 1..10 and latency 1..10 are older than 7 days.
     now = (T0 + 10) * NS + 7 * 86_400 * NS + NS // 2
     deleted = apply_retention(store, 7, now_ns=now)
-    assert deleted == {"spans": 10, "events": 0, "metrics": 10}
+    assert deleted == {"spans": 10, "events": 0, "metrics": 10, "rollups": 0}
     got = by_function(function_stats(store))
     assert got["Api.get"]["calls"] == 10
     assert got["Api.get"]["p50_ms"] == 15.0  # 11..20: rank 5
     assert got["Api.get"]["errors"] == 0
     assert got["Api.put"]["calls"] == 40
-    assert apply_retention(store, 0, now_ns=now * 2) == {"spans": 0, "events": 0, "metrics": 0}
+    forever = {"hour": 0.0, "day": 0.0, "week": 0.0, "month": 0.0}
+    assert apply_retention(store, 0, now_ns=now * 2, rollup_days=forever) == {
+        "spans": 0,
+        "events": 0,
+        "metrics": 0,
+        "rollups": 0,
+    }
 
 
 def test_local_store_api_records_and_answers(tmp_path: Path) -> None:

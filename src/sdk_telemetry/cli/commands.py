@@ -47,12 +47,14 @@ from sdk_telemetry.config import (
 from sdk_telemetry.store import (
     AGGREGATIONS,
     DEFAULT_RETENTION_DAYS,
+    DEFAULT_ROLLUP_DAYS,
     ClickHouseStore,
     ErrorGroup,
     Filters,
     FunctionStats,
     MissingExtra,
     QueryError,
+    Tier,
     apply_retention,
     connect,
     function_stats,
@@ -286,6 +288,22 @@ def serve(
     retention_interval: Annotated[
         float, typer.Option(envvar="SDK_TELEMETRY_RETENTION_INTERVAL", help="Seconds between retention sweeps.")
     ] = DEFAULT_RETENTION_INTERVAL,
+    retention_hourly_days: Annotated[
+        float,
+        typer.Option(envvar="SDK_TELEMETRY_RETENTION_HOURLY_DAYS", help="Days hourly rollups are kept (0: forever)."),
+    ] = DEFAULT_ROLLUP_DAYS["hour"],
+    retention_daily_days: Annotated[
+        float,
+        typer.Option(envvar="SDK_TELEMETRY_RETENTION_DAILY_DAYS", help="Days daily rollups are kept (0: forever)."),
+    ] = DEFAULT_ROLLUP_DAYS["day"],
+    retention_weekly_days: Annotated[
+        float,
+        typer.Option(envvar="SDK_TELEMETRY_RETENTION_WEEKLY_DAYS", help="Days weekly rollups are kept (0: forever)."),
+    ] = DEFAULT_ROLLUP_DAYS["week"],
+    retention_monthly_days: Annotated[
+        float,
+        typer.Option(envvar="SDK_TELEMETRY_RETENTION_MONTHLY_DAYS", help="Days monthly rollups are kept (0: forever)."),
+    ] = DEFAULT_ROLLUP_DAYS["month"],
     clickhouse_url: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -354,6 +372,10 @@ def serve(
             body_timeout=body_timeout,
             retention_days=retention_days,
             retention_interval=retention_interval,
+            retention_hourly_days=retention_hourly_days,
+            retention_daily_days=retention_daily_days,
+            retention_weekly_days=retention_weekly_days,
+            retention_monthly_days=retention_monthly_days,
             store_client_ip=store_client_ip,
             clickhouse_url=clickhouse_url,
         )
@@ -368,7 +390,7 @@ def serve(
     # Rules are checked against what was recorded before retention removes the oldest of it.
     read_from = Location.of(path, clickhouse)
     unknown = unrecorded_rule_functions(read_from, rules.rules) if rules is not None else []
-    removed = _prepare_store(path, retention_days)
+    removed = _prepare_store(path, retention_days, settings.rollup_days)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -392,7 +414,7 @@ def serve(
     reads = f" (reading ClickHouse at {read_from})" if clickhouse else ""
     typer.echo(f"sdk-telemetry serve: dashboard at http://{shown}:{bound}/dashboard/{reads}")
     if removed:
-        typer.echo(f"sdk-telemetry serve: retention removed {removed} older than {retention_days:g} days")
+        typer.echo(f"sdk-telemetry serve: retention removed {removed}")
     for warning in unknown:  # before the rules' line: a reader of that line has seen them
         typer.echo(f"sdk-telemetry serve: {warning}", err=True)
     if rules is not None:
@@ -409,7 +431,7 @@ def serve(
     typer.echo("sdk-telemetry serve: stopped; everything accepted is stored")
 
 
-def _prepare_store(path: Path, retention_days: float) -> str:
+def _prepare_store(path: Path, retention_days: float, rollup_days: dict[Tier, float]) -> str:
     """Check that `path` is a store (or new), create its schema and apply retention before the
     receiver starts; what retention removed, as text ('' for nothing). A file that is not a store,
     or a damaged one, ends the command with one line (exit 1)."""
@@ -422,11 +444,17 @@ def _prepare_store(path: Path, retention_days: float) -> str:
             typer.echo(f"sdk-telemetry serve: cannot create the store {path}: {exc.strerror or exc}", err=True)
             raise typer.Exit(1) from None
         try:
-            deleted = apply_retention(connection, retention_days)
+            deleted = apply_retention(connection, retention_days, rollup_days=rollup_days)
         finally:
             connection.close()
     names = {"spans": "span(s)", "events": "event(s)", "metrics": "metric value(s)"}
-    return ", ".join(f"{count:,} {names.get(table, table)}" for table, count in deleted.items() if count)
+    raw = ", ".join(
+        f"{count:,} {names.get(table, table)}" for table, count in deleted.items() if count and table in names
+    )
+    text = f"{raw} older than {retention_days:g} days" if raw else ""
+    if deleted.get("rollups"):
+        text += f"{'; ' if text else ''}{deleted['rollups']:,} rollup bucket(s) older than their tier keeps"
+    return text
 
 
 def _server_class(base: Any) -> Any:

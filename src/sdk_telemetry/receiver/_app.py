@@ -43,6 +43,7 @@ from sdk_telemetry.store import (
     iso,
     retention_cutoff,
     retention_step,
+    rollup_cutoffs,
     to_ns,
     top_errors,
 )
@@ -546,15 +547,17 @@ class Receiver:
             self._sweep = asyncio.ensure_future(self.enforce_retention())
 
     async def enforce_retention(self) -> dict[str, int]:
-        """Delete what is older than the retention limit, in small steps (each one job on the writer
-        thread, so that batches are committed between them); rows deleted per table."""
+        """Delete what is older than the retention limits (raw rows, each rollup tier), in small steps
+        (each one job on the writer thread, so that batches are committed between them); rows
+        deleted per table."""
         assert self.writer is not None
         cutoff = retention_cutoff(self.settings.retention_days)
-        total = {"spans": 0, "events": 0, "metrics": 0}
-        while cutoff is not None:
+        rollups = rollup_cutoffs(self.settings.rollup_days)
+        total = {"spans": 0, "events": 0, "metrics": 0, "rollups": 0}
+        while True:
             try:
                 deleted: dict[str, int] = await asyncio.wrap_future(
-                    self.writer.run_job(lambda connection: retention_step(connection, cutoff))
+                    self.writer.run_job(lambda connection: retention_step(connection, cutoff, rollups=rollups))
                 )
             except sqlite3.Error as exc:
                 _logger.warning("sdk-telemetry serve: retention failed: %s", exc)

@@ -18,7 +18,7 @@ from sdk_telemetry.config import (
     DEFAULT_MAX_INFLIGHT_BYTES,
     DEFAULT_RETENTION_INTERVAL,
 )
-from sdk_telemetry.store import DEFAULT_RETENTION_DAYS
+from sdk_telemetry.store import DEFAULT_RETENTION_DAYS, DEFAULT_ROLLUP_DAYS, Tier
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,11 @@ class ReceiverSettings:
     max_backlog_rows: int = DEFAULT_MAX_BACKLOG_ROWS
     retention_days: float = DEFAULT_RETENTION_DAYS
     retention_interval: float = DEFAULT_RETENTION_INTERVAL
+    #: Days each rollup tier is kept (0: forever).
+    retention_hourly_days: float = DEFAULT_ROLLUP_DAYS["hour"]
+    retention_daily_days: float = DEFAULT_ROLLUP_DAYS["day"]
+    retention_weekly_days: float = DEFAULT_ROLLUP_DAYS["week"]
+    retention_monthly_days: float = DEFAULT_ROLLUP_DAYS["month"]
     #: Store the client's address (truncated to /24 for IPv4, /48 for IPv6) as `client.address`.
     store_client_ip: bool = False
     #: A ClickHouse server (clickhouse-connect DSN, e.g. http://user:pass@host:8123/db) that gets a
@@ -80,5 +85,23 @@ class ReceiverSettings:
                 raise ValueError(f"{name} must be a positive number of seconds, got {getattr(self, name)}")
         if self.max_inflight_bytes < self.max_body_bytes:
             raise ValueError("max_inflight_bytes must be at least max_body_bytes (one largest body must fit)")
+        for name in (
+            "retention_hourly_days",
+            "retention_daily_days",
+            "retention_weekly_days",
+            "retention_monthly_days",
+        ):
+            if not getattr(self, name) < float("inf"):  # also NaN
+                raise ValueError(f"{name} must be a number of days (0: forever), got {getattr(self, name)}")
         if self.retention_interval <= 0:
             raise ValueError(f"retention_interval must be positive, got {self.retention_interval}")
+
+    @property
+    def rollup_days(self) -> dict[Tier, float]:
+        """Days each rollup tier is kept, by tier."""
+        return {
+            "hour": self.retention_hourly_days,
+            "day": self.retention_daily_days,
+            "week": self.retention_weekly_days,
+            "month": self.retention_monthly_days,
+        }

@@ -5,7 +5,8 @@ rollups as materialized views);
 `LocalStore` is the Python API; the rest is what the receiver, the analyses and the CLI build on:
 the store file and its connection (`store_path`, `connect`, `open_read_only` for readers, `insert_*`,
 `storage_bytes`), the rows of its tables (`trace_row`, `log_row`, `metric_row`), the queries
-(`function_stats`, `top_errors`, `get_metrics`, `health`), retention, and the same queries asked of
+(`function_stats`, `top_errors`, `get_metrics`, `health`), retention, the rollups (hour, day, week
+and month buckets with duration sketches, `read_rollups`, `combine`), and the same queries asked of
 ClickHouse (`ClickHouseStore`).
 """
 
@@ -63,17 +64,23 @@ from sdk_telemetry.store.reader import (
 )
 from sdk_telemetry.store.retention import (
     DEFAULT_RETENTION_DAYS,
+    DEFAULT_ROLLUP_DAYS,
     STEP_ROWS,
     apply_retention,
     retention_cutoff,
     retention_step,
+    rollup_cutoffs,
 )
+from sdk_telemetry.store.rollups import TIERS, RollupGroup, Tier, combine, raw_complete_since, read_rollups
+from sdk_telemetry.store.sketch import Sketch
 from sdk_telemetry.store.sqlite_reader import SQLiteReader
 
 __all__ = [
     "AGGREGATIONS",
     "DEFAULT_RETENTION_DAYS",
+    "DEFAULT_ROLLUP_DAYS",
     "STEP_ROWS",
+    "TIERS",
     "Aggregate",
     "Aggregation",
     "Buckets",
@@ -93,15 +100,19 @@ __all__ = [
     "Origin",
     "QueryError",
     "Reader",
+    "RollupGroup",
     "SQLiteReader",
     "Scope",
     "SessionRow",
+    "Sketch",
     "SpanRow",
     "StoreError",
+    "Tier",
     "TraceRow",
     "Usage",
     "apply_retention",
     "chdb_session",
+    "combine",
     "connect",
     "content_id",
     "datetime_ns",
@@ -119,9 +130,12 @@ __all__ = [
     "open_clickhouse",
     "open_clickhouse_reader",
     "open_read_only",
+    "raw_complete_since",
+    "read_rollups",
     "rebuild_durations",
     "retention_cutoff",
     "retention_step",
+    "rollup_cutoffs",
     "shown",
     "storage_bytes",
     "store_path",

@@ -22,8 +22,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sdk_telemetry_exporters.attributes import INVOCATION_SCOPE
+
+from sdk_telemetry.store.rollups import add_calls, fill_rollups
+
 #: Bumped when the schema changes; `connect()` migrates older files in place.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS otel_traces (
@@ -82,6 +86,28 @@ CREATE TRIGGER IF NOT EXISTS otel_traces_durations_delete AFTER DELETE ON otel_t
     DELETE FROM otel_traces_durations WHERE ScopeName = OLD.ScopeName AND SpanName = OLD.SpanName
         AND Duration = OLD.Duration AND TraceRow = OLD.rowid;
 END;
+CREATE TABLE IF NOT EXISTS otel_traces_rollups (
+    Tier        TEXT NOT NULL,      -- hour, day, week (from Monday) or month, UTC
+    BucketStart INTEGER NOT NULL,   -- nanoseconds since the epoch
+    SpanName    TEXT NOT NULL,
+    ServiceName TEXT NOT NULL,
+    Environment TEXT NOT NULL,
+    Kept        INTEGER NOT NULL,   -- invocation spans stored
+    Calls       REAL NOT NULL,      -- scaled by 1 / SampleRate
+    Errors      REAL NOT NULL,      -- failed ones, scaled by 1 / SampleRate
+    DurationSum REAL NOT NULL,      -- nanoseconds, over the stored spans
+    DurationMin INTEGER NOT NULL,
+    DurationMax INTEGER NOT NULL,
+    Sketch      TEXT NOT NULL,      -- the durations' sketch (store/sketch.py), JSON
+    PRIMARY KEY (Tier, BucketStart, SpanName, ServiceName, Environment)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS otel_traces_rollups_folded (
+    Through INTEGER NOT NULL        -- hour buckets starting before this are in the coarser tiers too
+);
+CREATE TABLE IF NOT EXISTS otel_traces_complete_since (
+    Origin TEXT PRIMARY KEY,        -- raw, or a rollup tier, once retention deleted some of it
+    Since  INTEGER NOT NULL         -- from this moment (ns) on it holds everything stored
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS otel_logs (
     Timestamp          INTEGER NOT NULL,   -- nanoseconds since the epoch
     EventId            TEXT NOT NULL,      -- the client's event id (dedup key)
@@ -288,9 +314,11 @@ def unreadable(path: Path, exc: sqlite3.Error) -> str:
 
 
 def _migrate(connection: sqlite3.Connection) -> None:
-    """Create the tables; a version-1 `otel_traces` (no derived columns, no summary) is rebuilt, and
-    the per-row duration index of versions 2 to 4 gives way to `otel_traces_durations`."""
+    """Create the tables (new rollups filled from the stored rows); a version-1 `otel_traces` (no
+    derived columns, no summary) is rebuilt, and the per-row duration index of versions 2 to 4
+    gives way to `otel_traces_durations`."""
     present = {row[1] for row in connection.execute("PRAGMA table_info(otel_traces)")}
+    had_rollups = connection.execute("PRAGMA table_info(otel_traces_rollups)").fetchone() is not None
     connection.execute("DROP INDEX IF EXISTS otel_traces_name_duration")
     if present and "SampleRate" not in present:
         connection.execute("ALTER TABLE otel_traces RENAME TO otel_traces_v1")
@@ -310,6 +338,8 @@ def _migrate(connection: sqlite3.Connection) -> None:
     connection.execute("DROP TRIGGER IF EXISTS otel_traces_summary_insert")
     rebuild_summary(connection)
     rebuild_durations(connection)
+    if not had_rollups:  # rollups outlive the raw rows: filled from them once, never rebuilt
+        fill_rollups(connection)
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
@@ -386,7 +416,7 @@ _SCOPE, _NAME, _SERVICE, _DURATION, _STATUS, _RATE, _ENVIRONMENT = 9, 5, 7, 12, 
 
 def insert_spans(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """Insert `otel_traces` rows, each (TraceId, SpanId) once, and add the new ones to the summary
-    table; returns the rows that were new. Call inside a write transaction (`BEGIN IMMEDIATE`).
+    table and the rollups; returns the rows that were new. Call inside a write transaction (`BEGIN IMMEDIATE`).
 
     Every writer goes through here: the summary is updated once per function and batch rather
     than by a per-row trigger (which cost a third of the insert rate); a delete trigger keeps it
@@ -408,6 +438,7 @@ def insert_spans(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]
         if new:
             connection.executemany(INSERT, new)
             _add_to_summary(connection, new)
+            _add_to_rollups(connection, new)
             # Random rowids may fall below the mark: those rows join the durations now.
             connection.executemany(
                 """INSERT OR IGNORE INTO otel_traces_durations
@@ -422,8 +453,21 @@ def insert_spans(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]
         new = [row for row in new if (row[1], row[2]) in added]
     if new:  # the new rows are the ones above `last`: SQLite sums them (without holding the GIL)
         connection.execute(_SUMMARY_ADD, (last,))
+        _add_to_rollups(connection, new)
         _keep_durations(connection, last, mark, last + inserted)
     return new
+
+
+def _add_to_rollups(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Add the newly stored invocation spans among `rows` to the rollups."""
+    add_calls(
+        connection,
+        (
+            (row[0], row[_NAME], row[_SERVICE], row[_ENVIRONMENT], row[_DURATION], row[_STATUS], row[_RATE])
+            for row in rows
+            if row[_SCOPE] == INVOCATION_SCOPE
+        ),
+    )
 
 
 def insert_events(connection: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> int:

@@ -18,6 +18,7 @@ import orjson
 ALPHA = 0.005
 GAMMA = (1 + ALPHA) / (1 - ALPHA)
 LOG_GAMMA = math.log(GAMMA)
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS
 #: The bucket of durations <= 0 (its value is 0).
 ZERO_KEY = -1
 
@@ -89,8 +90,9 @@ class Sketch:
         return maximum  # not reached: the counts sum to `total` >= `rank`
 
     def to_json(self) -> str:
-        """Compact JSON text, `{"key": count, ...}` (keys ascending), as stored in SQLite."""
-        return orjson.dumps({str(key): self.counts[key] for key in sorted(self.counts)}).decode()
+        """Compact JSON text, `{"key": count, ...}` (keys in text order, so that equal sketches are
+        equal text), as stored in SQLite."""
+        return orjson.dumps(self.counts, option=_JSON_OPTIONS).decode()
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Sketch:
@@ -99,7 +101,7 @@ class Sketch:
         if not isinstance(loaded, dict):
             raise ValueError(f"a duration sketch is a JSON object, not {type(loaded).__name__}")
         try:
-            return cls({int(key): int(count) for key, count in loaded.items()})
+            return cls(dict(zip(map(int, loaded), map(int, loaded.values()), strict=True)))
         except (TypeError, ValueError):
             raise ValueError("a duration sketch maps integer keys to integer counts") from None
 

@@ -23,12 +23,15 @@ from sdk_telemetry.store.reader import (
     CallRow,
     ErrorGroupRow,
     EventRow,
+    Origin,
     Scope,
     SessionRow,
     SpanRow,
     Usage,
 )
+from sdk_telemetry.store.rollups import combine, raw_complete_since, read_rollups
 
+HOUR_NS = 3600 * 1_000_000_000
 #: Resource attributes that name the actor an analysis counts.
 ENTITY_ATTRIBUTES = {"session": "session.id", "user": "enduser.id", "service": "service.name"}
 SAMPLE_RATE_ATTRIBUTE = "sdk_telemetry.sample_rate"
@@ -77,6 +80,11 @@ def window_funnel_level(events: list[tuple[int, str]], steps: Sequence[str], win
     return best
 
 
+def _order(key: Any) -> Any:
+    """Group keys in key order (None, the overall group's key, alone)."""
+    return (0, "") if key is None else (1, key)
+
+
 def _figures(key: Any, durations: list[int], counts: list[float]) -> Aggregate:
     """The aggregate of one group's durations and scaled (calls, errors); sorts `durations`."""
     durations.sort()
@@ -100,6 +108,11 @@ class SQLiteReader:
         log_columns = {row[1] for row in connection.execute("PRAGMA table_info(otel_logs)")} if logs else set()
         self._has_logs = bool(logs) and {"EventName", "Timestamp"} <= log_columns
         self._log_session = "SessionId" in log_columns
+        self._rollups = bool(
+            connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'otel_traces_complete_since'"
+            ).fetchone()
+        )
         self._summary = bool(
             connection.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'otel_traces_summary'"
@@ -263,9 +276,47 @@ class SQLiteReader:
 
     # Figures.
     def aggregate(self, scope: Scope, group: Literal["function"] | Buckets | None = None) -> Aggregation:
-        """Figures per function, per bucket or overall, from one read of the matching rows."""
+        """Figures per function, per bucket or overall: from raw rows where they hold every call, and
+        from the rollups before that (see `_rollup_cut`)."""
+        cut = self._rollup_cut(scope, group)
+        if cut is None:
+            groups = self._raw_groups(scope, group)
+            rows = [_figures(key, *groups[key]) for key in sorted(groups, key=_order)]
+            total = None
+            if isinstance(group, Buckets) and groups:
+                everything = [duration for durations, _ in groups.values() for duration in durations]
+                counts = [sum(t[0] for _, t in groups.values()), sum(t[1] for _, t in groups.values())]
+                total = _figures(None, everything, counts)
+            return Aggregation(rows, total=total)
+        rolled, origins = read_rollups(self.connection, scope, group, cut)
+        raw_scope = scope.narrowed(start=cut) if scope.end is None or cut < scope.end else None
+        groups = self._raw_groups(raw_scope, group) if raw_scope is not None else {}
+        # The exact figures copy their durations: `_figures` sorts them, `combine` may ask for them again.
+        raw = [_figures(key, list(durations), counts) for key, (durations, counts) in groups.items()]
+        rows = combine(rolled, sorted(raw, key=lambda row: _order(row.key)), lambda key: groups[key][0])
+        used: list[Origin] = [*origins, "raw"] if groups or not origins else origins
+        return Aggregation(rows, used)
+
+    def _rollup_cut(self, scope: Scope, group: Literal["function"] | Buckets | None) -> int | None:
+        """Where raw rows take over from rollups for `scope` (None: raw rows answer it all): the hour
+        from which retention left every raw row (`read_rollups` plans its tiers so that no rollup
+        bucket reaches past it). Sessions and errors are not in rollups: raw rows only, and so are
+        time buckets finer than an hour."""
+        if scope.session is not None or scope.errors_only or scope.error_type is not None or not self._rollups:
+            return None
+        if isinstance(group, Buckets) and group.step % HOUR_NS:
+            return None
+        since = raw_complete_since(self.connection)
+        if since is None or (scope.start is not None and scope.start >= since):
+            return None
+        return since
+
+    def _raw_groups(
+        self, scope: Scope, group: Literal["function"] | Buckets | None
+    ) -> dict[Any, tuple[list[int], list[float]]]:
+        """Per group key: the stored durations and the scaled (calls, errors), from one read."""
         if group is None:
-            key = "0"
+            key = "NULL"
         elif group == "function":
             key = "SpanName"
         else:
@@ -285,13 +336,7 @@ class SQLiteReader:
             totals[0] += weight
             if failed:
                 totals[1] += weight
-        rows = [_figures(None if group is None else bucket, *groups[bucket]) for bucket in sorted(groups)]
-        total = None
-        if isinstance(group, Buckets) and groups:
-            everything = [duration for durations, _ in groups.values() for duration in durations]
-            counts = [sum(totals[0] for _, totals in groups.values()), sum(totals[1] for _, totals in groups.values())]
-            total = _figures(None, everything, counts)
-        return Aggregation(rows, total=total)
+        return groups
 
     def error_groups(self, scope: Scope, limit: int) -> list[ErrorGroupRow]:
         """Failed calls by (error type, function), the most frequent first."""
