@@ -108,6 +108,17 @@ def test_a_bad_retention_is_refused_by_name(reader: ClickHouseReader) -> None:
         reader.create_rollups({"hour": 0})
 
 
+def test_rollups_need_the_collectors_table(reader: ClickHouseReader) -> None:
+    reader.run("CREATE DATABASE IF NOT EXISTS empty ENGINE = Atomic", {})
+    reader.run("USE empty", {})
+    try:
+        with pytest.raises(ValueError, match="no otel_traces table"):
+            reader.create_rollups()
+        assert reader.run("SELECT count() FROM system.tables WHERE database = 'empty'", {}) == [[0]]
+    finally:
+        reader.run("USE rollups", {})
+
+
 def test_each_tier_keeps_its_buckets_for_its_retention(reader: ClickHouseReader) -> None:
     now = time.time_ns()
     ages = (10, 40, 100, 200, 400)  # days
