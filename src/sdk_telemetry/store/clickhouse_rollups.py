@@ -105,6 +105,7 @@ CREATE TABLE IF NOT EXISTS {tier.table} (
 PARTITION BY toYYYYMM(Bucket)
 ORDER BY (Bucket, SpanName, ServiceName, Environment)
 TTL Bucket + INTERVAL {int(days)} DAY
+SETTINGS non_replicated_deduplication_window = 1000
 """
 
 
