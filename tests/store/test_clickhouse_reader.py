@@ -374,7 +374,7 @@ def test_sessions(reader: ClickHouseReader, name: str) -> None:
                 "last": max(c.timestamp + c.duration for c in members),
                 "calls": len(members),
                 "errors": sum(c.failed for c in members),
-                "user_id": max((c.resource["enduser.id"] for c in members if "enduser.id" in c.resource), default=None),
+                "user_id": max((c.user for c in members if c.user is not None), default=None),
                 "service": max(c.service for c in members),
                 "environment": max(c.environment for c in members),
             }

@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from sdk_telemetry.analytics._range import AnalyticsError, TimeRange
-from sdk_telemetry.store import Reader, Scope, SQLiteReader, open_read_only, store_path
+from sdk_telemetry.store import (
+    Reader,
+    Scope,
+    SQLiteReader,
+    open_clickhouse_reader,
+    open_read_only,
+    shown,
+    store_path,
+)
 
 
 @dataclass(frozen=True)
@@ -90,13 +98,51 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     return f"; did you mean {', '.join(close)}?" if close else ""
 
 
+@dataclass(frozen=True)
+class Location:
+    """Where analyses read: the embedded store's file, or ClickHouse (`clickhouse`: a server URL
+    such as `http://user:password@host:8123/database`, or `chdb:PATH` for the embedded engine)."""
+
+    path: Path | None = None
+    clickhouse: str | None = None
+
+    @classmethod
+    def of(cls, store: str | os.PathLike[str] | Location | None = None, clickhouse: str | None = None) -> Location:
+        """`store` as a location (a path, or the configured store for None), or ClickHouse when given."""
+        if isinstance(store, Location):
+            return store
+        if clickhouse:
+            return cls(clickhouse=clickhouse)
+        return cls(path=store_path(store))
+
+    def exists(self) -> bool:
+        """Whether there is anything to read yet (a ClickHouse server always counts)."""
+        return self.clickhouse is not None or (self.path is not None and self.path.exists())
+
+    def __str__(self) -> str:
+        return shown(self.clickhouse) if self.clickhouse else str(self.path)
+
+    @contextmanager
+    def open(self, service: str | None = None, environment: str | None = None) -> Iterator[Source]:
+        """The store, opened read-only and narrowed (see `open_source`)."""
+        with open_source(self.path, service, environment, self.clickhouse) as source:
+            yield source
+
+
 @contextmanager
 def open_source(
-    path: str | os.PathLike[str] | None = None, service: str | None = None, environment: str | None = None
+    path: str | os.PathLike[str] | None = None,
+    service: str | None = None,
+    environment: str | None = None,
+    clickhouse: str | None = None,
 ) -> Iterator[Source]:
-    """The store at `path` (default: the configured one), opened read-only, narrowed to `service` and
-    `environment` when given; raises `FileNotFoundError` when there is none, `StoreError` when the
-    file is not a readable store."""
+    """The store at `path` (default: the configured one), or the ClickHouse at `clickhouse` (see
+    `Location`), opened read-only, narrowed to `service` and `environment` when given; raises
+    `FileNotFoundError` when there is no store file, `StoreError` when the file is not a readable
+    store, `MissingExtra` when ClickHouse's library is not installed."""
+    if clickhouse:
+        yield Source(open_clickhouse_reader(clickhouse)).filtered(service, environment)
+        return
     resolved = store_path(path)
     connection = open_read_only(resolved)
     try:

@@ -31,20 +31,20 @@ from sdk_telemetry._version import __version__
 from sdk_telemetry.analytics import (
     NS,
     AnalyticsError,
+    Location,
     Source,
     TimeRange,
     adoption,
     funnel,
     journeys,
     json_ready,
-    open_source,
     parse_duration,
     performance,
     top_errors,
 )
 from sdk_telemetry.analytics import functions as function_table
 from sdk_telemetry.cli._options import is_loopback
-from sdk_telemetry.store import Scope, StoreError, iso, storage_bytes, store_path, unreadable
+from sdk_telemetry.store import MissingExtra, Scope, StoreError, iso, storage_bytes, unreadable
 
 Aggregation = Literal["MEAN", "SUM", "MIN", "MAX", "COUNT", "P50", "P95", "P99"]
 By = Annotated[str, Field(description="Whom to count: 'session', 'user' (enduser.id) or a resource attribute key.")]
@@ -167,10 +167,11 @@ def _metrics(source: Source, names: Sequence[str] | None, time_range: TimeRange,
 def _storage(source: Source) -> dict[str, Any]:
     stored = source.reader.stored_spans(calls_only=True)
     oldest, newest = source.reader.edge(Scope()), source.reader.edge(Scope(), last=True)
-    path = source.path or Path()
+    path = source.path
     return {
-        "path": str(path),
-        "bytes": storage_bytes(path),
+        "path": str(path) if path else source.reader.location,
+        "engine": source.reader.engine,
+        "bytes": storage_bytes(path) if path else None,
         "stored_calls": stored,
         "oldest": iso(oldest) if oldest is not None else None,
         "newest": iso(newest) if newest is not None else None,
@@ -194,7 +195,7 @@ def _receiver_health(url: str, api_key: str | None) -> Any:
 
 
 def build_server(
-    store: str | Path | None = None, receiver_url: str | None = None, receiver_api_key: str | None = None
+    store: str | Path | Location | None = None, receiver_url: str | None = None, receiver_api_key: str | None = None
 ) -> Any:
     """An MCP server (`mcp.server.mcpserver.MCPServer`) answering from the store at `store`."""
     from mcp.server.mcpserver import MCPServer
@@ -214,17 +215,20 @@ def build_server(
                     )
             return await super().call_tool(name, arguments, *args, **kwargs)
 
-    path = store_path(store)
+    location = Location.of(store)
+    path = location.path or Path()
     server = StrictServer("sdk-telemetry", instructions=INSTRUCTIONS, version=__version__)
 
     @contextmanager
     def opened() -> Iterator[Source]:
         """The store, read-only; what keeps a question from being answered is a tool error saying why."""
         try:
-            with open_source(path) as source:
+            with location.open() as source:
                 yield source
         except FileNotFoundError:
-            raise ToolError(f"no telemetry store at {path}: nothing has been recorded yet") from None
+            raise ToolError(f"no telemetry store at {location}: nothing has been recorded yet") from None
+        except MissingExtra as exc:
+            raise ToolError(str(exc)) from None
         except (StoreError, AnalyticsError) as exc:
             raise ToolError(str(exc)) from None
         except sqlite3.DatabaseError as exc:
@@ -447,7 +451,7 @@ def http_app(server: Any, api_keys: Sequence[str], host: str = "127.0.0.1") -> A
 
 
 def serve(
-    store: str | Path | None = None,
+    store: str | Path | Location | None = None,
     transport: str = "stdio",
     host: str = "127.0.0.1",
     port: int = 8765,
@@ -484,6 +488,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     """`python -m sdk_telemetry.cli.mcp_server [--store PATH] [--transport stdio|streamable-http] ...`."""
     parser = argparse.ArgumentParser(prog="sdk-telemetry mcp", description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, default=None, help="the store file (default: the configured one)")
+    parser.add_argument(
+        "--clickhouse",
+        default=os.environ.get("SDK_TELEMETRY_CLICKHOUSE_URL") or None,
+        help="read ClickHouse (a server URL or chdb:PATH) instead of the store",
+    )
     parser.add_argument("--transport", choices=("stdio", "streamable-http"), default="stdio")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
@@ -497,7 +506,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     keys = tuple(options.api_key) or tuple(parse_list(os.environ.get("SDK_TELEMETRY_SERVE_API_KEYS", "")))
     try:
         serve(
-            options.store,
+            Location.of(options.store, options.clickhouse),
             options.transport,
             options.host,
             options.port,

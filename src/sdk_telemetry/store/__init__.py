@@ -24,6 +24,14 @@ from sdk_telemetry.store._sqlite import (
 )
 from sdk_telemetry.store._store import LocalStore, health
 from sdk_telemetry.store.clickhouse import ClickHouseStore
+from sdk_telemetry.store.clickhouse_open import (
+    MissingExtra,
+    chdb_session,
+    is_chdb,
+    open_clickhouse,
+    open_clickhouse_reader,
+    shown,
+)
 from sdk_telemetry.store.clickhouse_reader import ClickHouseReader
 from sdk_telemetry.store.exporter import LocalSpanExporter
 from sdk_telemetry.store.queries import (
@@ -81,6 +89,7 @@ __all__ = [
     "LocalStore",
     "LogRow",
     "MetricRow",
+    "MissingExtra",
     "Origin",
     "QueryError",
     "Reader",
@@ -92,6 +101,7 @@ __all__ = [
     "TraceRow",
     "Usage",
     "apply_retention",
+    "chdb_session",
     "connect",
     "content_id",
     "datetime_ns",
@@ -102,13 +112,17 @@ __all__ = [
     "insert_events",
     "insert_metrics",
     "insert_spans",
+    "is_chdb",
     "iso",
     "log_row",
     "metric_row",
+    "open_clickhouse",
+    "open_clickhouse_reader",
     "open_read_only",
     "rebuild_durations",
     "retention_cutoff",
     "retention_step",
+    "shown",
     "storage_bytes",
     "store_path",
     "to_ns",

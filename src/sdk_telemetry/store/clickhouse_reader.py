@@ -665,7 +665,7 @@ class ClickHouseReader:
         """Sessions with calls in `scope`, the latest ending first (then by id)."""
         params = _Params()
         where = self._calls_where(scope, params)
-        user = _Actor(f"ResourceAttributes['{_USER}']", f"mapContains(ResourceAttributes, '{_USER}')")  # the process's
+        user = self._actor("user", params)  # each call's own user, else its process's
         rows = self.run(
             f"""
             SELECT {session()} AS sid, toInt64(min({NANOS})), toInt64(max({NANOS} + Duration)) AS last, count(),

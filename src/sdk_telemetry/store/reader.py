@@ -170,7 +170,7 @@ class SessionRow:
     last: int  # the latest call's end (ns)
     calls: int
     errors: int
-    user_id: str | None
+    user_id: str | None  # the greatest of its calls' users (see `Reader`: the call's own, else the process's)
     service: str
     environment: str
 

@@ -433,12 +433,16 @@ class SQLiteReader:
 
     # Rows.
     def _call_columns(self) -> str:
-        user = (
+        return _CALL_COLUMNS.format(
+            environment=self._environment(), session=self._session(), user=self._user(), rate=f"1.0 / {self._weight()}"
+        )
+
+    @staticmethod
+    def _user() -> str:
+        """A call's user: its own `enduser.id`, else its process's."""
+        return (
             "COALESCE(json_extract(SpanAttributes, '$.\"enduser.id\"'), "
             "json_extract(ResourceAttributes, '$.\"enduser.id\"'))"
-        )
-        return _CALL_COLUMNS.format(
-            environment=self._environment(), session=self._session(), user=user, rate=f"1.0 / {self._weight()}"
         )
 
     def calls(
@@ -556,10 +560,10 @@ class SQLiteReader:
     def sessions(self, scope: Scope, limit: int) -> list[SessionRow]:
         """Sessions with calls in `scope`, the latest ending first."""
         condition, params = self._calls(scope)
-        session = self._session()
+        session, user = self._session(), self._user()
         rows = self.connection.execute(
             f"""SELECT {session}, MIN(Timestamp), MAX(Timestamp + Duration), COUNT(*),
-                       SUM(StatusCode = 'Error'), MAX(json_extract(ResourceAttributes, '$."enduser.id"')),
+                       SUM(StatusCode = 'Error'), MAX({user}),
                        MAX(ServiceName), MAX({self._environment()})
                 FROM otel_traces WHERE {condition} AND {session} != ''
                 GROUP BY 1 ORDER BY 3 DESC, 1 LIMIT ?""",
