@@ -108,6 +108,17 @@ def test_a_bad_retention_is_refused_by_name(reader: ClickHouseReader) -> None:
         reader.create_rollups({"hour": 0})
 
 
+def test_rollups_need_the_collectors_table(reader: ClickHouseReader) -> None:
+    reader.run("CREATE DATABASE IF NOT EXISTS empty ENGINE = Atomic", {})
+    reader.run("USE empty", {})
+    try:
+        with pytest.raises(ValueError, match="no otel_traces table"):
+            reader.create_rollups()
+        assert reader.run("SELECT count() FROM system.tables WHERE database = 'empty'", {}) == [[0]]
+    finally:
+        reader.run("USE rollups", {})
+
+
 def test_each_tier_keeps_its_buckets_for_its_retention(reader: ClickHouseReader) -> None:
     now = time.time_ns()
     ages = (10, 40, 100, 200, 400)  # days
@@ -278,3 +289,28 @@ def test_the_tier_covering_most_of_the_range_is_read(retained: ClickHouseReader)
     assert result.origins == ["week", "raw"]  # the day tier lost the range's first day
     (row,) = result.rows
     assert_close(row, [c for c in CALLS if c.timestamp >= start])
+
+
+def test_a_resent_batch_is_counted_once_in_every_tier(reader: ClickHouseReader) -> None:
+    """A writer killed after its insert resends the batch with the same deduplication token: the
+    table drops it, and so no view sees it again."""
+    reader.run("CREATE DATABASE IF NOT EXISTS resent ENGINE = Atomic", {})
+    reader.run("USE resent", {})
+    try:
+        store = ClickHouseStore(reader.run)
+        store.create_tables()
+        reader.run("ALTER TABLE otel_traces MODIFY SETTING non_replicated_deduplication_window = 100", {})
+        ClickHouseReader(reader.run, "resent").create_rollups(LONG_RETENTION)
+        batch = trace_rows_as_json_each_row(DATA.spans[:50]).decode()
+        for _ in range(2):
+            reader.run(
+                "INSERT INTO otel_traces SETTINGS async_insert = 0, insert_deduplication_token = 'batch-1' "
+                "FORMAT JSONEachRow\n" + batch,
+                {},
+            )
+        calls = sum(1 for row in DATA.spans[:50] if row[9] == "sdk_telemetry")
+        for tier in rollups.TIERS:
+            ((kept,),) = reader.run(f"SELECT sum(Kept) FROM {tier.table}", {})
+            assert int(kept) == calls, tier.name
+    finally:
+        reader.run("USE rollups", {})

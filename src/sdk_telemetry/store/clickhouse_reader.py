@@ -1,8 +1,8 @@
 """`ClickHouseReader`: the `Reader` interface answered by ClickHouse over the tables the
 OpenTelemetry Collector's ClickHouse exporter writes (`otel_traces`, `otel_logs`), in the engine's
 own SQL: `windowFunnel` for funnels, sorted `groupArray`s folded for paths, `uniqExact` for actors,
-nearest-rank percentiles from `arraySort(groupArray(Duration))`, and the rollup tables of
-`clickhouse_rollups` for the part of a range older than the raw rows kept.
+exact nearest-rank percentiles by `quantilesExact`, and the rollup tables of `clickhouse_rollups`
+for the part of a range older than the raw rows kept.
 
 Attributes are `Map(String, String)`; the session is the span's `session.id`, else the resource's;
 the environment `deployment.environment.name` (or the older `deployment.environment`); a call's

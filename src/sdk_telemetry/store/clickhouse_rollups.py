@@ -105,6 +105,7 @@ CREATE TABLE IF NOT EXISTS {tier.table} (
 PARTITION BY toYYYYMM(Bucket)
 ORDER BY (Bucket, SpanName, ServiceName, Environment)
 TTL Bucket + INTERVAL {int(days)} DAY
+SETTINGS non_replicated_deduplication_window = 1000
 """
 
 
@@ -138,6 +139,10 @@ def create_rollups(run: Runner, retention_days: Mapping[str, int] | None = None)
         if name not in DEFAULT_RETENTION_DAYS or not isinstance(value, int) or value < 1:
             raise ValueError(f"rollup retention: expected a whole number of days >= 1 per tier, got {name}={value!r}")
     tables = {str(row[0]) for row in run("SELECT name FROM system.tables WHERE database = currentDatabase()", {})}
+    if "otel_traces" not in tables:
+        raise ValueError(
+            "rollups: the database has no otel_traces table (the Collector's ClickHouse exporter creates it)"
+        )
     for tier in TIERS:
         run(_table_ddl(tier, days[tier.name]), {})
     new = [tier for tier in TIERS if tier.view not in tables]
