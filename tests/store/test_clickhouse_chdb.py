@@ -260,3 +260,24 @@ def test_the_same_rows_inserted_twice_are_stored_once(clickhouse: ClickHouseStor
         assert [int(value) for value in counts[0]] == [5, 1, 1]
     finally:
         clickhouse.run("USE otel", {})
+
+
+def test_without_the_deduplication_window_a_plain_merge_tree_would_store_a_retry_twice(
+    clickhouse: ClickHouseStore,
+) -> None:
+    # Why the tables we create carry non_replicated_deduplication_window: the token alone is ignored.
+    clickhouse.run("CREATE DATABASE IF NOT EXISTS windowless ENGINE = Atomic", {})
+    clickhouse.run("USE windowless", {})
+    try:
+        clickhouse.run(
+            TABLES["otel_metrics_gauge"].replace(f", non_replicated_deduplication_window = {DEDUPLICATION_WINDOW}", ""),
+            {},
+        )
+        metrics = [
+            metric_row(timestamp=T0 * 1_000_000_000, metric_id="m-1", name="m", value=1.0, attributes={}, resource={})
+        ]
+        for _ in range(2):
+            clickhouse.insert_metrics(metrics)
+        assert [int(value) for value in clickhouse.run("SELECT count() FROM otel_metrics_gauge", {})[0]] == [2]
+    finally:
+        clickhouse.run("USE otel", {})

@@ -4,6 +4,7 @@ questions, and the receiver's copy (`--clickhouse-url`) fed by the real OpenTele
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,10 @@ def test_the_receiver_copies_spans_events_and_metrics_once_even_when_an_answer_i
         metric = {"name": "queue.depth", "value": 4.0, "timestamp": T0}
         response = httpx.post(running.url + "/api/v1/metrics", json=metric, headers={"X-API-Key": KEY}, timeout=10)
         assert response.status_code == 200
-        health = running.get("/health").json()["receiver"]
+        deadline = time.monotonic() + 10
+        while (health := running.get("/health").json()["receiver"])["clickhouse_copied_rows"] < 6:
+            assert time.monotonic() < deadline, health  # a copy follows its commit's answer
+            time.sleep(0.02)
     assert (health["clickhouse_copied_rows"], health["clickhouse_failed_rows"]) == (6, 0)
     assert endpoint.lose_insert_answers == 0
     copies = [r.statement for r in endpoint.requests[before:] if r.statement.startswith("INSERT INTO otel_")]
@@ -170,4 +174,36 @@ def test_the_receiver_copies_spans_events_and_metrics_once_even_when_an_answer_i
         ]
         assert mirror.get_metrics(["queue.depth"], aggregation="SUM")["metrics"]["queue.depth"]["value"] == 4.0
     finally:
+        client.close()
+
+
+def test_the_clients_own_native_insert_and_other_formats_work_on_the_collector_tables(
+    endpoint: ClickHouseHTTP, store: ClickHouseStore
+) -> None:
+    client = _client(endpoint, "otel")
+    try:
+        assert client.ping()
+        row = ["0" * 31 + "9", "0" * 15 + "9", "Native.insert", "svc-n", {"k": "v"}, 1_700_000_000_000_000_000, 7]
+        names = ["TraceId", "SpanId", "SpanName", "ServiceName", "SpanAttributes", "Timestamp", "Duration"]
+        client.insert("otel_traces", [row], column_names=names)
+        insert = endpoint.requests[-1]
+        assert insert.statement.startswith("INSERT INTO `otel_traces`") and insert.headers["Content-Encoding"] == "lz4"
+        (stored,) = client.query(
+            "SELECT SpanAttributes, Duration, toUnixTimestamp64Nano(Timestamp)"
+            " FROM otel_traces WHERE ServiceName = 'svc-n'"
+        ).result_rows
+        assert stored == ({"k": "v"}, 7, 1_700_000_000_000_000_000)
+        text = client.raw_query(
+            "SELECT SpanName, Duration FROM otel_traces WHERE ServiceName = {s:String}",
+            parameters={"s": "svc-n"},
+            fmt="TabSeparatedWithNamesAndTypes",
+        )
+        assert text.decode().splitlines() == [
+            "SpanName\tDuration",
+            "LowCardinality(String)\tUInt64",
+            "Native.insert\t7",
+        ]
+        assert endpoint.requests[-1].headers.get("Accept-Encoding")
+    finally:
+        client.command("DELETE FROM otel_traces WHERE ServiceName = 'svc-n'")
         client.close()
