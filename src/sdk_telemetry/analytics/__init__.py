@@ -27,7 +27,7 @@ from sdk_telemetry.analytics._journeys import Journeys, journeys
 from sdk_telemetry.analytics._performance import Performance, functions, performance, summary, top_errors
 from sdk_telemetry.analytics._range import NS, AnalyticsError, TimeRange, parse_duration, parse_time
 from sdk_telemetry.analytics._retention import Retention, retention
-from sdk_telemetry.analytics._source import Source, did_you_mean, open_source
+from sdk_telemetry.analytics._source import Location, Source, did_you_mean, open_source
 
 __all__ = [
     "NS",
@@ -35,6 +35,7 @@ __all__ = [
     "AnalyticsError",
     "Funnel",
     "Journeys",
+    "Location",
     "NotFound",
     "Performance",
     "Retention",

@@ -8,7 +8,6 @@ two periods had activity. Every trend carries the figures it was decided from.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -95,27 +94,8 @@ def adoption(
         raise AnalyticsError(f"threshold: expected a share between 0 and 1, got {threshold!r}")
     unit = Period.parse(period)
     time_range = time_range or TimeRange()
-    condition, params = source.calls(time_range)
-    actor, actor_params = source.entity(by)
-    # One read of the distinct (function, period, actor) triples; the distinct counts are taken here.
-    triples = source.connection.execute(
-        f"SELECT DISTINCT SpanName, {unit.sql_index()} AS period, {actor} AS actor FROM otel_traces "
-        f"WHERE {condition} AND actor IS NOT NULL",
-        [*actor_params, *params],
-    )
-    active_sets: dict[int, set[Any]] = defaultdict(set)
-    everyone: set[Any] = set()
-    using_sets: dict[str, dict[int, set[Any]]] = defaultdict(lambda: defaultdict(set))
-    user_sets: dict[str, set[Any]] = defaultdict(set)
-    for name, period_index, who in triples:
-        active_sets[period_index].add(who)
-        everyone.add(who)
-        using_sets[name][period_index].add(who)
-        user_sets[name].add(who)
-    active_per_period = {index: len(members) for index, members in active_sets.items()}
-    active_total = len(everyone)
-    using = {name: {index: len(members) for index, members in per.items()} for name, per in using_sets.items()}
-    totals = {name: len(members) for name, members in user_sets.items()}
+    usage = source.reader.usage(source.scope(time_range), Source.actor(by), unit.buckets())
+    active_per_period, active_total, using, totals = usage.active, usage.everyone, usage.using, usage.users
     periods = sorted(active_per_period)
     features = []
     for name in sorted(functions if functions is not None else totals, key=lambda n: (-totals.get(n, 0), n)):

@@ -10,55 +10,37 @@ other libraries' (an HTTP client's) included. An error group is what `top_errors
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
-import orjson
-from sdk_telemetry_exporters.attributes import ERROR_PROPAGATED, ERROR_TYPE, INVOCATION_SCOPE
+from sdk_telemetry_exporters.attributes import INVOCATION_SCOPE
 
 from sdk_telemetry.analytics._range import AnalyticsError, TimeRange
 from sdk_telemetry.analytics._source import Source
-from sdk_telemetry.store import iso
+from sdk_telemetry.store import CallRow, iso
 
 NS_PER_MS = 1_000_000
 _HEX = re.compile(r"^[0-9a-f]{8,32}$")
-_ERROR_TYPE_SQL = f"COALESCE(json_extract(SpanAttributes, '$.\"{ERROR_TYPE}\"'), 'Error')"
 
 
 class NotFound(AnalyticsError):
     """What was asked for (a trace, a session) is not in the store."""
 
 
-def _json(text: str | None) -> Any:
-    try:
-        return orjson.loads(text or "{}")
-    except orjson.JSONDecodeError:
-        return {}
-
-
-_CALL_COLUMNS = (
-    "rowid, Timestamp, SpanName, Duration, StatusCode, StatusMessage, TraceId, SpanId, ParentSpanId, "
-    "ServiceName, Environment, SessionId, json_extract(ResourceAttributes, '$.\"enduser.id\"'), "
-    f"json_extract(SpanAttributes, '$.\"{ERROR_TYPE}\"')"
-)
-
-
-def _call(row: tuple[Any, ...]) -> dict[str, Any]:
-    _rowid, timestamp, name, duration, status, message, trace, span, parent, service, env, session, user, kind = row
+def _call(row: CallRow) -> dict[str, Any]:
     return {
-        "timestamp": iso(timestamp),
-        "function": name,
-        "duration_ms": duration / NS_PER_MS,
-        "status": status,
-        "error_type": kind,
-        "message": message or None,
-        "trace_id": trace,
-        "span_id": span,
-        "parent_span_id": parent or None,
-        "service": service or None,
-        "environment": env or None,
-        "session_id": session or None,
-        "user_id": user,
+        "timestamp": iso(row.timestamp),
+        "function": row.function,
+        "duration_ms": row.duration / NS_PER_MS,
+        "status": row.status,
+        "error_type": row.error_type,
+        "message": row.message or None,
+        "trace_id": row.trace_id,
+        "span_id": row.span_id,
+        "parent_span_id": row.parent_span_id or None,
+        "service": row.service or None,
+        "environment": row.environment or None,
+        "session_id": row.session_id or None,
+        "user_id": row.user_id,
     }
 
 
@@ -72,19 +54,8 @@ def recent_calls(
 ) -> list[dict[str, Any]]:
     """The newest calls (of `function`, of `session`, failed ones only), newest first, each with its
     trace id for the trace view."""
-    condition, params = source.calls(time_range or TimeRange())
-    if function:
-        condition += " AND +SpanName = ?"
-        params.append(function)
-    if session:
-        condition += " AND SessionId = ?"
-        params.append(session)
-    if errors_only:
-        condition += " AND StatusCode = 'Error'"
-    rows = source.connection.execute(
-        f"SELECT {_CALL_COLUMNS} FROM otel_traces WHERE {condition} ORDER BY Timestamp DESC, SpanId LIMIT ?",
-        [*params, limit],
-    )
+    scope = source.scope(time_range, function=function or None, session=session or None, errors_only=errors_only)
+    rows = source.reader.calls(scope, "newest", limit)
     return [_call(row) for row in rows]
 
 
@@ -95,13 +66,7 @@ def _trace_id(source: Source, given: str) -> str:
         raise AnalyticsError(f"trace: expected a trace id (32 hex digits, or its first 8 or more), got {given!r}")
     if len(wanted) == 32:
         return wanted
-    found = [
-        row[0]
-        for row in source.connection.execute(
-            "SELECT DISTINCT TraceId FROM otel_traces WHERE TraceId >= ? AND TraceId < ? LIMIT 2",
-            [wanted, wanted + "g"],
-        )
-    ]
+    found = source.reader.trace_ids(wanted, 2)
     if len(found) > 1:
         raise AnalyticsError(f"trace: {given!r} starts more than one trace id; give more of it")
     if not found:
@@ -113,35 +78,30 @@ def trace(source: Source, trace_id: str) -> dict[str, Any]:
     """Every stored span of one trace, parents before children (a waterfall): name, scope, service,
     start offset and duration (ms), depth, status, attributes and events (an exception's stack)."""
     full = _trace_id(source, trace_id)
-    rows = source.connection.execute(
-        "SELECT Timestamp, SpanId, ParentSpanId, SpanName, SpanKind, ScopeName, ServiceName, Duration, "
-        "StatusCode, StatusMessage, SpanAttributes, Events, SessionId, ResourceAttributes "
-        "FROM otel_traces WHERE TraceId = ? ORDER BY Timestamp, SpanId",
-        [full],
-    ).fetchall()
+    rows = source.reader.trace_spans(full)
     if not rows:
         raise NotFound(f"no trace {trace_id!r} in the store")
-    start = min(row[0] for row in rows)
-    end = max(row[0] + row[7] for row in rows)
+    start = min(row.timestamp for row in rows)
+    end = max(row.timestamp + row.duration for row in rows)
     spans: dict[str, dict[str, Any]] = {}
-    for timestamp, span, parent, name, kind, scope, service, duration, status, message, attrs, events, sid, res in rows:
-        spans[span] = {
-            "span_id": span,
-            "parent_span_id": parent or None,
-            "name": name,
-            "kind": kind,
-            "scope": scope,
-            "call": scope == INVOCATION_SCOPE,
-            "service": service or None,
-            "session_id": sid or None,
-            "start": iso(timestamp),
-            "offset_ms": (timestamp - start) / NS_PER_MS,
-            "duration_ms": duration / NS_PER_MS,
-            "status": status,
-            "status_message": message or None,
-            "attributes": _json(attrs),
-            "resource": _json(res),
-            "events": [_event(e) for e in _json(events) or [] if isinstance(e, dict)],
+    for row in rows:
+        spans[row.span_id] = {
+            "span_id": row.span_id,
+            "parent_span_id": row.parent_span_id or None,
+            "name": row.name,
+            "kind": row.kind,
+            "scope": row.scope,
+            "call": row.scope == INVOCATION_SCOPE,
+            "service": row.service or None,
+            "session_id": row.session_id or None,
+            "start": iso(row.timestamp),
+            "offset_ms": (row.timestamp - start) / NS_PER_MS,
+            "duration_ms": row.duration / NS_PER_MS,
+            "status": row.status,
+            "status_message": row.status_message or None,
+            "attributes": row.attributes,
+            "resource": row.resource,
+            "events": [_event(event) for event in row.events],
             "depth": 0,
         }
     children: dict[str | None, list[str]] = {}
@@ -176,10 +136,10 @@ def _event(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _stack(events: str | None) -> tuple[str | None, str | None]:
-    """(type, stack trace) of the first `exception` event of a span's Events."""
-    for event in _json(events) or []:
-        if isinstance(event, dict) and event.get("Name") == "exception":
+def _stack(events: list[dict[str, Any]]) -> tuple[str | None, str | None]:
+    """(type, stack trace) of the first `exception` event of a span's events."""
+    for event in events:
+        if event.get("Name") == "exception":
             attributes = event.get("Attributes") or {}
             return attributes.get("exception.type"), attributes.get("exception.stacktrace")
     return None, None
@@ -196,67 +156,26 @@ def error_occurrences(
     its message, stack trace (None when an inner call recorded it: `propagated`), trace and session."""
     if not error_type:
         raise AnalyticsError("type: name the error type of the group, such as type=ValueError")
-    condition, params = source.calls(time_range or TimeRange())
-    condition += f" AND StatusCode = 'Error' AND {_ERROR_TYPE_SQL} = ?"
-    params.append(error_type)
-    if function:
-        condition += " AND +SpanName = ?"
-        params.append(function)
-    rows = source.connection.execute(
-        f"SELECT {_CALL_COLUMNS}, Events, json_extract(SpanAttributes, '$.\"{ERROR_PROPAGATED}\"') "
-        f"FROM otel_traces WHERE {condition} ORDER BY Timestamp DESC, SpanId LIMIT ?",
-        [*params, limit],
-    )
+    scope = source.scope(time_range, function=function or None, error_type=error_type)
     found = []
-    for row in rows:
-        occurrence = _call(row[:-2])
-        occurrence["error_type"] = occurrence["error_type"] or "Error"
-        _, occurrence["stacktrace"] = _stack(row[-2])
-        occurrence["propagated"] = bool(row[-1])
+    for row in source.reader.calls(scope, "newest", limit, with_events=True):
+        occurrence = _call(row)
+        occurrence["error_type"] = row.error_type or "Error"
+        _, occurrence["stacktrace"] = _stack(row.events)
+        occurrence["propagated"] = row.propagated
         found.append(occurrence)
     return found
-
-
-@dataclass(frozen=True)
-class _SessionRow:
-    session_id: str
-    first: int
-    last: int
-    calls: int
-    errors: int
-    user: str | None
-    service: str | None
-    environment: str | None
 
 
 def sessions(source: Source, time_range: TimeRange | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """Sessions with calls in the range, the latest active first: user, service, first and last call,
     duration, calls, errors and events."""
-    condition, params = source.calls(time_range or TimeRange())
-    rows = [
-        _SessionRow(*row)
-        for row in source.connection.execute(
-            f"""SELECT SessionId, MIN(Timestamp), MAX(Timestamp + Duration), COUNT(*),
-                       SUM(StatusCode = 'Error'), MAX(json_extract(ResourceAttributes, '$."enduser.id"')),
-                       MAX(ServiceName), MAX(Environment)
-                FROM otel_traces WHERE {condition} AND SessionId != ''
-                GROUP BY SessionId ORDER BY 3 DESC, 1 LIMIT ?""",
-            [*params, limit],
-        )
-    ]
-    events: dict[str, int] = {}
-    if source.has_logs and rows:
-        marks = ", ".join("?" * len(rows))
-        events = dict(
-            source.connection.execute(
-                f"SELECT SessionId, COUNT(*) FROM otel_logs WHERE SessionId IN ({marks}) GROUP BY SessionId",
-                [row.session_id for row in rows],
-            ).fetchall()
-        )
+    rows = source.reader.sessions(source.scope(time_range), limit)
+    events = source.reader.event_counts([row.session_id for row in rows]) if rows else {}
     return [
         {
             "session_id": row.session_id,
-            "user_id": row.user,
+            "user_id": row.user_id,
             "service": row.service or None,
             "environment": row.environment or None,
             "start": iso(row.first),
@@ -275,34 +194,21 @@ def session_timeline(source: Source, session_id: str, limit: int = 2000) -> dict
     as `parent_span_id`)."""
     if not session_id:
         raise AnalyticsError("session: give a session id")
-    condition, params = source.calls(TimeRange())
     calls = [
-        {"kind": "call", **_call(row)}
-        for row in source.connection.execute(
-            f"SELECT {_CALL_COLUMNS} FROM otel_traces WHERE {condition} AND SessionId = ? "
-            "ORDER BY Timestamp, SpanId LIMIT ?",
-            [*params, session_id, limit],
-        )
+        {"kind": "call", **_call(row)} for row in source.reader.calls(source.scope(session=session_id), "oldest", limit)
     ]
-    events: list[dict[str, Any]] = []
-    if source.has_logs:
-        log_condition, log_params = source.events(TimeRange())
-        for timestamp, name, severity, body, attributes, trace_id in source.connection.execute(
-            f"SELECT Timestamp, EventName, SeverityText, Body, LogAttributes, TraceId FROM otel_logs "
-            f"WHERE {log_condition} AND SessionId = ? ORDER BY Timestamp, EventId LIMIT ?",
-            [*log_params, session_id, limit],
-        ):
-            events.append(
-                {
-                    "kind": "event",
-                    "timestamp": iso(timestamp),
-                    "name": name or None,
-                    "severity": severity or None,
-                    "body": body,
-                    "attributes": _json(attributes),
-                    "trace_id": trace_id or None,
-                }
-            )
+    events: list[dict[str, Any]] = [
+        {
+            "kind": "event",
+            "timestamp": iso(event.timestamp),
+            "name": event.name or None,
+            "severity": event.severity or None,
+            "body": event.body,
+            "attributes": event.attributes,
+            "trace_id": event.trace_id or None,
+        }
+        for event in source.reader.events(source.scope(session=session_id), limit)
+    ]
     if not calls and not events:
         raise NotFound(f"no session {session_id!r} in the store")
     items = sorted(calls + events, key=lambda item: item["timestamp"])
@@ -324,22 +230,11 @@ def session_timeline(source: Source, session_id: str, limit: int = 2000) -> dict
 def tail(source: Source, after: int | None = None, limit: int = 100) -> dict[str, Any]:
     """Calls stored after the cursor `after` (all new ones, in the order they were stored, at most
     `limit`), or the last `limit` calls without one; and the cursor to ask with next time."""
-    condition, params = source.calls(TimeRange())
-    if after is None:
-        rows = source.connection.execute(
-            f"SELECT {_CALL_COLUMNS} FROM otel_traces WHERE {condition} ORDER BY rowid DESC LIMIT ?",
-            [*params, limit],
-        ).fetchall()[::-1]
-    else:
-        rows = source.connection.execute(
-            f"SELECT {_CALL_COLUMNS} FROM otel_traces WHERE rowid > ? AND {condition} ORDER BY rowid LIMIT ?",
-            [after, *params, limit],
-        ).fetchall()
+    rows = list(source.reader.calls(source.scope(), "stored", limit, after))
     if rows:
-        cursor = int(rows[-1][0])
+        cursor = rows[-1].cursor
     elif after is not None:
         cursor = after
     else:
-        (top,) = source.connection.execute("SELECT COALESCE(MAX(rowid), 0) FROM otel_traces").fetchone()
-        cursor = int(top)
+        cursor = source.reader.last_cursor()
     return {"calls": [_call(row) for row in rows], "cursor": cursor}

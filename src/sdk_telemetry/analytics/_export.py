@@ -51,66 +51,46 @@ AGGREGATE_COLUMNS = (
 
 
 def _calls(source: Source, time_range: TimeRange, function: str | None) -> Iterator[tuple[Any, ...]]:
-    condition, params = source.calls(time_range)
-    session, session_params = source.entity("session")
-    user, user_params = source.entity("user")
-    extra = " AND +SpanName = ?" if function else ""
-    rows = source.connection.execute(
-        f"""
-        SELECT Timestamp, SpanName, ServiceName, {session}, {user}, Duration, StatusCode,
-               json_extract(SpanAttributes, '$."error.type"'), StatusMessage, 1.0 / {source.weight()},
-               TraceId, SpanId, ParentSpanId
-        FROM otel_traces WHERE {condition}{extra} ORDER BY Timestamp, SpanId
-        """,
-        [*session_params, *user_params, *params, *([function] if function else [])],
-    )
-    for timestamp, name, service, sid, uid, duration, status, kind, message, rate, trace, span, parent in rows:
+    for row in source.reader.calls(source.scope(time_range, function=function or None), "oldest"):
         yield (
-            iso(timestamp),
-            name,
-            service,
-            sid,
-            uid,
-            duration / 1e6,
-            status,
-            kind,
-            message,
-            rate,
-            trace,
-            span,
-            parent,
+            iso(row.timestamp),
+            row.function,
+            row.service,
+            row.session_id or None,
+            row.user_id,
+            row.duration / 1e6,
+            row.status,
+            row.error_type,
+            row.message,
+            row.sample_rate,
+            row.trace_id,
+            row.span_id,
+            row.parent_span_id,
         )
 
 
 def _events(source: Source, time_range: TimeRange) -> Iterator[tuple[Any, ...]]:
-    if not source.has_logs:
-        return
-    condition, params = source.events(time_range)
-    rows = source.connection.execute(
-        f"""
-        SELECT Timestamp, EventName, ServiceName, SessionId, SeverityText, Body, LogAttributes, EventId
-        FROM otel_logs WHERE {condition} ORDER BY Timestamp, EventId
-        """,
-        params,
-    )
-    for timestamp, *rest in rows:
-        yield (iso(timestamp), *rest)
+    for event in source.reader.events(source.scope(time_range)):
+        attributes = orjson.dumps(event.attributes).decode()
+        yield (
+            iso(event.timestamp),
+            event.name,
+            event.service,
+            event.session_id,
+            event.severity,
+            event.body,
+            attributes,
+            event.event_id,
+        )
 
 
 def _aggregates(
     source: Source, time_range: TimeRange, function: str | None, step: float | None
 ) -> Iterator[tuple[Any, ...]]:
-    condition, params = source.calls(time_range)
     if function:
         names = [function]
     else:
-        names = [
-            row[0]
-            for row in source.connection.execute(
-                f"SELECT DISTINCT SpanName FROM otel_traces WHERE {condition} ORDER BY SpanName",
-                params,
-            )
-        ]
+        names = [str(row.key) for row in source.reader.aggregate(source.scope(time_range), "function").rows]
     bounded = source.bounds(time_range)
     for name in names:
         result = performance(source, name, bounded, step_seconds=step)

@@ -48,49 +48,6 @@ class Funnel:
         return asdict(self)
 
 
-def _occurrences(source: Source, steps: Sequence[str], by: str, time_range: TimeRange) -> list[tuple[Any, int, str]]:
-    """(actor, timestamp, name) for every call or event named as a step, ordered by actor and time."""
-    marks = ", ".join("?" * len(set(steps)))
-    names = sorted(set(steps))
-    condition, params = source.calls(time_range)
-    log_condition, log_params = source.events(time_range)
-    actor, actor_params = source.entity(by)
-    queries = [
-        f"SELECT {actor} AS actor, Timestamp, SpanName FROM otel_traces "
-        f"WHERE +SpanName IN ({marks}) AND {condition} AND actor IS NOT NULL"
-    ]
-    values: list[Any] = [*actor_params, *names, *params]
-    if source.has_logs:
-        log_actor, log_actor_params = source.entity(by, table="otel_logs")
-        queries.append(
-            f"SELECT {log_actor} AS actor, Timestamp, EventName FROM otel_logs "
-            f"WHERE EventName IN ({marks}) AND {log_condition} AND actor IS NOT NULL"
-        )
-        values += [*log_actor_params, *names, *log_params]
-    sql = " UNION ALL ".join(queries) + " ORDER BY actor, Timestamp"
-    return source.connection.execute(sql, values).fetchall()
-
-
-def _level(events: list[tuple[int, str]], steps: Sequence[str], window_ns: int) -> int:
-    """How many steps one actor completed in order within the window (ClickHouse windowFunnel)."""
-    starts: list[int | None] = [None] * len(steps)
-    best = 0
-    for timestamp, name in events:
-        # Walk the steps backwards so that one event never advances two levels at once.
-        for index in range(len(steps) - 1, -1, -1):
-            if steps[index] != name:
-                continue
-            if index == 0:
-                starts[0] = timestamp
-            else:
-                start = starts[index - 1]
-                if start is not None and timestamp - start <= window_ns:
-                    starts[index] = start
-            if starts[index] is not None:
-                best = max(best, index + 1)
-    return best
-
-
 def funnel(
     source: Source,
     steps: Sequence[str],
@@ -107,23 +64,7 @@ def funnel(
         raise AnalyticsError(f"window: must be positive, got {window_seconds!r}")
     source.require_recorded(steps, events=True)
     time_range = time_range or TimeRange()
-    reached = [0] * len(steps)
-    actor: Any = object()
-    events: list[tuple[int, str]] = []
-
-    def close() -> None:
-        level = _level(events, steps, int(window_seconds * NS))
-        for index in range(level):
-            reached[index] += 1
-
-    for who, timestamp, name in _occurrences(source, steps, by, time_range):
-        if who != actor:
-            if events:
-                close()
-            actor, events = who, []
-        events.append((timestamp, name))
-    if events:
-        close()
+    reached = source.reader.funnel(source.scope(time_range), list(steps), int(window_seconds * NS), Source.actor(by))
     entered = reached[0]
     result = []
     for index, (name, count) in enumerate(zip(steps, reached, strict=True)):

@@ -34,33 +34,6 @@ class Journeys:
         return asdict(self)
 
 
-def session_paths(
-    source: Source, by: str = "session", time_range: TimeRange | None = None, top_level: bool = True
-) -> dict[Any, list[str]]:
-    """Each actor's folded sequence of calls, in start order."""
-    condition, params = source.calls(time_range or TimeRange(), alias="t.")
-    actor, actor_params = source.entity(by, alias="t.")
-    outer = (
-        "LEFT JOIN otel_traces p ON p.TraceId = t.TraceId AND p.SpanId = t.ParentSpanId AND p.ScopeName = t.ScopeName"
-        if top_level
-        else ""
-    )
-    rows = source.connection.execute(
-        f"""
-        SELECT {actor} AS actor, t.SpanName FROM otel_traces t {outer}
-        WHERE {condition} AND actor IS NOT NULL {"AND p.SpanId IS NULL" if top_level else ""}
-        ORDER BY actor, t.Timestamp, t.SpanId
-        """,
-        [*actor_params, *params],
-    )
-    paths: dict[Any, list[str]] = {}
-    for who, name in rows:
-        path = paths.setdefault(who, [])
-        if not path or path[-1] != name:
-            path.append(name)
-    return paths
-
-
 def journeys(
     source: Source,
     by: str = "session",
@@ -73,15 +46,16 @@ def journeys(
     if max_steps < 1 or limit < 1:
         raise AnalyticsError(f"max_steps and limit must be at least 1, got {max_steps} and {limit}")
     time_range = time_range or TimeRange()
-    paths = session_paths(source, by, time_range, top_level)
-    total = len(paths)
+    paths = source.reader.paths(source.scope(time_range), Source.actor(by), top_level)
+    total = sum(count for _, count in paths)
     whole: Counter[tuple[str, ...]] = Counter()
     transitions: Counter[tuple[str, str]] = Counter()
     exits: Counter[str] = Counter()
-    for path in paths.values():
-        whole[tuple(path[:max_steps])] += 1
-        transitions.update(zip(path, [*path[1:], END], strict=True))
-        exits[path[-1]] += 1
+    for path, count in paths:
+        whole[path[:max_steps]] += count
+        for step in zip(path, [*path[1:], END], strict=True):
+            transitions[step] += count
+        exits[path[-1]] += count
     order = lambda item: (-item[1], item[0])  # noqa: E731 (most frequent first, then by name)
     return Journeys(
         by=by,

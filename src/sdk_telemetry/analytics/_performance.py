@@ -1,9 +1,9 @@
 """Performance over time: latency percentiles, error rate and throughput per time bucket.
 
-Percentiles are exact, by nearest rank over the stored calls of a bucket (the smallest duration
-with at least p % of the calls at or below it); on ClickHouse the same figures are
-`quantileExactLow`. Counts, error rates and throughput scale
-each stored call by 1 / its sample rate.
+Percentiles are by nearest rank over the stored calls of a bucket (the smallest duration with at
+least p % of the calls at or below it): exact from raw rows, within 1 % from the rollups beyond
+them (`summary["read_from"]` says which). Counts, error rates and throughput scale each stored
+call by 1 / its sample rate.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from sdk_telemetry.analytics._range import NS, Grid, TimeRange, nice_step
 from sdk_telemetry.analytics._source import Source
-from sdk_telemetry.store import iso
+from sdk_telemetry.store import Aggregate, Origin, Scope, iso
 
 NS_PER_MS = 1_000_000
 PERCENTILES = (50, 95, 99)
@@ -54,63 +54,15 @@ class Performance:
         return asdict(self)
 
 
-def _filters(
+def _scope(
     source: Source, function: str | None, time_range: TimeRange, service: str | None, session: str | None
-) -> tuple[str, list[Any]]:
-    condition, params = source.calls(time_range)
-    parts, values = [condition], list(params)
-    if function:
-        parts.append("+SpanName = ?")
-        values.append(function)
-    if service:
-        parts.append("ServiceName = ?")
-        values.append(service)
-    if session:
-        expression, extra = source.entity("session")
-        parts.append(f"{expression} = ?")
-        values.extend([*extra, session])
-    return " AND ".join(parts), values
+) -> Scope:
+    return source.scope(time_range, function=function or None, service=service or None, session=session or None)
 
 
-Groups = dict[Any, tuple[list[int], list[float]]]
-
-
-def _groups(source: Source, bucket_expression: str, where: str, params: list[Any]) -> Groups:
-    """Durations and scaled (calls, errors) per bucket, from one read of the matching rows."""
-    groups: Groups = {}
-    cursor = source.connection.execute(
-        f"SELECT {bucket_expression}, Duration, StatusCode = 'Error', {source.weight()} FROM otel_traces WHERE {where}",
-        params,
-    )
-    for bucket, duration, failed, weight in cursor:
-        group = groups.get(bucket)
-        if group is None:
-            group = groups[bucket] = ([], [0.0, 0.0])
-        group[0].append(duration)
-        totals = group[1]
-        totals[0] += weight
-        if failed:
-            totals[1] += weight
-    return groups
-
-
-def _rank(bucket: Any, durations: list[int], calls: float, errors: float) -> tuple[Any, ...]:
-    """(bucket, calls, errors, stored, p50, p95, p99, mean, max) of one group; sorts `durations`."""
-    durations.sort()
-    n = len(durations)
-    ranks = [durations[max(1, -(-n * p // 100)) - 1] for p in PERCENTILES]  # nearest rank: ceil(n p / 100)
-    return (bucket, calls, errors, n, *ranks, sum(durations) / n, durations[-1])
-
-
-def _stats(source: Source, bucket_expression: str, where: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    """Per bucket, in bucket order: (bucket, scaled calls, scaled errors, stored calls, p50, p95, p99, mean, max).
-
-    The rows are read once and ranked here: SQLite has no percentile function and its window
-    functions sort far slower than Python does. On ClickHouse this is one GROUP BY with
-    `quantilesExactLow(0.5, 0.95, 0.99)(Duration)`.
-    """
-    groups = _groups(source, bucket_expression, where, params)
-    return [_rank(bucket, *groups[bucket][0:1], *groups[bucket][1]) for bucket in sorted(groups)]
+def _row(row: Aggregate) -> tuple[Any, ...]:
+    """(key, calls, errors, stored, p50, p95, p99, mean, max) of one aggregate."""
+    return (row.key, row.calls, row.errors, row.kept, row.p50, row.p95, row.p99, row.mean, row.duration_max)
 
 
 def _ms(value: float | None) -> float | None:
@@ -137,12 +89,12 @@ def performance(
     assert bounded.start is not None and bounded.end is not None
     step = int(step_seconds * NS) if step_seconds else nice_step(bounded.end - bounded.start)
     grid = Grid.cover(bounded.start, bounded.end, step)
-    where, params = _filters(source, function, bounded, service, session)
-    groups = _groups(source, grid.sql_index(), where, params)
-    everything: list[int] = [duration for bucket in sorted(groups) for duration in groups[bucket][0]]
-    calls_total = sum(g[1][0] for g in groups.values())
-    overall = _rank(0, everything, calls_total, sum(g[1][1] for g in groups.values())) if everything else None
-    ranked = {row[0]: row for row in (_rank(bucket, *groups[bucket][0:1], *groups[bucket][1]) for bucket in groups)}
+    scope = _scope(source, function, bounded, service, session)
+    series = source.reader.aggregate(scope, grid.buckets())
+    ranked = {row.key: _row(row) for row in series.rows}
+    total = series if series.total is not None or not series.rows else source.reader.aggregate(scope)
+    whole = series.total if series.total is not None else next(iter(total.rows), None)
+    overall = _row(whole) if whole is not None else None
     buckets = []
     for index in grid.indexes():
         begin = grid.start(index)
@@ -193,14 +145,19 @@ def performance(
             "stored_calls": 0,
         }
         summary.update(dict.fromkeys(("mean_ms", "p50_ms", "p95_ms", "p99_ms", "max_ms")))
+    summary["read_from"] = _origins(series.origins, total.origins)
     return Performance(function, bounded.as_dict(), step / NS, summary, buckets)
+
+
+def _origins(*lists: list[Origin]) -> list[str]:
+    """What the figures were read from (`raw`, rollup tiers), in the order first used."""
+    return list(dict.fromkeys(origin for origins in lists for origin in origins))
 
 
 def summary(source: Source, function: str | None, time_range: TimeRange, service: str | None = None) -> dict[str, Any]:
     """The figures of `performance()` for the whole range, without buckets."""
-    where, params = _filters(source, function, time_range, service, None)
-    row = next(iter(_stats(source, "0", where, params)), None)
-    if not row:
+    answer = source.reader.aggregate(_scope(source, function, time_range, service, None))
+    if not answer.rows:
         return {
             "calls": 0.0,
             "errors": 0.0,
@@ -211,12 +168,13 @@ def summary(source: Source, function: str | None, time_range: TimeRange, service
             "mean_ms": None,
             "max_ms": None,
             "stored_calls": 0,
+            "read_from": answer.origins,
         }
-    return _figures(row)
+    return {**_figures(_row(answer.rows[0])), "read_from": answer.origins}
 
 
 def _figures(row: tuple[Any, ...]) -> dict[str, Any]:
-    """Calls, errors, error rate, p50/p95/p99, mean and max (ms) and stored calls of one `_stats` row."""
+    """Calls, errors, error rate, p50/p95/p99, mean and max (ms) and stored calls of one `_row` tuple."""
     _, calls, errors, stored, p50, p95, p99, mean, maximum = row
     return {
         "calls": calls,
@@ -233,25 +191,22 @@ def _figures(row: tuple[Any, ...]) -> dict[str, Any]:
 
 def functions(source: Source, time_range: TimeRange | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """Per function over the range: scaled calls, errors, error rate, p50/p95/p99, mean and max, busiest first."""
-    where, params = _filters(source, None, time_range or TimeRange(), None, None)
-    table = [{"function": row[0], **_figures(row)} for row in _stats(source, "SpanName", where, params)]
+    answer = source.reader.aggregate(source.scope(time_range), "function")
+    table = [{"function": row.key, **_figures(_row(row))} for row in answer.rows]
     table.sort(key=lambda row: (-row["stored_calls"], row["function"]))
     return table[:limit]
 
 
 def top_errors(source: Source, time_range: TimeRange | None = None, limit: int = 10) -> list[dict[str, Any]]:
     """Errors grouped by type and function, most frequent first, with a sample message and the last time seen."""
-    where, params = _filters(source, None, time_range or TimeRange(), None, None)
-    rows = source.connection.execute(
-        f"""
-        SELECT COALESCE(json_extract(SpanAttributes, '$."error.type"'), 'Error') AS type, SpanName,
-               SUM({source.weight()}), MAX(StatusMessage), MAX(Timestamp)
-        FROM otel_traces WHERE {where} AND StatusCode = 'Error'
-        GROUP BY type, SpanName ORDER BY 3 DESC, type, SpanName LIMIT ?
-        """,
-        [*params, limit],
-    ).fetchall()
+    rows = source.reader.error_groups(source.scope(time_range), limit)
     return [
-        {"type": kind, "function": name, "count": count, "sample_message": message, "last_seen": iso(last)}
-        for kind, name, count, message, last in rows
+        {
+            "type": row.error_type,
+            "function": row.function,
+            "count": row.count,
+            "sample_message": row.sample_message,
+            "last_seen": iso(row.last_seen),
+        }
+        for row in rows
     ]

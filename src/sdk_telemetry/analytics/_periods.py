@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sdk_telemetry.analytics._range import NS, AnalyticsError, parse_duration
-from sdk_telemetry.store import iso
+from sdk_telemetry.store import Buckets, iso
 
 _NAMED = {"hour": 3600, "day": 86400, "week": 7 * 86400}
 #: 1970-01-05, the first Monday after the epoch: weeks start on Mondays.
@@ -33,9 +33,9 @@ class Period:
                 f"period: expected 'hour', 'day', 'week' or a duration such as '6h', got {value!r}"
             ) from None
 
-    def sql_index(self, column: str = "Timestamp") -> str:
-        """SQL for the index of the period holding `column`."""
-        return f"(({column} - {self.origin}) / {self.width})"
+    def buckets(self) -> Buckets:
+        """The periods as the store's fixed-width buckets."""
+        return Buckets(self.origin, self.width)
 
     def start(self, index: int) -> str:
         """The ISO 8601 start of period `index`."""

@@ -7,9 +7,9 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Union
+from typing import Union
 
-from sdk_telemetry.store import iso
+from sdk_telemetry.store import Buckets, iso
 
 NS = 1_000_000_000
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
@@ -86,17 +86,6 @@ class TimeRange:
         end = int((time.time() if now is None else now) * NS)
         return cls(end - int(seconds * NS), end)
 
-    def sql(self, column: str = "Timestamp") -> tuple[str, list[Any]]:
-        """A SQL condition (`1` when unbounded) and its parameters."""
-        parts, params = [], []
-        if self.start is not None:
-            parts.append(f"{column} >= ?")
-            params.append(self.start)
-        if self.end is not None:
-            parts.append(f"{column} < ?")
-            params.append(self.end)
-        return (" AND ".join(parts) or "1"), params
-
     def as_dict(self) -> dict[str, str | None]:
         """ISO 8601 start and end (None when unbounded)."""
         return {
@@ -137,9 +126,9 @@ class Grid:
             )
         return cls(origin, step, first, last)
 
-    def sql_index(self, column: str = "Timestamp") -> str:
-        """SQL for the index of the bucket holding `column`."""
-        return f"(({column} - {self.origin}) / {self.step})"
+    def buckets(self) -> Buckets:
+        """The grid as the store's fixed-width buckets."""
+        return Buckets(self.origin, self.step)
 
     def start(self, index: int) -> int:
         """The start (ns) of bucket `index`."""

@@ -9,7 +9,6 @@ yet (after the end of the range, or after now for an open range) has no figure: 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -57,28 +56,9 @@ def retention(
         raise AnalyticsError(f"periods: must be at least 1, got {periods}")
     unit = Period.parse(period)
     time_range = time_range or TimeRange()
-    condition, params = source.calls(time_range)
-    actor, actor_params = source.entity(by)
-    # Distinct (actor, period) pairs in SQL; cohorts in one pass here (SQLite joins a CTE slowly).
-    pairs = source.connection.execute(
-        f"""
-        SELECT DISTINCT {actor} AS actor, {unit.sql_index()} AS period
-        FROM otel_traces WHERE {condition} AND actor IS NOT NULL
-        ORDER BY actor, period
-        """,
-        [*actor_params, *params],
-    )
-    table: dict[int, list[int]] = defaultdict(lambda: [0] * periods)
-    current: Any = object()
-    cohort = 0
-    for who, period_index in pairs:
-        if who != current:  # the first period of an actor is its cohort
-            current, cohort = who, period_index
-        age = period_index - cohort
-        if age < periods:
-            table[cohort][age] += 1
+    table = source.reader.cohorts(source.scope(time_range), Source.actor(by), unit.buckets(), periods)
     end = time_range.end if time_range.end is not None else int((time.time() if now is None else now) * NS)
-    (last_period,) = source.connection.execute(f"SELECT {unit.sql_index('?')}", [end - 1]).fetchone()
+    last_period = unit.buckets().index(end - 1)
     cohorts = []
     for index, counts in sorted(table.items()):
         seen: list[int | None] = [count if index + age <= last_period else None for age, count in enumerate(counts)]

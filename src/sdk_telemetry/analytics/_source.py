@@ -1,95 +1,68 @@
-"""Where analyses read from: the embedded store, and the SQL expressions for who did what.
-
-Maps are JSON text in SQLite (`json_extract(ResourceAttributes, '$."session.id"')`); ClickHouse
-reads the same keys as `ResourceAttributes['session.id']`. When the store keeps a derived column
-(`SessionId`, `SampleRate`), it is used instead of parsing JSON on every row.
-"""
+"""Where analyses read from: a store (`Reader`: SQLite or ClickHouse) narrowed to a service and environment."""
 
 from __future__ import annotations
 
 import difflib
 import os
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sdk_telemetry_exporters.attributes import DEPLOYMENT_ENVIRONMENT, INVOCATION_SCOPE
-
 from sdk_telemetry.analytics._range import AnalyticsError, TimeRange
-from sdk_telemetry.store import open_read_only, store_path
-
-#: Resource attributes that name the actor an analysis counts.
-ENTITY_ATTRIBUTES = {"session": "session.id", "user": "enduser.id", "service": "service.name"}
-SAMPLE_RATE_ATTRIBUTE = "sdk_telemetry.sample_rate"
-#: Ranges covering less than this share of the stored period read through the Timestamp index.
-NARROW_SHARE = 0.25
+from sdk_telemetry.store import (
+    Reader,
+    Scope,
+    SQLiteReader,
+    open_clickhouse_reader,
+    open_read_only,
+    shown,
+    store_path,
+)
 
 
 @dataclass(frozen=True)
 class Source:
-    """An open store and what its schema offers; with `service` or `environment`, every analysis
-    reads only that service's (or deployment environment's) calls and events."""
+    """A store to analyse (any `Reader`: the embedded SQLite store or ClickHouse); with `service` or
+    `environment`, every analysis reads only that service's (or deployment environment's) calls and events."""
 
-    connection: sqlite3.Connection
-    trace_columns: frozenset[str]
-    has_logs: bool
-    path: Path | None = None
+    reader: Reader
     service: str | None = None
     environment: str | None = None
+
+    @property
+    def path(self) -> Path | None:
+        """The store file, for an embedded store."""
+        path = getattr(self.reader, "path", None)
+        return path if isinstance(path, Path) else None
+
+    @property
+    def has_logs(self) -> bool:
+        """Whether the store keeps events."""
+        return self.reader.has_events()
 
     def filtered(self, service: str | None = None, environment: str | None = None) -> Source:
         """This store, narrowed to one service and/or environment (None or empty: every one)."""
         return replace(self, service=service or None, environment=environment or None)
 
-    def scope(self, table: str = "otel_traces", alias: str = "") -> tuple[str, list[Any]]:
-        """The SQL condition (`1` without filters) and parameters of the service and environment filters."""
-        parts: list[str] = []
-        params: list[Any] = []
-        if self.service is not None:
-            parts.append(f"{alias}ServiceName = ?")
-            params.append(self.service)
-        if self.environment is not None:
-            if table == "otel_traces" and "Environment" in self.trace_columns:
-                parts.append(f"{alias}Environment = ?")
-            else:
-                parts.append(f"json_extract({alias}ResourceAttributes, '$.\"{DEPLOYMENT_ENVIRONMENT}\"') = ?")
-            params.append(self.environment)
-        return " AND ".join(parts) or "1", params
+    def scope(self, time_range: TimeRange | None = None, **narrower: Any) -> Scope:
+        """The `Scope` of `time_range` within the filters, narrowed further by `narrower` (`Scope` fields)."""
+        time_range = time_range or TimeRange()
+        scope = Scope(time_range.start, time_range.end, self.service, self.environment)
+        return scope.narrowed(**{key: value for key, value in narrower.items() if value is not None})
 
     def dimensions(self) -> dict[str, list[str]]:
         """Every service and deployment environment with stored calls (whatever the filters), sorted."""
-        summary = self.connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'otel_traces_summary'"
-        ).fetchone()
-        table = "otel_traces_summary WHERE ScopeName = ? AND Kept > 0" if summary else "otel_traces WHERE ScopeName = ?"
-        environment = "Environment" if summary or "Environment" in self.trace_columns else "''"
-        pairs = self.connection.execute(
-            f"SELECT DISTINCT ServiceName, {environment} FROM {table}", [INVOCATION_SCOPE]
-        ).fetchall()
-        return {
-            "services": sorted({service for service, _ in pairs if service}),
-            "environments": sorted({env for _, env in pairs if env}),
-        }
+        return self.reader.dimensions()
 
     def recorded_functions(self) -> list[str]:
         """Every function with a stored call, ever (whatever the filters and range), sorted."""
-        summary = self.connection.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'otel_traces_summary'"
-        ).fetchone()
-        table = "otel_traces_summary WHERE ScopeName = ? AND Kept > 0" if summary else "otel_traces WHERE ScopeName = ?"
-        return sorted(
-            row[0] for row in self.connection.execute(f"SELECT DISTINCT SpanName FROM {table}", [INVOCATION_SCOPE])
-        )
+        return self.reader.recorded_functions()
 
     def recorded_events(self) -> list[str]:
         """Every stored event name, sorted."""
-        if not self.has_logs:
-            return []
-        found = self.connection.execute("SELECT DISTINCT EventName FROM otel_logs WHERE EventName != ''")
-        return sorted(row[0] for row in found)
+        return self.reader.recorded_events()
 
     def require_recorded(self, names: Sequence[str], events: bool = False) -> None:
         """Raise `AnalyticsError` naming the first of `names` never recorded as a function (or, with
@@ -100,88 +73,23 @@ class Source:
                 what = "function or event" if events else "function"
                 raise AnalyticsError(f"no {what} {name!r} was ever recorded{did_you_mean(name, known)}")
 
-    def events(self, time_range: TimeRange, alias: str = "") -> tuple[str, list[Any]]:
-        """The SQL condition (and parameters) for `otel_logs` rows in `time_range`, within the filters."""
-        condition, params = time_range.sql(f"{alias}Timestamp")
-        scope, scope_params = self.scope("otel_logs", alias)
-        return f"{condition} AND {scope}", [*params, *scope_params]
-
-    @classmethod
-    def of(cls, connection: sqlite3.Connection, path: Path | None = None) -> Source:
-        """Inspect the schema of an open store."""
-        columns = frozenset(row[1] for row in connection.execute("PRAGMA table_info(otel_traces)"))
-        if not columns:
-            raise AnalyticsError("the store has no otel_traces table")
-        logs = connection.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'otel_logs'").fetchone()
-        log_columns = {row[1] for row in connection.execute("PRAGMA table_info(otel_logs)")} if logs else set()
-        return cls(connection, columns, bool(logs) and {"EventName", "Timestamp"} <= log_columns, path)
-
-    def entity(self, by: str, table: str = "otel_traces", alias: str = "") -> tuple[str, list[str]]:
-        """The SQL expression (and parameters) for the actor `by` names: `session`, `user`, `service` or
-        any resource attribute key; `alias` qualifies the columns (`t.`). `user` is the span's or log
-        record's `enduser.id` when it has one, else the resource's."""
+    @staticmethod
+    def actor(by: str) -> str:
+        """`by` checked: `session`, `user`, `service` or a resource attribute key."""
         if not by or '"' in by or "\\" in by:
             raise AnalyticsError(f"by: expected 'session', 'user', 'service' or a resource attribute key, got {by!r}")
-        key = ENTITY_ATTRIBUTES.get(by, by)
-        if key == "session.id" and (table == "otel_logs" or "SessionId" in self.trace_columns):
-            return f"NULLIF({alias}SessionId, '')", []
-        if key == "service.name":
-            return f"NULLIF({alias}ServiceName, '')", []
-        if by == "user":  # the call's or event's own user (`sdk_telemetry.user(...)`), else the process's
-            own = "LogAttributes" if table == "otel_logs" else "SpanAttributes"
-            path = f'$."{key}"'
-            return f"COALESCE(json_extract({alias}{own}, ?), json_extract({alias}ResourceAttributes, ?))", [path, path]
-        return f"json_extract({alias}ResourceAttributes, ?)", [f'$."{key}"']
-
-    def weight(self) -> str:
-        """The SQL weight of one stored span: 1 / its sample rate (1 when it was not sampled)."""
-        if "SampleRate" in self.trace_columns:
-            rate = "SampleRate"
-        else:
-            rate = f"json_extract(SpanAttributes, '$.\"{SAMPLE_RATE_ATTRIBUTE}\"')"
-        return f"(1.0 / COALESCE(NULLIF({rate}, 0), 1.0))"
-
-    def edge(self, time_range: TimeRange, order: str) -> int | None:
-        """The first (`ASC`) or last (`DESC`) invocation's Timestamp in `time_range`, through the Timestamp index."""
-        condition, params = time_range.sql()
-        scope, scope_params = self.scope()
-        row = self.connection.execute(
-            f"SELECT Timestamp FROM otel_traces WHERE +ScopeName = ? AND {condition} AND {scope} "
-            f"ORDER BY Timestamp {'DESC' if order == 'DESC' else 'ASC'} LIMIT 1",
-            [INVOCATION_SCOPE, *params, *scope_params],
-        ).fetchone()
-        return None if row is None else int(row[0])
+        return by
 
     def bounds(self, time_range: TimeRange) -> TimeRange:
         """`time_range` with open ends closed on the first and last stored invocation."""
         if time_range.start is not None and time_range.end is not None:
             return time_range
-        low = self.edge(time_range, "ASC") if time_range.start is None else time_range.start
-        high = self.edge(time_range, "DESC") if time_range.end is None else time_range.end - 1
+        scope = self.scope(time_range)
+        low = self.reader.edge(scope) if time_range.start is None else time_range.start
+        high = self.reader.edge(scope, last=True) if time_range.end is None else time_range.end - 1
         start = time_range.start if time_range.start is not None else (low if low is not None else 0)
         end = time_range.end if time_range.end is not None else (high + 1 if high is not None else start + 1)
         return TimeRange(start, max(end, start + 1))
-
-    def calls(self, time_range: TimeRange, alias: str = "") -> tuple[str, list[Any]]:
-        """The SQL condition (and parameters) for invocation spans in `time_range`, with a plan hint.
-
-        A range covering a small part of the stored data reads through the Timestamp index; a
-        wider one scans the table, which is faster than an index lookup per row. Name filters
-        are written `+SpanName` by callers so that SQLite does not pick the name index (a lookup
-        per row) for either.
-        """
-        condition, params = time_range.sql(f"{alias}Timestamp")
-        narrow = False
-        if time_range.start is not None or time_range.end is not None:
-            low, high = self.edge(TimeRange(), "ASC"), self.edge(TimeRange(), "DESC")
-            if low is not None and high is not None and high > low:
-                start = max(low, time_range.start if time_range.start is not None else low)
-                end = min(high, time_range.end if time_range.end is not None else high)
-                narrow = (end - start) < NARROW_SHARE * (high - low)
-        if not narrow:  # a unary + keeps SQLite off the Timestamp index
-            condition = condition.replace(f"{alias}Timestamp", f"+{alias}Timestamp")
-        scope, scope_params = self.scope(alias=alias)
-        return f"+{alias}ScopeName = ? AND {condition} AND {scope}", [INVOCATION_SCOPE, *params, *scope_params]
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
@@ -190,16 +98,54 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     return f"; did you mean {', '.join(close)}?" if close else ""
 
 
+@dataclass(frozen=True)
+class Location:
+    """Where analyses read: the embedded store's file, or ClickHouse (`clickhouse`: a server URL
+    such as `http://user:password@host:8123/database`, or `chdb:PATH` for the embedded engine)."""
+
+    path: Path | None = None
+    clickhouse: str | None = None
+
+    @classmethod
+    def of(cls, store: str | os.PathLike[str] | Location | None = None, clickhouse: str | None = None) -> Location:
+        """`store` as a location (a path, or the configured store for None), or ClickHouse when given."""
+        if isinstance(store, Location):
+            return store
+        if clickhouse:
+            return cls(clickhouse=clickhouse)
+        return cls(path=store_path(store))
+
+    def exists(self) -> bool:
+        """Whether there is anything to read yet (a ClickHouse server always counts)."""
+        return self.clickhouse is not None or (self.path is not None and self.path.exists())
+
+    def __str__(self) -> str:
+        return shown(self.clickhouse) if self.clickhouse else str(self.path)
+
+    @contextmanager
+    def open(self, service: str | None = None, environment: str | None = None) -> Iterator[Source]:
+        """The store, opened read-only and narrowed (see `open_source`)."""
+        with open_source(self.path, service, environment, self.clickhouse) as source:
+            yield source
+
+
 @contextmanager
 def open_source(
-    path: str | os.PathLike[str] | None = None, service: str | None = None, environment: str | None = None
+    path: str | os.PathLike[str] | None = None,
+    service: str | None = None,
+    environment: str | None = None,
+    clickhouse: str | None = None,
 ) -> Iterator[Source]:
-    """The store at `path` (default: the configured one), opened read-only, narrowed to `service` and
-    `environment` when given; raises `FileNotFoundError` when there is none, `StoreError` when the
-    file is not a readable store."""
+    """The store at `path` (default: the configured one), or the ClickHouse at `clickhouse` (see
+    `Location`), opened read-only, narrowed to `service` and `environment` when given; raises
+    `FileNotFoundError` when there is no store file, `StoreError` when the file is not a readable
+    store, `MissingExtra` when ClickHouse's library is not installed."""
+    if clickhouse:
+        yield Source(open_clickhouse_reader(clickhouse)).filtered(service, environment)
+        return
     resolved = store_path(path)
     connection = open_read_only(resolved)
     try:
-        yield Source.of(connection, resolved).filtered(service, environment)
+        yield Source(SQLiteReader(connection, resolved)).filtered(service, environment)
     finally:
         connection.close()

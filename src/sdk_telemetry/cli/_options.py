@@ -25,9 +25,9 @@ import orjson
 import typer
 from rich.console import Console
 
-from sdk_telemetry.analytics import AnalyticsError, Source, TimeRange, open_source
+from sdk_telemetry.analytics import AnalyticsError, Location, Source, TimeRange
 from sdk_telemetry.cli._script import needs_extra
-from sdk_telemetry.store import Filters, StoreError, open_read_only, store_path, unreadable
+from sdk_telemetry.store import Filters, MissingExtra, StoreError, open_read_only, unreadable
 
 R = TypeVar("R")
 
@@ -58,7 +58,8 @@ ClickHouseOption = Annotated[
     typer.Option(
         "--clickhouse",
         envvar="SDK_TELEMETRY_CLICKHOUSE_URL",
-        help="Ask a ClickHouse server (clickhouse-connect DSN) instead of the local store.",
+        help="Ask ClickHouse instead of the local store: a server URL (http://user:password@host:8123/db, "
+        "extra clickhouse) or chdb:PATH (the embedded engine, extra chdb).",
         show_default=False,
     ),
 ]
@@ -126,6 +127,7 @@ class StoreRange:
     since: RangeSinceOption = None
     until: RangeUntilOption = None
     store: StoreOption = None
+    clickhouse: ClickHouseOption = None
 
     def time_range(self) -> TimeRange:
         """The period of `--since` and `--until` (`AnalyticsError` when they are not a range)."""
@@ -136,12 +138,12 @@ class StoreRange:
         """The store, open read-only; no store, a file that is not one or a damaged one ends the
         command with one line (exit 1), a question that cannot be answered (an `AnalyticsError`
         inside the block) too (exit 2)."""
-        path = store_path(self.store)
-        with ExitStack() as stack, reading(path):
+        location = Location.of(self.store, self.clickhouse)
+        with ExitStack() as stack, reading(location.path or Path(str(location))):
             try:
-                source = stack.enter_context(open_source(path))
+                source = stack.enter_context(location.open())
             except AnalyticsError as exc:
-                raise StoreError(f"{path} is not a telemetry store ({exc})") from None
+                raise StoreError(f"{location} is not a telemetry store ({exc})") from None
             try:
                 yield source
             except AnalyticsError as exc:
@@ -161,7 +163,7 @@ def reading(path: Path) -> Iterator[None]:
             raise
         typer.echo(f"No telemetry recorded yet: no store at {path}.", err=True)
         raise typer.Exit(1) from None
-    except StoreError as exc:
+    except (StoreError, MissingExtra) as exc:
         typer.echo(f"sdk-telemetry: {exc}", err=True)
         raise typer.Exit(1) from None
     except sqlite3.DatabaseError as exc:

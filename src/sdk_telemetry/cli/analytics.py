@@ -22,6 +22,7 @@ from rich.table import Table
 from sdk_telemetry_exporters.config import parse_list
 
 from sdk_telemetry.analytics import (
+    Location,
     NotFound,
     Source,
     adoption,
@@ -30,7 +31,6 @@ from sdk_telemetry.analytics import (
     export,
     funnel,
     journeys,
-    open_source,
     parse_duration,
     performance,
     recent_calls,
@@ -43,6 +43,7 @@ from sdk_telemetry.analytics import (
 )
 from sdk_telemetry.cli._options import (
     ByOption,
+    ClickHouseOption,
     EnvironmentOption,
     JsonOption,
     PeriodOption,
@@ -56,7 +57,6 @@ from sdk_telemetry.cli._options import (
     print_json,
     reading,
 )
-from sdk_telemetry.store import store_path
 
 LimitOption = Annotated[int, typer.Option(min=1, max=10_000, help="How many rows at most.")]
 
@@ -162,11 +162,12 @@ def error_stacks(query: StoreQuery, limit: int) -> None:
         out.print(escape(stack.rstrip()) if stack else "(no stack recorded: raised through an inner call)")
 
 
-def unrecorded_rule_functions(path: Path, rules: Any) -> list[str]:
+def unrecorded_rule_functions(store: Path | Location, rules: Any) -> list[str]:
     """A warning for each monitor rule about a function the store never recorded, with close names."""
-    if not path.exists() or not path.stat().st_size:
+    location = Location.of(store)
+    if location.path is not None and (not location.path.exists() or not location.path.stat().st_size):
         return []
-    with reading(path), open_source(path) as source:
+    with reading(location.path or Path(str(location))), location.open() as source:
         known = source.recorded_functions()
     return [
         f"monitor rule {rule.name!r}: no calls of {rule.function!r} recorded yet{did_you_mean(rule.function, known)}"
@@ -505,6 +506,7 @@ def register_cli(app: typer.Typer) -> None:
         rules: Annotated[Path, typer.Argument(help="A monitors file (.yaml, .yml or .toml) to check.")],
         json: JsonOption = False,
         store: StoreOption = None,
+        clickhouse: ClickHouseOption = None,
     ) -> None:
         """Check a monitors file and list its rules (exit 2 naming the bad rule); warn of rules about
         functions the store never recorded."""
@@ -515,7 +517,7 @@ def register_cli(app: typer.Typer) -> None:
         except MonitorConfigError as exc:
             typer.echo(f"sdk-telemetry monitors: {exc}", err=True)
             raise typer.Exit(2) from None
-        for warning in unrecorded_rule_functions(store_path(store), config.rules):
+        for warning in unrecorded_rule_functions(Location.of(store, clickhouse), config.rules):
             typer.echo(f"sdk-telemetry monitors: {warning}", err=True)
         if json:
             return print_json({"interval_seconds": config.interval, "rules": [r.as_dict() for r in config.rules]})
@@ -531,6 +533,7 @@ def register_cli(app: typer.Typer) -> None:
     @app.command("mcp")
     def mcp_command(
         store: StoreOption = None,
+        clickhouse: ClickHouseOption = None,
         transport: Annotated[str, typer.Option(help="stdio (for agents) or streamable-http.")] = "stdio",
         host: Annotated[str, typer.Option(help="Address for streamable-http.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="Port for streamable-http (path /mcp).")] = 8765,
@@ -564,7 +567,16 @@ def register_cli(app: typer.Typer) -> None:
             raise typer.Exit(2)
         keys = tuple(part for value in api_key or () for part in parse_list(value))
         try:
-            serve(store, transport, host, port, receiver, receiver_api_key, keys, insecure_no_auth)
+            serve(
+                Location.of(store, clickhouse),
+                transport,
+                host,
+                port,
+                receiver,
+                receiver_api_key,
+                keys,
+                insecure_no_auth,
+            )
         except ValueError as exc:
             typer.echo(f"sdk-telemetry mcp: {exc}", err=True)
             raise typer.Exit(2) from None

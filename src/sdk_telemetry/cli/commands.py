@@ -4,8 +4,10 @@ read here, from its options and their environment variables; nothing else reads 
 
 from __future__ import annotations
 
+import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
@@ -14,7 +16,7 @@ from rich.table import Table
 from sdk_telemetry_exporters.config import parse_list
 
 from sdk_telemetry._version import __version__
-from sdk_telemetry.analytics import did_you_mean
+from sdk_telemetry.analytics import Location, did_you_mean
 from sdk_telemetry.cli._options import (
     ClickHouseOption,
     SinceOption,
@@ -49,12 +51,15 @@ from sdk_telemetry.store import (
     ErrorGroup,
     Filters,
     FunctionStats,
+    MissingExtra,
     QueryError,
     apply_retention,
     connect,
     function_stats,
     get_metrics,
     health,
+    open_clickhouse,
+    shown,
     store_path,
     top_errors,
 )
@@ -81,6 +86,9 @@ def _root(
     ] = False,
 ) -> None:
     """sdk-telemetry: look at what your SDK's telemetry recorded."""
+    # The commands report what keeps ClickHouse from answering in one line; the client library's own
+    # log of the same failure would be a second (Python's last-resort handler prints it).
+    logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
 
 
 def _open(store: Path | None) -> tuple[sqlite3.Connection, Path]:
@@ -118,7 +126,11 @@ def _answer(
     """Ask the store (or ClickHouse) and print the rows as JSON or as a table."""
     filters = query.filters()
     if clickhouse:
-        rows, where = remote(_clickhouse(clickhouse), filters), "ClickHouse"
+        with _clickhouse(clickhouse) as remote_store:
+            try:
+                rows, where = remote(remote_store, filters), f"ClickHouse at {shown(clickhouse)}"
+            except QueryError as exc:
+                raise _fail(exc) from None
     else:
         connection, path = _open(query.store)
         where = str(path)
@@ -176,10 +188,17 @@ def metrics(
     aggregation: Annotated[str, typer.Option(help=f"One of {', '.join(AGGREGATIONS)}.")] = "MEAN",
     since: SinceOption = None,
     until: UntilOption = None,
+    clickhouse: ClickHouseOption = None,
 ) -> None:
     """Recorded metric values aggregated per name, as JSON (the Dream.OS shape)."""
-    connection, path = _open(store)
     time_range = (parse_when(since), parse_when(until)) if since or until else None
+    if clickhouse:
+        with _clickhouse(clickhouse) as remote_store:
+            try:
+                return print_json(remote_store.get_metrics(names or None, time_range, aggregation))
+            except QueryError as exc:
+                raise _fail(exc) from None
+    connection, path = _open(store)
     try:
         with reading(path):
             answer = get_metrics(connection, names or None, time_range, aggregation)
@@ -288,6 +307,16 @@ def serve(
         Optional[Path],  # noqa: UP045
         typer.Option(envvar="SDK_TELEMETRY_MONITORS", help="Threshold rules to evaluate (.yaml or .toml)."),
     ] = None,
+    clickhouse: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--clickhouse",
+            envvar="SDK_TELEMETRY_CLICKHOUSE_URL",
+            help="Serve the dashboard, the analytics API and the monitors from ClickHouse (a server URL or "
+            "chdb:PATH) instead of the store; the receiver still stores (and copies with --clickhouse-url).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the receiver: Composio-style, Tinker-style and OTLP/HTTP endpoints into the store."""
     try:
@@ -337,7 +366,8 @@ def serve(
         typer.echo(f"sdk-telemetry serve: {exc}", err=True)
         raise typer.Exit(2) from None
     # Rules are checked against what was recorded before retention removes the oldest of it.
-    unknown = unrecorded_rule_functions(path, rules.rules) if rules is not None else []
+    read_from = Location.of(path, clickhouse)
+    unknown = unrecorded_rule_functions(read_from, rules.rules) if rules is not None else []
     removed = _prepare_store(path, retention_days)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -359,7 +389,8 @@ def serve(
     typer.echo(f"sdk-telemetry serve: listening on http://{shown}:{bound} ({auth})")
     copy = "; copying to ClickHouse" if clickhouse_url else ""
     typer.echo(f"sdk-telemetry serve: storing in {path} (retention {retention_days:g} days){copy}")
-    typer.echo(f"sdk-telemetry serve: dashboard at http://{shown}:{bound}/dashboard/")
+    reads = f" (reading ClickHouse at {read_from})" if clickhouse else ""
+    typer.echo(f"sdk-telemetry serve: dashboard at http://{shown}:{bound}/dashboard/{reads}")
     if removed:
         typer.echo(f"sdk-telemetry serve: retention removed {removed} older than {retention_days:g} days")
     for warning in unknown:  # before the rules' line: a reader of that line has seen them
@@ -369,7 +400,7 @@ def serve(
     sys.stdout.flush()
     try:
         application = create_app(settings)
-        mount(application, path, monitors=rules, api_keys=None if insecure_no_auth else keys)
+        mount(application, read_from, monitors=rules, api_keys=None if insecure_no_auth else keys)
     except ImportError as exc:
         typer.echo(f"sdk-telemetry serve: --clickhouse-url needs the clickhouse extra ({exc})", err=True)
         raise typer.Exit(1) from None
@@ -413,12 +444,19 @@ def _server_class(base: Any) -> Any:
     return Server
 
 
-def _clickhouse(url: str) -> ClickHouseStore:
+@contextmanager
+def _clickhouse(url: str) -> Iterator[ClickHouseStore]:
+    """The ClickHouse at `url`; what keeps it from answering ends the command with one line (exit 1)."""
     try:
-        import clickhouse_connect  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        raise missing_extra("--clickhouse", "clickhouse") from None
-    return ClickHouseStore.from_client(clickhouse_connect.get_client(dsn=url))
+        yield open_clickhouse(url)
+    except MissingExtra as exc:
+        raise missing_extra("--clickhouse", exc.extra) from None
+    except QueryError:
+        raise
+    except Exception as exc:  # the engine's own errors (two client libraries): one line, not a traceback
+        lines = str(exc).strip().splitlines()
+        typer.echo(f"sdk-telemetry: ClickHouse at {shown(url)}: {lines[0] if lines else type(exc).__name__}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _stats_table(rows: list[FunctionStats], path: str) -> Table:

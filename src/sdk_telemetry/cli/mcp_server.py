@@ -25,28 +25,26 @@ import orjson
 import urllib3
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
-from sdk_telemetry_exporters.attributes import INVOCATION_SCOPE
 from sdk_telemetry_exporters.config import parse_list
 
 from sdk_telemetry._version import __version__
 from sdk_telemetry.analytics import (
     NS,
     AnalyticsError,
+    Location,
     Source,
     TimeRange,
     adoption,
     funnel,
     journeys,
     json_ready,
-    open_source,
     parse_duration,
     performance,
-    summary,
     top_errors,
 )
 from sdk_telemetry.analytics import functions as function_table
 from sdk_telemetry.cli._options import is_loopback
-from sdk_telemetry.store import StoreError, iso, storage_bytes, store_path, unreadable
+from sdk_telemetry.store import MissingExtra, Scope, StoreError, iso, storage_bytes, unreadable
 
 Aggregation = Literal["MEAN", "SUM", "MIN", "MAX", "COUNT", "P50", "P95", "P99"]
 By = Annotated[str, Field(description="Whom to count: 'session', 'user' (enduser.id) or a resource attribute key.")]
@@ -141,29 +139,18 @@ class FeatureAdoptionResult(BaseModel):
 
 
 def _metrics(source: Source, names: Sequence[str] | None, time_range: TimeRange, aggregation: str) -> dict[str, Any]:
-    condition, params = source.calls(time_range)
-    wanted = ""
-    if names:
-        wanted = f" AND +SpanName IN ({', '.join('?' * len(names))})"
-        params = [*params, *names]
-    rows = source.connection.execute(
-        f"""
-        SELECT SpanName, COUNT(*), SUM({source.weight()}), SUM((StatusCode = 'Error') * {source.weight()}),
-               AVG(Duration), TOTAL(Duration), MIN(Duration), MAX(Duration)
-        FROM otel_traces WHERE {condition}{wanted} GROUP BY SpanName ORDER BY SpanName
-        """,
-        params,
-    ).fetchall()
+    scope = source.scope(time_range, functions=tuple(names) if names else None)
+    rows = source.reader.aggregate(scope, "function").rows
     result: dict[str, Any] = {}
-    for name, stored, calls, errors, mean, total, low, high in rows:
+    for row in rows:
+        name, stored, calls, errors = row.key, row.kept, row.calls, row.errors
         if aggregation == "COUNT":
             key, value, unit = f"{name}.calls", float(calls), "calls"
         else:
             key, unit = f"{name}.duration_ms", "ms"
-            if aggregation.startswith("P"):
-                value = summary(source, name, time_range)[f"{aggregation.lower()}_ms"]
-            else:
-                value = {"MEAN": mean, "SUM": total, "MIN": low, "MAX": high}[aggregation] / 1e6
+            figures = {"MEAN": row.mean, "SUM": row.duration_sum, "MIN": row.duration_min, "MAX": row.duration_max}
+            figures.update({"P50": row.p50, "P95": row.p95, "P99": row.p99})
+            value = figures[aggregation] / 1e6
         result[key] = MetricValue(
             value=value,
             aggregation=aggregation,
@@ -178,14 +165,13 @@ def _metrics(source: Source, names: Sequence[str] | None, time_range: TimeRange,
 
 
 def _storage(source: Source) -> dict[str, Any]:
-    (stored,) = source.connection.execute(
-        "SELECT COUNT(*) FROM otel_traces WHERE ScopeName = ?", (INVOCATION_SCOPE,)
-    ).fetchone()
-    oldest, newest = source.edge(TimeRange(), "ASC"), source.edge(TimeRange(), "DESC")
-    path = source.path or Path()
+    stored = source.reader.stored_spans(calls_only=True)
+    oldest, newest = source.reader.edge(Scope()), source.reader.edge(Scope(), last=True)
+    path = source.path
     return {
-        "path": str(path),
-        "bytes": storage_bytes(path),
+        "path": str(path) if path else source.reader.location,
+        "engine": source.reader.engine,
+        "bytes": storage_bytes(path) if path else None,
         "stored_calls": stored,
         "oldest": iso(oldest) if oldest is not None else None,
         "newest": iso(newest) if newest is not None else None,
@@ -209,7 +195,7 @@ def _receiver_health(url: str, api_key: str | None) -> Any:
 
 
 def build_server(
-    store: str | Path | None = None, receiver_url: str | None = None, receiver_api_key: str | None = None
+    store: str | Path | Location | None = None, receiver_url: str | None = None, receiver_api_key: str | None = None
 ) -> Any:
     """An MCP server (`mcp.server.mcpserver.MCPServer`) answering from the store at `store`."""
     from mcp.server.mcpserver import MCPServer
@@ -229,17 +215,20 @@ def build_server(
                     )
             return await super().call_tool(name, arguments, *args, **kwargs)
 
-    path = store_path(store)
+    location = Location.of(store)
+    path = location.path or Path()
     server = StrictServer("sdk-telemetry", instructions=INSTRUCTIONS, version=__version__)
 
     @contextmanager
     def opened() -> Iterator[Source]:
         """The store, read-only; what keeps a question from being answered is a tool error saying why."""
         try:
-            with open_source(path) as source:
+            with location.open() as source:
                 yield source
         except FileNotFoundError:
-            raise ToolError(f"no telemetry store at {path}: nothing has been recorded yet") from None
+            raise ToolError(f"no telemetry store at {location}: nothing has been recorded yet") from None
+        except MissingExtra as exc:
+            raise ToolError(str(exc)) from None
         except (StoreError, AnalyticsError) as exc:
             raise ToolError(str(exc)) from None
         except sqlite3.DatabaseError as exc:
@@ -359,18 +348,11 @@ def build_server(
         now = time.time()
         recent = TimeRange.last(seconds, now)
         with opened() as source:
-            condition, params = source.calls(recent)
-            stored, calls, errors = source.connection.execute(
-                f"SELECT COUNT(*), COALESCE(SUM({source.weight()}), 0), "
-                f"COALESCE(SUM((StatusCode = 'Error') * {source.weight()}), 0) "
-                f"FROM otel_traces WHERE {condition}",
-                params,
-            ).fetchone()
-            session, session_params = source.entity("session")
-            (active,) = source.connection.execute(
-                f"SELECT COUNT(DISTINCT {session}) FROM otel_traces WHERE {condition}",
-                [*session_params, *params],
-            ).fetchone()
+            figures = source.reader.aggregate(source.scope(recent)).rows
+            stored = figures[0].kept if figures else 0
+            calls = figures[0].calls if figures else 0.0
+            errors = figures[0].errors if figures else 0.0
+            active = source.reader.active_actors(source.scope(recent), "session")
             storage = _storage(source)
         health = None
         if receiver_url:
@@ -469,7 +451,7 @@ def http_app(server: Any, api_keys: Sequence[str], host: str = "127.0.0.1") -> A
 
 
 def serve(
-    store: str | Path | None = None,
+    store: str | Path | Location | None = None,
     transport: str = "stdio",
     host: str = "127.0.0.1",
     port: int = 8765,
@@ -506,6 +488,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     """`python -m sdk_telemetry.cli.mcp_server [--store PATH] [--transport stdio|streamable-http] ...`."""
     parser = argparse.ArgumentParser(prog="sdk-telemetry mcp", description=__doc__.splitlines()[0])
     parser.add_argument("--store", type=Path, default=None, help="the store file (default: the configured one)")
+    parser.add_argument(
+        "--clickhouse",
+        default=os.environ.get("SDK_TELEMETRY_CLICKHOUSE_URL") or None,
+        help="read ClickHouse (a server URL or chdb:PATH) instead of the store",
+    )
     parser.add_argument("--transport", choices=("stdio", "streamable-http"), default="stdio")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
@@ -519,7 +506,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     keys = tuple(options.api_key) or tuple(parse_list(os.environ.get("SDK_TELEMETRY_SERVE_API_KEYS", "")))
     try:
         serve(
-            options.store,
+            Location.of(options.store, options.clickhouse),
             options.transport,
             options.host,
             options.port,

@@ -40,6 +40,7 @@ from starlette.routing import BaseRoute, Route
 
 from sdk_telemetry.analytics import (
     AnalyticsError,
+    Location,
     NotFound,
     Source,
     TimeRange,
@@ -49,7 +50,6 @@ from sdk_telemetry.analytics import (
     functions,
     funnel,
     journeys,
-    open_source,
     parse_duration,
     performance,
     recent_calls,
@@ -156,7 +156,7 @@ class Query:
         return TimeRange.parse(self.text("since"), self.text("until"))
 
 
-def _answer(store: Path, keys: Sequence[str] | None, compute: Callable[[Source, Query], Any]) -> Handler:
+def _answer(store: Location, keys: Sequence[str] | None, compute: Callable[[Source, Query], Any]) -> Handler:
     async def handler(request: Request) -> Response:
         denied = refused(request, keys)
         if denied is not None:
@@ -164,7 +164,7 @@ def _answer(store: Path, keys: Sequence[str] | None, compute: Callable[[Source, 
         query = Query(request)
 
         def run() -> Any:
-            with open_source(store, query.text("service"), query.text("environment")) as source:
+            with store.open(query.text("service"), query.text("environment")) as source:
                 return compute(source, query)
 
         try:
@@ -200,9 +200,11 @@ def _funnel(source: Source, query: Query) -> Any:
     return funnel(source, steps, window, query.text("by", "session") or "session", query.time_range())
 
 
-def routes(store: str | Path, alerts: Snapshot | None = None, api_keys: Sequence[str] | None = None) -> list[BaseRoute]:
+def routes(
+    store: str | Path | Location, alerts: Snapshot | None = None, api_keys: Sequence[str] | None = None
+) -> list[BaseRoute]:
     """The analytics API's routes over the store at `store`; `alerts` returns the monitors' state."""
-    path = Path(store)
+    path = Location.of(store)
     by = "by"
 
     def perf(source: Source, q: Query) -> Any:

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sdk_telemetry.analytics import AnalyticsError, open_source, parse_duration
+from sdk_telemetry.analytics import AnalyticsError, Location, parse_duration
 from sdk_telemetry.dashboard import _api
 from sdk_telemetry.dashboard._data import DEFAULT_RANGE, RANGES, overview
 from sdk_telemetry.monitors import Evaluator, MonitorConfig, MonitorRunner, load_config
@@ -43,7 +43,7 @@ def _inline_json(value: Any) -> str:
     return orjson.dumps(value, default=str).decode().replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def _payload(store: Path, request: Request, alerts: _api.Snapshot | None) -> dict[str, Any]:
+def _payload(store: Location, request: Request, alerts: _api.Snapshot | None) -> dict[str, Any]:
     params = request.query_params
     steps = list(parse_list(params.get("steps"))) or None
     window = parse_duration(params.get("window") or "1h", "window")
@@ -52,26 +52,30 @@ def _payload(store: Path, request: Request, alerts: _api.Snapshot | None) -> dic
         return {
             "empty": True,
             "store": str(store),
+            "engine": "clickhouse" if store.clickhouse else "sqlite",
             "alerts": snapshot,
             "range": params.get("range") or DEFAULT_RANGE,
             "ranges": list(RANGES),
         }
     service, environment = params.get("service") or None, params.get("environment") or None
-    with open_source(store, service, environment) as source:
+    with store.open(service, environment) as source:
         return overview(
             source, params.get("range") or DEFAULT_RANGE, params.get("function") or None, steps, window, snapshot
         )
 
 
 def routes(
-    store: str | Path, alerts: _api.Snapshot | None = None, api_keys: Sequence[str] | None = None, prefix: str = PREFIX
+    store: str | Path | Location,
+    alerts: _api.Snapshot | None = None,
+    api_keys: Sequence[str] | None = None,
+    prefix: str = PREFIX,
 ) -> list[BaseRoute]:
     """The page (`{prefix}/`) and its JSON (`{prefix}/api/overview`) over the store at `store`.
 
     With `api_keys`, the JSON needs a key and the page carries no data: it asks for the key (kept in
     the browser's local storage) and fetches with it.
     """
-    path = Path(store)
+    path = Location.of(store)
 
     async def page(request: Request) -> Response:
         started = time.perf_counter()
@@ -116,7 +120,7 @@ class Mounted:
 
 def mount(
     app: Starlette,
-    store: str | Path,
+    store: str | Path | Location,
     monitors: str | Path | MonitorConfig | None = None,
     api_keys: Sequence[str] | None = None,
 ) -> Mounted:
@@ -126,7 +130,7 @@ def mount(
 
     Raises `MonitorConfigError` (naming the bad rule) before anything starts when the file is wrong.
     """
-    path = Path(store)
+    path = Location.of(store)
     config = monitors if isinstance(monitors, MonitorConfig) or monitors is None else load_config(monitors)
     runner = MonitorRunner(Evaluator(config, path)) if config is not None else None
     snapshot: _api.Snapshot | None = runner.snapshot if runner else None

@@ -65,7 +65,7 @@ def overview(
         if candidates:  # the journey covering the most calls: common and long
             chosen_steps = max(candidates, key=lambda p: (p["count"] * len(p["path"]), p["count"]))["path"]
     flow = funnel(source, chosen_steps, window, "session", period).as_dict() if chosen_steps else None
-    (stored,) = source.connection.execute("SELECT COUNT(*) FROM otel_traces").fetchone()
+    stored = source.reader.stored_spans()
     return {
         "generated_at": iso(int(moment * NS)),
         "range": range_key,
@@ -76,7 +76,8 @@ def overview(
         "notice": notice,
         "time_range": series.time_range,
         "step_seconds": series.step_seconds,
-        "store": str(source.path) if source.path else None,
+        "store": source.reader.location,
+        "engine": source.reader.engine,
         "stored_spans": stored,
         "totals": overall.summary,
         "functions": table,

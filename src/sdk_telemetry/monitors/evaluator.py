@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 from sdk_telemetry_exporters import HttpTransport
 
-from sdk_telemetry.analytics import NS, TimeRange, open_source, summary
+from sdk_telemetry.analytics import NS, Location, TimeRange, summary
 from sdk_telemetry.monitors.rules import LATENCY_METRICS, MonitorConfig, Rule, format_value
 from sdk_telemetry.store import iso
 
@@ -118,7 +118,7 @@ class Evaluator:
     """Evaluates every rule of a `MonitorConfig` against a store and delivers what changed."""
 
     config: MonitorConfig
-    store_path: Path
+    store_path: Path | Location  # the store file, or ClickHouse
     post: Callable[[str, dict[str, Any], float], None] | None = None
     states: dict[str, AlertState] = field(default_factory=dict)
 
@@ -131,9 +131,10 @@ class Evaluator:
         """Evaluate every rule at `now` (default: the clock), deliver what fired or resolved, and return it."""
         moment = time.time() if now is None else now
         notifications: list[Notification] = []
-        if not self.config.rules or not self.store_path.exists():
+        store = Location.of(self.store_path)
+        if not self.config.rules or not store.exists():
             return notifications
-        with open_source(self.store_path) as source:
+        with store.open() as source:
             for rule in self.config.rules:
                 window = TimeRange(int((moment - rule.window) * NS), int(moment * NS))
                 figures = summary(source, rule.function, window, rule.service)

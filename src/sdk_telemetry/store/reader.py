@@ -41,6 +41,7 @@ class Scope:
     functions: tuple[str, ...] | None = None  # any of these names
     session: str | None = None
     errors_only: bool = False
+    error_type: str | None = None  # failed calls of this type (`Error`: those without `error.type`)
 
     def narrowed(self, **changes: Any) -> Scope:
         """This scope with some fields replaced."""
@@ -87,6 +88,8 @@ class Aggregation:
 
     rows: list[Aggregate]
     origins: list[Origin] = field(default_factory=lambda: ["raw"])
+    #: With time buckets, an implementation may give the overall figures of the same read too.
+    total: Aggregate | None = None
 
 
 @dataclass(frozen=True)
@@ -167,7 +170,7 @@ class SessionRow:
     last: int  # the latest call's end (ns)
     calls: int
     errors: int
-    user_id: str | None
+    user_id: str | None  # the greatest of its calls' users (see `Reader`: the call's own, else the process's)
     service: str
     environment: str
 

@@ -1,0 +1,711 @@
+"""`ClickHouseReader`: the `Reader` interface answered by ClickHouse over the tables the
+OpenTelemetry Collector's ClickHouse exporter writes (`otel_traces`, `otel_logs`), in the engine's
+own SQL: `windowFunnel` for funnels, sorted `groupArray`s folded for paths, `uniqExact` for actors,
+nearest-rank percentiles from `arraySort(groupArray(Duration))`, and the rollup tables of
+`clickhouse_rollups` for the part of a range older than the raw rows kept.
+
+Attributes are `Map(String, String)`; the session is the span's `session.id`, else the resource's;
+the environment `deployment.environment.name` (or the older `deployment.environment`); a call's
+cursor is its Timestamp (ns), ClickHouse keeping no insertion order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sdk_telemetry_exporters.attributes import ERROR_PROPAGATED, ERROR_TYPE, EVENT_ID, SESSION_ID
+
+from sdk_telemetry.store import clickhouse_rollups as rollups
+from sdk_telemetry.store.clickhouse import ClickHouseStore, Runner
+from sdk_telemetry.store.clickhouse_sql import (
+    CALLS,
+    ENVIRONMENT,
+    ERROR_KIND,
+    FAILED,
+    NANOS,
+    RATE,
+    SKETCH_KEY,
+    STATUS,
+    WEIGHT,
+    floor_index,
+    session,
+)
+from sdk_telemetry.store.queries import QueryError
+from sdk_telemetry.store.reader import (
+    Aggregate,
+    Aggregation,
+    Buckets,
+    CallRow,
+    ErrorGroupRow,
+    EventRow,
+    Origin,
+    Scope,
+    SessionRow,
+    SpanRow,
+    Usage,
+)
+from sdk_telemetry.store.sketch import Sketch
+
+PERCENTS = (50, 95, 99)
+#: Log attributes that carry an event's id, in the order the receiver reads them.
+EVENT_ID_KEYS = (EVENT_ID, "event.id", "event_id", "log.record.uid")
+_USER = "enduser.id"
+
+
+@dataclass(frozen=True)
+class _Actor:
+    """SQL for an actor: its value, and the condition that a row has one."""
+
+    value: str
+    present: str
+
+
+class _Params(dict[str, Any]):
+    """Query parameters, each under a fresh name."""
+
+    def add(self, value: Any, kind: str) -> str:
+        name = f"p{len(self)}"
+        self[name] = value
+        return f"{{{name}:{kind}}}"
+
+
+def _rank(count: str, percent: int) -> str:
+    # ceil(n p / 100) in integers, at least 1 (`sketch.nearest_rank`).
+    return f"greatest(toUInt64(1), intDiv({count} * {percent} + 99, 100))"
+
+
+_FIGURES = (
+    f"count() AS kept, sum({WEIGHT}), sumIf({WEIGHT}, {FAILED}), sum(Duration), min(Duration), max(Duration), "
+    "arraySort(groupArray(Duration)) AS sorted_durations, "
+    + ", ".join(f"sorted_durations[{_rank('kept', percent)}]" for percent in PERCENTS)
+)
+
+
+class ClickHouseReader:
+    """A ClickHouse store read through `run(sql, params)` (chDB or `clickhouse-connect`, see
+    `ClickHouseStore.from_chdb` / `from_client`); `location` names it for display."""
+
+    engine = "clickhouse"
+
+    def __init__(self, run: Runner, location: str) -> None:
+        self.run = run
+        self.location = location
+
+    @classmethod
+    def from_chdb(cls, session: Any, location: str = "chdb") -> ClickHouseReader:
+        """Over a chDB session."""
+        return cls(ClickHouseStore.from_chdb(session).run, location)
+
+    @classmethod
+    def from_client(cls, client: Any, location: str = "clickhouse") -> ClickHouseReader:
+        """Over a `clickhouse_connect` client."""
+        return cls(ClickHouseStore.from_client(client).run, location)
+
+    # Rollups.
+    def create_rollups(self, retention_days: Mapping[str, int] | None = None) -> dict[str, int]:
+        """Create the rollup tables and their materialized views if absent (see `clickhouse_rollups`);
+        returns the stored calls copied into each new tier."""
+        return rollups.create_rollups(self.run, retention_days)
+
+    # SQL pieces.
+    def _calls_where(self, scope: Scope, params: _Params, events: bool = False) -> str:
+        """The condition for `otel_traces` calls (or, with `events`, `otel_logs` records) in `scope`."""
+        parts = [] if events else [CALLS]
+        if scope.start is not None:
+            parts.append(f"Timestamp >= fromUnixTimestamp64Nano({params.add(int(scope.start), 'Int64')})")
+        if scope.end is not None:
+            parts.append(f"Timestamp < fromUnixTimestamp64Nano({params.add(int(scope.end), 'Int64')})")
+        if scope.service is not None:
+            parts.append(f"ServiceName = {params.add(scope.service, 'String')}")
+        if scope.environment is not None:
+            parts.append(f"{ENVIRONMENT} = {params.add(scope.environment, 'String')}")
+        if scope.session is not None:
+            own = "LogAttributes" if events else "SpanAttributes"
+            parts.append(f"{session(own)} = {params.add(scope.session, 'String')}")
+        if not events:
+            names = self._names(scope)
+            if names is not None:
+                parts.append(self._in("SpanName", names, params))
+            if scope.errors_only or scope.error_type is not None:
+                parts.append(FAILED)
+            if scope.error_type is not None:
+                parts.append(f"{ERROR_KIND} = {params.add(scope.error_type, 'String')}")
+        return " AND ".join(parts) or "1"
+
+    @staticmethod
+    def _names(scope: Scope) -> list[str] | None:
+        if scope.function is not None and scope.functions is not None:
+            return [name for name in scope.functions if name == scope.function]
+        if scope.function is not None:
+            return [scope.function]
+        return None if scope.functions is None else list(scope.functions)
+
+    @staticmethod
+    def _in(column: str, values: Sequence[str], params: _Params) -> str:
+        # One parameter per value: an Array parameter is not passed the same way by every client.
+        if not values:
+            return "0"
+        return f"{column} IN ({', '.join(params.add(value, 'String') for value in values)})"
+
+    @staticmethod
+    def _actor(by: str, params: _Params, events: bool = False) -> _Actor:
+        if not by:
+            raise QueryError("INVALID_ACTOR", "by: expected 'session', 'user', 'service' or a resource attribute key")
+        own = "LogAttributes" if events else "SpanAttributes"
+        if by in ("session", SESSION_ID):
+            value = session(own)
+            return _Actor(value, f"{value} != ''")
+        if by in ("service", "service.name"):
+            return _Actor("toString(ServiceName)", "ServiceName != ''")
+        if by == "user":  # the call's (or event's) own user, else the process's
+            return _Actor(
+                f"if(mapContains({own}, '{_USER}'), {own}['{_USER}'], ResourceAttributes['{_USER}'])",
+                f"(mapContains({own}, '{_USER}') OR mapContains(ResourceAttributes, '{_USER}'))",
+            )
+        key = params.add(by, "String")
+        return _Actor(f"ResourceAttributes[{key}]", f"mapContains(ResourceAttributes, {key})")
+
+    # What is stored.
+    def _tables(self) -> set[str]:
+        rows = self.run("SELECT name FROM system.tables WHERE database = currentDatabase()", {})
+        return {str(row[0]) for row in rows}
+
+    def has_events(self) -> bool:
+        """Whether the store keeps events (`otel_logs`)."""
+        return "otel_logs" in self._tables()
+
+    def _event_name(self) -> str:
+        columns = self.run(
+            "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'otel_logs'", {}
+        )
+        attribute = "LogAttributes['event.name']"
+        if "EventName" in {str(row[0]) for row in columns}:  # the Collector's newer schema
+            return f"if(EventName != '', EventName, {attribute})"
+        return attribute
+
+    def recorded_functions(self) -> list[str]:
+        """Every function with a stored call, ever, sorted."""
+        return [
+            str(row[0]) for row in self.run(f"SELECT DISTINCT SpanName FROM otel_traces WHERE {CALLS} ORDER BY 1", {})
+        ]
+
+    def recorded_events(self) -> list[str]:
+        """Every stored event name, sorted."""
+        if not self.has_events():
+            return []
+        name = self._event_name()
+        rows = self.run(f"SELECT DISTINCT {name} AS n FROM otel_logs WHERE n != '' ORDER BY n", {})
+        return [str(row[0]) for row in rows]
+
+    def dimensions(self) -> dict[str, list[str]]:
+        """`{"services": [...], "environments": [...]}` with stored calls, sorted."""
+        ((services, environments),) = self.run(
+            f"SELECT arraySort(groupUniqArrayIf(toString(ServiceName), ServiceName != '')), "
+            f"arraySort(groupUniqArrayIf({ENVIRONMENT}, {ENVIRONMENT} != '')) FROM otel_traces WHERE {CALLS}",
+            {},
+        )
+        return {"services": [str(s) for s in services], "environments": [str(e) for e in environments]}
+
+    def stored_spans(self, calls_only: bool = False) -> int:
+        """How many spans (or, with `calls_only`, calls) are stored."""
+        ((count,),) = self.run(f"SELECT count() FROM otel_traces WHERE {CALLS if calls_only else '1'}", {})
+        return int(count)
+
+    def edge(self, scope: Scope, last: bool = False) -> int | None:
+        """The first (or last) call's Timestamp in `scope`; None without calls."""
+        params = _Params()
+        where = self._calls_where(scope, params)
+        ((count, value),) = self.run(
+            f"SELECT count(), toInt64({'max' if last else 'min'}({NANOS})) FROM otel_traces WHERE {where}", params
+        )
+        return int(value) if int(count) else None
+
+    # Figures.
+    def aggregate(self, scope: Scope, group: Literal["function"] | Buckets | None = None) -> Aggregation:
+        """Calls, errors, durations and percentiles per function, per time bucket, or overall, in key
+        order: from raw rows, and from the finest fitting rollup tier for the part of the range
+        older than the oldest raw call (`origins` says which were used)."""
+        plan = self._rollup_plan(scope, group)
+        if plan is None:
+            return Aggregation(self._raw_aggregates(scope, group), ["raw"])
+        tier, raw_from = plan
+        rolled = {_typed_key(group, row.key): row for row in self._rollup_rows(tier, scope, group, raw_from)}
+        raw_rows: dict[Any, tuple[Aggregate, dict[int, int]]] = {}
+        if raw_from is not None and (scope.end is None or raw_from < scope.end):
+            start = raw_from if scope.start is None else max(raw_from, scope.start)
+            raw_rows = {
+                row.key: (row, sketch)
+                for row, sketch in self._raw_aggregates_with_sketch(scope.narrowed(start=start), group)
+            }
+        origins: list[Origin] = ([tier.name] if rolled else []) + (["raw"] if raw_rows or not rolled else [])
+        rows = []
+        for key in sorted(set(rolled) | set(raw_rows), key=lambda k: (k is None, k)):
+            rows.append(_merged(key, rolled.get(key), raw_rows.get(key)))
+        return Aggregation(rows, origins)
+
+    def _key(self, group: Literal["function"] | Buckets | None, nanos: str = NANOS) -> str:
+        if group is None:
+            return "toUInt8(0)"
+        if group == "function":
+            return "toString(SpanName)"
+        if isinstance(group, Buckets):
+            if group.step <= 0:
+                raise QueryError("INVALID_BUCKETS", f"buckets: the step must be positive, got {group.step}")
+            return floor_index(nanos, group.origin, group.step)
+        raise QueryError("INVALID_GROUP", f"group: expected 'function', Buckets or None, got {group!r}")
+
+    def _raw_query(self, scope: Scope, group: Literal["function"] | Buckets | None, extra: str = "") -> list[Any]:
+        params = _Params()
+        where = self._calls_where(scope, params)
+        key = self._key(group)
+        return self.run(
+            f"SELECT {key} AS key, {_FIGURES}{extra} FROM otel_traces WHERE {where} GROUP BY key ORDER BY key", params
+        )
+
+    @staticmethod
+    def _aggregate(group: Any, row: Sequence[Any]) -> Aggregate:
+        key, kept, calls, errors, total, low, high, _sorted, p50, p95, p99 = row[:11]
+        return Aggregate(
+            key=None if group is None else (str(key) if group == "function" else int(key)),
+            kept=int(kept),
+            calls=float(calls),
+            errors=float(errors),
+            duration_sum=float(total),
+            duration_min=int(low),
+            duration_max=int(high),
+            p50=int(p50),
+            p95=int(p95),
+            p99=int(p99),
+        )
+
+    def _raw_aggregates(self, scope: Scope, group: Literal["function"] | Buckets | None) -> list[Aggregate]:
+        return [self._aggregate(group, row) for row in self._raw_query(scope, group)]
+
+    def _raw_aggregates_with_sketch(
+        self, scope: Scope, group: Literal["function"] | Buckets | None
+    ) -> list[tuple[Aggregate, dict[int, int]]]:
+        rows = self._raw_query(scope, group, f", sumMap(map({SKETCH_KEY}, toUInt64(1)))")
+        return [(self._aggregate(group, row), {int(k): int(v) for k, v in dict(row[11]).items()}) for row in rows]
+
+    def raw_complete_since(self) -> int | None:
+        """The oldest stored call's Timestamp: raw rows are complete from there on (None without calls)."""
+        return self.edge(Scope())
+
+    def _rollup_plan(
+        self, scope: Scope, group: Literal["function"] | Buckets | None
+    ) -> tuple[rollups.Tier, int | None] | None:
+        """The tier to read the part of `scope` before the raw rows from, and the moment (ns) raw
+        rows take over; None when rollups cannot help (no rollups, no such part, or a session or
+        errors-only scope, which rollups do not break down)."""
+        if scope.session is not None or scope.errors_only or scope.error_type is not None:
+            return None
+        present = rollups.existing(self.run)
+        if not present:
+            return None
+        since = self.raw_complete_since()
+        if since is not None and scope.start is not None and scope.start >= since:
+            return None
+        fitting = [
+            tier
+            for tier in rollups.TIERS
+            if tier.name in present and (not isinstance(group, Buckets) or tier.fits(group.origin, group.step))
+        ]
+        oldest = rollups.oldest(self.run, fitting)
+        candidates = [tier for tier in fitting if tier.name in oldest and (since is None or oldest[tier.name] < since)]
+        if not candidates:
+            return None
+        # The finest tier holding the whole range's start, else the one reaching furthest back.
+        holding = [t for t in candidates if scope.start is not None and oldest[t.name] <= t.ceil(scope.start)]
+        tier = holding[0] if holding else min(candidates, key=lambda t: oldest[t.name])
+        return tier, None if since is None else tier.ceil(since)
+
+    def _rollup_rows(
+        self, tier: rollups.Tier, scope: Scope, group: Literal["function"] | Buckets | None, raw_from: int | None
+    ) -> list[rollups.RollupRow]:
+        params = _Params()
+        parts = []
+        if scope.start is not None:
+            parts.append(f"BucketNs >= {params.add(int(scope.start), 'Int64')}")
+        ends = [end for end in (scope.end, raw_from) if end is not None]
+        if ends:
+            parts.append(f"BucketNs < {params.add(min(ends), 'Int64')}")
+        if scope.service is not None:
+            parts.append(f"ServiceName = {params.add(scope.service, 'String')}")
+        if scope.environment is not None:
+            parts.append(f"Environment = {params.add(scope.environment, 'String')}")
+        names = self._names(scope)
+        if names is not None:
+            parts.append(self._in("SpanName", names, params))
+        return rollups.read(self.run, tier, self._key(group, "BucketNs"), " AND ".join(parts) or "1", params)
+
+    def error_groups(self, scope: Scope, limit: int) -> list[ErrorGroupRow]:
+        """Failed calls grouped by (error type, function), the most frequent (by weight) first."""
+        params = _Params()
+        where = self._calls_where(scope, params)
+        limit_sql = params.add(int(limit), "UInt64")
+        rows = self.run(
+            f"""
+            SELECT {ERROR_KIND} AS kind, toString(SpanName) AS name, sum({WEIGHT}) AS n, max(StatusMessage),
+                   toInt64(max({NANOS}))
+            FROM otel_traces WHERE {where} AND {FAILED}
+            GROUP BY kind, name ORDER BY n DESC, kind, name LIMIT {limit_sql}
+            """,
+            params,
+        )
+        return [ErrorGroupRow(str(k), str(f), float(n), str(m), int(t)) for k, f, n, m, t in rows]
+
+    def active_actors(self, scope: Scope, by: str) -> int:
+        """Distinct actors with calls in `scope`."""
+        params = _Params()
+        actor = self._actor(by, params)
+        where = self._calls_where(scope, params)
+        ((count,),) = self.run(
+            f"SELECT uniqExact({actor.value}) FROM otel_traces WHERE {where} AND {actor.present}", params
+        )
+        return int(count)
+
+    # Who did what.
+    def funnel(self, scope: Scope, steps: Sequence[str], window: int, by: str) -> list[int]:
+        """Actors reaching each step, by `windowFunnel(window)` over calls and events named as steps."""
+        if not steps:
+            return []
+        if int(window) < 0:
+            raise QueryError("INVALID_WINDOW", f"window: must not be negative, got {window}")
+        params = _Params()
+        names = sorted(set(steps))
+        call = self._actor(by, params)
+        where = self._calls_where(scope, params)
+        sources = [
+            f"SELECT {call.value} AS actor, toUInt64({NANOS}) AS at, toString(SpanName) AS name FROM otel_traces "
+            f"WHERE {where} AND {call.present} AND {self._in('SpanName', names, params)}"
+        ]
+        if self.has_events():
+            event = self._actor(by, params, events=True)
+            log_where = self._calls_where(scope, params, events=True)
+            name = self._event_name()
+            sources.append(
+                f"SELECT {event.value} AS actor, toUInt64({NANOS}) AS at, {name} AS name FROM otel_logs "
+                f"WHERE {log_where} AND {event.present} AND {self._in(name, names, params)}"
+            )
+        conditions = ", ".join(f"name = {params.add(step, 'String')}" for step in steps)
+        rows = self.run(
+            f"""
+            SELECT level, count() FROM (
+                SELECT actor, windowFunnel({int(window)})(at, {conditions}) AS level
+                FROM ({" UNION ALL ".join(sources)}) GROUP BY actor
+            ) WHERE level > 0 GROUP BY level
+            """,
+            params,
+        )
+        levels = {int(level): int(count) for level, count in rows}
+        return [sum(count for level, count in levels.items() if level > index) for index in range(len(steps))]
+
+    def paths(self, scope: Scope, by: str, top_level: bool) -> list[tuple[tuple[str, ...], int]]:
+        """Each distinct path and how many actors took it (most taken first, then by path)."""
+        params = _Params()
+        actor = self._actor(by, params)
+        where = self._calls_where(scope, params)
+        outer = ""
+        if top_level:
+            # A call made inside another stored call (of any time) is not a step of its own.
+            inner_where = self._calls_where(scope, params)
+            outer = f"""AND (ParentSpanId = '' OR (TraceId, ParentSpanId) NOT IN (
+                SELECT TraceId, SpanId FROM otel_traces WHERE {CALLS} AND SpanId IN (
+                    SELECT ParentSpanId FROM otel_traces WHERE {inner_where} AND ParentSpanId != '')))"""
+        rows = self.run(
+            f"""
+            SELECT path, count() AS n FROM (
+                SELECT arrayMap(x -> x.3, arraySort(groupArray(tuple({NANOS}, SpanId, toString(SpanName))))) AS names,
+                       arrayFilter((name, i) -> i = 1 OR name != names[i - 1], names, arrayEnumerate(names)) AS path
+                FROM otel_traces WHERE {where} AND {actor.present} {outer}
+                GROUP BY {actor.value}
+            ) GROUP BY path ORDER BY n DESC, path
+            """,
+            params,
+        )
+        return [(tuple(str(step) for step in path), int(count)) for path, count in rows]
+
+    def cohorts(self, scope: Scope, by: str, period: Buckets, periods: int) -> dict[int, list[int]]:
+        """Per cohort (the period of an actor's first call in `scope`): actors active 0 .. `periods` - 1
+        periods after it."""
+        if periods < 1:
+            return {}
+        params = _Params()
+        actor = self._actor(by, params)
+        where = self._calls_where(scope, params)
+        rows = self.run(
+            f"""
+            SELECT cohort, age, count() FROM (
+                SELECT groupUniqArray({self._key(period)}) AS active, arrayMin(active) AS cohort
+                FROM otel_traces WHERE {where} AND {actor.present} GROUP BY {actor.value}
+            ) ARRAY JOIN arrayMap(p -> p - cohort, active) AS age
+            WHERE age < {int(periods)} GROUP BY cohort, age
+            """,
+            params,
+        )
+        table: dict[int, list[int]] = {}
+        for cohort, age, count in rows:
+            table.setdefault(int(cohort), [0] * periods)[int(age)] = int(count)
+        return dict(sorted(table.items()))
+
+    def usage(self, scope: Scope, by: str, period: Buckets) -> Usage:
+        """Distinct actors per period and per function (see `Usage`)."""
+        params = _Params()
+        actor = self._actor(by, params)
+        where = self._calls_where(scope, params)
+        rows = self.run(
+            f"""
+            SELECT grouping(name, period) AS level, name, period, uniqExact(actor) FROM (
+                SELECT toString(SpanName) AS name, {self._key(period)} AS period, {actor.value} AS actor
+                FROM otel_traces WHERE {where} AND {actor.present}
+            ) GROUP BY GROUPING SETS ((name, period), (name), (period), ())
+            """,
+            params,
+        )
+        active: dict[int, int] = {}
+        using: dict[str, dict[int, int]] = {}
+        users: dict[str, int] = {}
+        everyone = 0
+        for level, name, index, count in rows:
+            # grouping(): bit 1 set when `name` is aggregated away, bit 0 when `period` is.
+            level, count = int(level), int(count)
+            if level == 0:
+                using.setdefault(str(name), {})[int(index)] = count
+            elif level == 1:
+                users[str(name)] = count
+            elif level == 2:
+                active[int(index)] = count
+            else:
+                everyone = count
+        return Usage(
+            dict(sorted(active.items())),
+            everyone,
+            {name: dict(sorted(per.items())) for name, per in sorted(using.items())},
+            dict(sorted(users.items())),
+        )
+
+    # Rows.
+    def calls(
+        self,
+        scope: Scope,
+        order: Literal["newest", "oldest", "stored"] = "newest",
+        limit: int | None = None,
+        after: int | None = None,
+        with_events: bool = False,
+    ) -> Iterator[CallRow]:
+        """Calls in `scope`: newest first, oldest first, or in stored (Timestamp) order after the
+        cursor `after` (a Timestamp; with `order="stored"` and no `after`: the last `limit`)."""
+        params = _Params()
+        where = self._calls_where(scope, params)
+        reverse = False
+        if order == "newest":
+            sort = f"{NANOS} DESC, SpanId"
+        elif order == "oldest":
+            sort = f"{NANOS}, SpanId"
+        elif order == "stored":
+            if after is None:
+                sort, reverse = f"{NANOS} DESC, SpanId DESC", True
+            else:
+                where += f" AND Timestamp > fromUnixTimestamp64Nano({params.add(int(after), 'Int64')})"
+                sort = f"{NANOS}, SpanId"
+        else:
+            raise QueryError("INVALID_ORDER", f"order: expected 'newest', 'oldest' or 'stored', got {order!r}")
+        limit_sql = "" if limit is None else f" LIMIT {params.add(int(limit), 'UInt64')}"
+        events = (
+            "arrayMap(t -> toInt64(toUnixTimestamp64Nano(t)), Events.Timestamp), Events.Name, Events.Attributes"
+            if with_events
+            else "[], [], []"
+        )
+        rows = self.run(
+            f"""
+            SELECT toInt64({NANOS}), toString(SpanName), Duration, {STATUS}, StatusMessage, TraceId, SpanId,
+                   ParentSpanId, toString(ServiceName), {ENVIRONMENT}, {session()},
+                   if(mapContains(SpanAttributes, '{_USER}'), SpanAttributes['{_USER}'],
+                      if(mapContains(ResourceAttributes, '{_USER}'), ResourceAttributes['{_USER}'], NULL)),
+                   if(mapContains(SpanAttributes, '{ERROR_TYPE}'), SpanAttributes['{ERROR_TYPE}'], NULL),
+                   {RATE}, SpanAttributes['{ERROR_PROPAGATED}'] IN ('true', 'True', '1'), {events}
+            FROM otel_traces WHERE {where} ORDER BY {sort}{limit_sql}
+            """,
+            params,
+        )
+        if reverse:
+            rows = rows[::-1]
+        for row in rows:
+            at, name, duration, status, message, trace, span, parent, service, env, sid, user, kind, rate = row[:14]
+            yield CallRow(
+                cursor=int(at),
+                timestamp=int(at),
+                function=str(name),
+                duration=int(duration),
+                status=str(status),
+                message=str(message),
+                trace_id=str(trace),
+                span_id=str(span),
+                parent_span_id=str(parent),
+                service=str(service),
+                environment=str(env),
+                session_id=str(sid),
+                user_id=None if user is None else str(user),
+                error_type=None if kind is None else str(kind),
+                sample_rate=float(rate),
+                events=_events(*row[15:18]) if with_events else [],
+                propagated=bool(row[14]),
+            )
+
+    def last_cursor(self) -> int:
+        """The Timestamp (ns) of the latest call stored (0 when none)."""
+        return self.edge(Scope(), last=True) or 0
+
+    def trace_ids(self, prefix: str, limit: int = 2) -> list[str]:
+        """Trace ids starting with `prefix` (lower-case hex), at most `limit`."""
+        params = _Params()
+        wanted = params.add(prefix.lower(), "String")
+        rows = self.run(
+            f"SELECT DISTINCT TraceId FROM otel_traces WHERE startsWith(TraceId, {wanted}) ORDER BY TraceId "
+            f"LIMIT {params.add(int(limit), 'UInt64')}",
+            params,
+        )
+        return [str(row[0]) for row in rows]
+
+    def trace_spans(self, trace_id: str) -> list[SpanRow]:
+        """Every stored span of one trace, in (Timestamp, SpanId) order."""
+        params = _Params()
+        rows = self.run(
+            f"""
+            SELECT toInt64({NANOS}), SpanId, ParentSpanId, toString(SpanName), toString(SpanKind), ScopeName,
+                   toString(ServiceName), Duration, {STATUS}, StatusMessage, SpanAttributes,
+                   arrayMap(t -> toInt64(toUnixTimestamp64Nano(t)), Events.Timestamp), Events.Name, Events.Attributes,
+                   {session()}, ResourceAttributes
+            FROM otel_traces WHERE TraceId = {params.add(trace_id, "String")} ORDER BY {NANOS}, SpanId
+            """,
+            params,
+        )
+        return [
+            SpanRow(
+                timestamp=int(at),
+                span_id=str(span),
+                parent_span_id=str(parent),
+                name=str(name),
+                kind=str(kind),
+                scope=str(scope_name),
+                service=str(service),
+                duration=int(duration),
+                status=str(status),
+                status_message=str(message),
+                attributes=dict(attributes),
+                events=_events(times, event_names, event_attributes),
+                session_id=str(sid),
+                resource=dict(resource),
+            )
+            for (
+                at,
+                span,
+                parent,
+                name,
+                kind,
+                scope_name,
+                service,
+                duration,
+                status,
+                message,
+                attributes,
+                times,
+                event_names,
+                event_attributes,
+                sid,
+                resource,
+            ) in rows
+        ]
+
+    def sessions(self, scope: Scope, limit: int) -> list[SessionRow]:
+        """Sessions with calls in `scope`, the latest ending first (then by id)."""
+        params = _Params()
+        where = self._calls_where(scope, params)
+        user = self._actor("user", params)
+        rows = self.run(
+            f"""
+            SELECT {session()} AS sid, toInt64(min({NANOS})), toInt64(max({NANOS} + Duration)) AS last, count(),
+                   countIf({FAILED}), maxIf({user.value}, {user.present}), countIf({user.present}),
+                   max(toString(ServiceName)), max({ENVIRONMENT})
+            FROM otel_traces WHERE {where} AND sid != ''
+            GROUP BY sid ORDER BY last DESC, sid LIMIT {params.add(int(limit), "UInt64")}
+            """,
+            params,
+        )
+        return [
+            SessionRow(
+                str(sid), int(first), int(last), int(n), int(errors), str(u) if int(has) else None, str(s), str(e)
+            )
+            for sid, first, last, n, errors, u, has, s, e in rows
+        ]
+
+    def event_counts(self, session_ids: Sequence[str]) -> dict[str, int]:
+        """Stored events per session id (ids without events absent)."""
+        if not session_ids or not self.has_events():
+            return {}
+        params = _Params()
+        sid = session("LogAttributes")
+        wanted = self._in(sid, list(session_ids), params)
+        rows = self.run(f"SELECT {sid} AS sid, count() FROM otel_logs WHERE {wanted} GROUP BY sid", params)
+        return {str(s): int(n) for s, n in rows}
+
+    def events(self, scope: Scope, limit: int | None = None) -> Iterator[EventRow]:
+        """Events in `scope` (time, service, environment and session filters), oldest first (then by id)."""
+        if not self.has_events():
+            return
+        params = _Params()
+        where = self._calls_where(scope, params, events=True)
+        event_id = "multiIf(" + ", ".join(f"LogAttributes['{k}'] != '', LogAttributes['{k}']" for k in EVENT_ID_KEYS)
+        event_id += ", lower(hex(cityHash64(Timestamp, TraceId, SpanId, Body, LogAttributes))))"
+        limit_sql = "" if limit is None else f" LIMIT {params.add(int(limit), 'UInt64')}"
+        rows = self.run(
+            f"""
+            SELECT toInt64({NANOS}), {event_id} AS id, {self._event_name()}, toString(ServiceName),
+                   {session("LogAttributes")}, toString(SeverityText), Body, LogAttributes, TraceId
+            FROM otel_logs WHERE {where} ORDER BY {NANOS}, id{limit_sql}
+            """,
+            params,
+        )
+        for at, eid, name, service, sid, severity, body, attributes, trace in rows:
+            yield EventRow(
+                int(at),
+                str(eid),
+                str(name),
+                str(service),
+                str(sid),
+                str(severity),
+                str(body),
+                dict(attributes),
+                str(trace),
+            )
+
+
+def _events(times: Sequence[Any], names: Sequence[Any], attributes: Sequence[Any]) -> list[dict[str, Any]]:
+    return [
+        {"Name": str(name), "Timestamp": int(at), "Attributes": dict(attrs)}
+        for at, name, attrs in zip(times, names, attributes, strict=True)
+    ]
+
+
+def _typed_key(group: Literal["function"] | Buckets | None, key: Any) -> Any:
+    return None if group is None else (str(key) if group == "function" else int(key))
+
+
+def _merged(key: Any, rolled: rollups.RollupRow | None, raw: tuple[Aggregate, dict[int, int]] | None) -> Aggregate:
+    """One group's figures from its rollup buckets and/or raw rows; percentiles from the merged
+    sketch when rollups took part, exact otherwise."""
+    if rolled is None:
+        assert raw is not None
+        return raw[0]
+    sketch = Sketch(rolled.sketch)
+    kept, calls, errors = rolled.kept, rolled.calls, rolled.errors
+    total, low, high = float(rolled.duration_sum), rolled.duration_min, rolled.duration_max
+    if raw is not None:
+        row, raw_sketch = raw
+        sketch.merge(Sketch(raw_sketch))
+        kept, calls, errors, total = kept + row.kept, calls + row.calls, errors + row.errors, total + row.duration_sum
+        low, high = min(low, row.duration_min), max(high, row.duration_max)
+    p50, p95, p99 = (sketch.quantile(percent, low, high) for percent in PERCENTS)
+    return Aggregate(key, kept, calls, errors, total, low, high, p50, p95, p99)

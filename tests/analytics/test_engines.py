@@ -1,0 +1,190 @@
+"""Every analysis, the dashboard's overview, the MCP tools' figures and the monitors' summary give
+the same answer on both engines: the embedded SQLite store and ClickHouse (chDB, the real
+engine) holding the same known dataset as the Collector's ClickHouse exporter writes it."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from chdb import session as chdb_session
+
+from sdk_telemetry.analytics import (
+    NS,
+    Source,
+    TimeRange,
+    adoption,
+    error_occurrences,
+    export,
+    functions,
+    funnel,
+    journeys,
+    performance,
+    recent_calls,
+    retention,
+    session_timeline,
+    sessions,
+    summary,
+    tail,
+    top_errors,
+    trace,
+)
+from sdk_telemetry.dashboard._data import overview
+from sdk_telemetry.store import ClickHouseReader, ClickHouseStore, SQLiteReader
+from tests.helpers.engines import DAY, END, START, Dataset, dataset, load_clickhouse, load_sqlite
+
+DATA: Dataset = dataset()
+WHOLE = TimeRange(START, END)
+LAST_WEEK = TimeRange(END - 7 * DAY, END)
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Source]]:
+    connection = load_sqlite(tmp_path_factory.mktemp("sqlite") / "telemetry.sqlite3", DATA)
+    session = chdb_session.Session(str(tmp_path_factory.mktemp("chdb-analytics")))
+    session.query("CREATE DATABASE IF NOT EXISTS analytics ENGINE = Atomic")
+    session.query("USE analytics")
+    store = ClickHouseStore.from_chdb(session)
+    load_clickhouse(store, DATA)
+    yield {
+        "sqlite": Source(SQLiteReader(connection, Path("telemetry.sqlite3"))),
+        "clickhouse": Source(ClickHouseReader(store.run, "chdb")),
+    }
+    session.close()
+    connection.close()
+
+
+#: Attribute maps: ClickHouse's Map(String, String) holds every value as text.
+MAPS = {"attributes", "resource"}
+
+
+def texts(value: Any) -> Any:
+    """An attribute map's values as ClickHouse holds them."""
+    return {key: item if isinstance(item, str) else orjson.dumps(item).decode() for key, item in value.items()}
+
+
+def same(left: Any, right: Any, path: str = "") -> None:
+    """`left` equals `right`, floats to 1e-9 relative, with the first difference named."""
+    if path.rsplit(".", 1)[-1] in MAPS and isinstance(left, dict) and isinstance(right, dict):
+        left, right = texts(left), texts(right)
+    if isinstance(left, dict) and isinstance(right, dict):
+        assert sorted(left) == sorted(right), f"{path}: keys {sorted(left)} != {sorted(right)}"
+        for key in left:
+            same(left[key], right[key], f"{path}.{key}")
+    elif isinstance(left, (list, tuple)) and isinstance(right, (list, tuple)):
+        assert len(left) == len(right), f"{path}: {len(left)} items != {len(right)}"
+        for index, (a, b) in enumerate(zip(left, right, strict=True)):
+            same(a, b, f"{path}[{index}]")
+    elif isinstance(left, float) or isinstance(right, float):
+        assert left is not None and right is not None, f"{path}: {left!r} != {right!r}"
+        assert math.isclose(left, right, rel_tol=1e-9, abs_tol=1e-12), f"{path}: {left!r} != {right!r}"
+    else:
+        assert left == right, f"{path}: {left!r} != {right!r}"
+
+
+def both(engines: dict[str, Source], compute: Any) -> Any:
+    """`compute(source)` on both engines, asserted the same; the SQLite answer."""
+    answers = {name: compute(source) for name, source in engines.items()}
+    plain = {name: answer.as_dict() if hasattr(answer, "as_dict") else answer for name, answer in answers.items()}
+    same(plain["sqlite"], plain["clickhouse"])
+    return plain["sqlite"]
+
+
+def test_the_dataset_is_the_same_in_both(engines: dict[str, Source]) -> None:
+    counts = {name: source.reader.stored_spans() for name, source in engines.items()}
+    assert counts["sqlite"] == counts["clickhouse"] == len(DATA.spans)
+    assert engines["sqlite"].recorded_functions() == engines["clickhouse"].recorded_functions()
+    assert engines["sqlite"].recorded_events() == engines["clickhouse"].recorded_events() != []
+    same(engines["sqlite"].dimensions(), engines["clickhouse"].dimensions())
+
+
+@pytest.mark.parametrize("step", [None, 6 * 3600, 86400])
+@pytest.mark.parametrize("function", [None, "Api.search"])
+def test_performance_over_time(engines: dict[str, Source], function: str | None, step: int | None) -> None:
+    answer = both(engines, lambda s: performance(s, function, WHOLE, step))
+    assert answer["summary"]["stored_calls"] > 0
+    assert answer["summary"]["read_from"] == ["raw"]
+    assert sum(bucket["stored_calls"] for bucket in answer["buckets"]) == answer["summary"]["stored_calls"]
+
+
+@pytest.mark.parametrize("time_range", [WHOLE, LAST_WEEK, TimeRange()])
+def test_functions_summary_and_errors(engines: dict[str, Source], time_range: TimeRange) -> None:
+    table = both(engines, lambda s: functions(s, time_range))
+    both(engines, lambda s: summary(s, None, time_range))
+    both(engines, lambda s: summary(s, "Api.get", time_range, "svc-web"))
+    errors = both(engines, lambda s: top_errors(s, time_range))
+    if time_range != LAST_WEEK:
+        assert len(table) == len(engines["sqlite"].recorded_functions()) >= 5
+        assert errors and any(group["type"] == "Error" for group in errors)
+
+
+@pytest.mark.parametrize("service, environment", [("svc-web", None), (None, "staging"), ("svc-api", "production")])
+def test_filtered_by_service_and_environment(engines: dict[str, Source], service: Any, environment: Any) -> None:
+    narrowed = {name: source.filtered(service, environment) for name, source in engines.items()}
+    both(narrowed, lambda s: functions(s, WHOLE))
+    both(narrowed, lambda s: funnel(s, ["Api.login", "Api.search"], 3600, "session", WHOLE))
+    both(narrowed, lambda s: sessions(s, WHOLE, limit=100))
+
+
+@pytest.mark.parametrize("by", ["session", "user", "host.name"])
+def test_funnels_journeys_retention_adoption(engines: dict[str, Source], by: str) -> None:
+    flow = both(engines, lambda s: funnel(s, ["Api.login", "page_view", "Api.checkout"], 1800, by, WHOLE))
+    assert flow["entered"] > 0
+    both(engines, lambda s: funnel(s, ["Api.login", "Api.search", "Api.get"], 600, by, WHOLE))
+    paths = both(engines, lambda s: journeys(s, by, WHOLE, max_steps=4, limit=20))
+    assert paths["sessions"] > 0
+    both(engines, lambda s: journeys(s, by, WHOLE, top_level=False))
+    both(engines, lambda s: retention(s, by, "week", 6, WHOLE))
+    both(engines, lambda s: retention(s, by, "day", 8, LAST_WEEK, now=END / NS))
+    both(engines, lambda s: adoption(s, by, "week", WHOLE))
+
+
+def test_drill_down(engines: dict[str, Source]) -> None:
+    calls = both(engines, lambda s: recent_calls(s, None, WHOLE, limit=30))
+    both(engines, lambda s: recent_calls(s, "Api.checkout", WHOLE, limit=10, errors_only=True))
+    both(engines, lambda s: recent_calls(s, None, WHOLE, limit=10, session="session-03"))
+    waterfall = both(engines, lambda s: trace(s, calls[0]["trace_id"]))
+    assert waterfall["spans"]
+    both(engines, lambda s: trace(s, calls[3]["trace_id"][:28]))
+    groups = top_errors(engines["sqlite"], WHOLE)
+    for group in groups[:3]:
+        found = both(engines, lambda s, g=group: error_occurrences(s, g["type"], g["function"], WHOLE, 5))
+        assert found and all(item["error_type"] == group["type"] for item in found)
+    listed = both(engines, lambda s: sessions(s, WHOLE, limit=50))
+    assert listed and sum(item["events"] for item in listed) > 0
+    timeline = both(engines, lambda s: session_timeline(s, listed[0]["session_id"]))
+    assert {item["kind"] for item in timeline["items"]} == {"call", "event"}
+
+
+def test_tail_gives_the_last_calls(engines: dict[str, Source]) -> None:
+    # The cursor differs by engine (a rowid, a timestamp): the calls are the same.
+    answers = {name: tail(source, None, 20)["calls"] for name, source in engines.items()}
+    by_span = {name: sorted(calls, key=lambda call: call["span_id"]) for name, calls in answers.items()}
+    same(by_span["sqlite"], by_span["clickhouse"])
+
+
+@pytest.mark.parametrize("kind", ["calls", "events", "aggregates"])
+def test_exports(engines: dict[str, Source], kind: str) -> None:
+    texts = {}
+    for name, source in engines.items():
+        out = io.StringIO()
+        rows = export(source, out, kind, "csv", WHOLE, None, 86400 * 7 if kind == "aggregates" else None)
+        texts[name] = (rows, out.getvalue())
+    assert texts["sqlite"][0] == texts["clickhouse"][0] > 0
+    assert texts["sqlite"][1] == texts["clickhouse"][1]
+
+
+def test_the_dashboard_overview(engines: dict[str, Source]) -> None:
+    pages = {name: overview(source, "all", now=END / NS) for name, source in engines.items()}
+    for page in pages.values():
+        page.pop("generated_at")
+        page.pop("store")
+    assert pages["sqlite"].pop("engine") == "sqlite"
+    assert pages["clickhouse"].pop("engine") == "clickhouse"
+    same(pages["sqlite"], pages["clickhouse"])
+    assert pages["sqlite"]["funnel"] is not None and pages["sqlite"]["series"]
