@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from chdb import session as chdb_session
 
-from sdk_telemetry.store import connect, insert_spans, top_errors, trace_row
-from sdk_telemetry.store.clickhouse import ClickHouseStore
+from sdk_telemetry.store import connect, insert_spans, log_row, metric_row, top_errors, trace_row
+from sdk_telemetry.store.clickhouse import DEDUPLICATION_WINDOW, TABLES, ClickHouseStore
 from sdk_telemetry.store.queries import Filters, QueryError
 from tests.helpers.store_data import (
     EXPECTED_ALL,
@@ -114,13 +114,47 @@ def test_the_receiver_copies_what_it_stores_to_clickhouse(tmp_path: Path, clickh
         for _ in range(2):  # the retry is stored once, and copied once
             assert running.post("/v1/metrics/invocations", batch).status_code == 200
         assert running.post("/api/v1/metrics", {"name": "depth", "value": 2.0, "timestamp": T0}).status_code == 200
+        events = {
+            "events": [
+                {
+                    "event": "GENERIC_EVENT",
+                    "event_id": "e-1",
+                    "event_session_index": 1,
+                    "severity": "INFO",
+                    "timestamp": "2025-05-21T14:32:17.123Z",
+                    "event_name": "model.loaded",
+                },
+                {
+                    "event": "SESSION_END",
+                    "event_id": "e-2",
+                    "event_session_index": 2,
+                    "severity": "INFO",
+                    "timestamp": "2025-05-21T14:32:18.123Z",
+                },
+            ],
+            "platform": "Linux",
+            "sdk_version": "0.38.0",
+            "session_id": "sess-9",
+            "process_uuid": "p-1",
+        }
+        for _ in range(2):  # a resent event batch is stored once, and copied once
+            assert running.post("/api/v1/telemetry", events).status_code == 200
         copied = running.get("/health").json()["receiver"]
     try:
-        assert copied["clickhouse_copied_rows"] == 11
+        assert copied["clickhouse_copied_rows"] == 13
         assert copied["clickhouse_failed_rows"] == 0
         (row,) = clickhouse.function_stats()
         assert (row.function, row.calls, row.errors, row.p50_ms, row.max_ms) == ("Tools.execute", 10, 1, 5.0, 10.0)
         assert clickhouse.get_metrics(["depth"], aggregation="SUM")["metrics"]["depth"]["value"] == 2.0
+        logs = clickhouse.run(
+            "SELECT EventName, LogAttributes['event.name'], LogAttributes['log.record.uid'] != '', ScopeName"
+            " FROM otel_logs ORDER BY Timestamp",
+            {},
+        )
+        assert [list(row) for row in logs] == [
+            ["model.loaded", "model.loaded", True, "tinker"],
+            ["SESSION_END", "SESSION_END", True, "tinker"],
+        ]
     finally:
         clickhouse.run("USE otel", {})
 
@@ -163,5 +197,87 @@ def test_an_error_reported_by_every_layer_counts_once_in_both_engines(
             (group,) = groups
             assert (group.error_type, group.count, group.kept, group.functions) == ("ToolError", 2, 2, 2)
             assert (group.sample_function, group.sample_message) == ("Other.call", "from Other.call")
+    finally:
+        clickhouse.run("USE otel", {})
+
+
+def test_create_tables_makes_every_collector_table_with_its_columns(clickhouse: ClickHouseStore) -> None:
+    names = {
+        row[0]: row[1]
+        for row in clickhouse.run("SELECT name, create_table_query FROM system.tables WHERE database = 'otel'", {})
+    }
+    assert set(TABLES) <= set(names)
+    assert len(TABLES) == 7
+    for name in TABLES:
+        assert f"non_replicated_deduplication_window = {DEDUPLICATION_WINDOW}" in names[name]
+    columns = {
+        (row[0], row[1]): row[2]
+        for row in clickhouse.run("SELECT table, name, type FROM system.columns WHERE database = 'otel'", {})
+    }
+    assert columns[("otel_logs", "EventName")] == "String"
+    assert columns[("otel_logs", "LogAttributes")] == "Map(LowCardinality(String), String)"
+    assert columns[("otel_traces", "Events.Timestamp")] == "Array(DateTime64(9))"
+    assert columns[("otel_metrics_sum", "IsMonotonic")] == "Bool"
+    assert columns[("otel_metrics_histogram", "ExplicitBounds")] == "Array(Float64)"
+    assert columns[("otel_metrics_exponential_histogram", "PositiveBucketCounts")] == "Array(UInt64)"
+    assert columns[("otel_metrics_summary", "ValueAtQuantiles.Quantile")] == "Array(Float64)"
+
+
+def test_the_same_rows_inserted_twice_are_stored_once(clickhouse: ClickHouseStore) -> None:
+    clickhouse.run("CREATE DATABASE IF NOT EXISTS twice ENGINE = Atomic", {})
+    clickhouse.run("USE twice", {})
+    try:
+        clickhouse.create_tables()
+        spans = [
+            trace_row(
+                timestamp=(T0 + n) * 1_000_000_000,
+                trace_id=f"{n + 1:032x}",
+                span_id=f"{n + 1:016x}",
+                name="A.b",
+                duration=n,
+                resource={},
+                attributes={},
+                scope="sdk_telemetry",
+            )
+            for n in range(3)
+        ]
+        events = [
+            log_row(timestamp=T0 * 1_000_000_000, event_id="e-1", body="b", resource={}, attributes={}, event_name="x")
+        ]
+        metrics = [
+            metric_row(timestamp=T0 * 1_000_000_000, metric_id="m-1", name="m", value=1.0, attributes={}, resource={})
+        ]
+        for _ in range(2):  # a retried copy: the same rows, the same token
+            clickhouse.insert_spans(spans)
+            clickhouse.insert_events(events)
+            clickhouse.insert_metrics(metrics)
+        clickhouse.insert_spans(spans[:2])  # other rows, another token: stored
+        counts = clickhouse.run(
+            "SELECT (SELECT count() FROM otel_traces), (SELECT count() FROM otel_logs),"
+            " (SELECT count() FROM otel_metrics_gauge)",
+            {},
+        )
+        assert [int(value) for value in counts[0]] == [5, 1, 1]
+    finally:
+        clickhouse.run("USE otel", {})
+
+
+def test_without_the_deduplication_window_a_plain_merge_tree_would_store_a_retry_twice(
+    clickhouse: ClickHouseStore,
+) -> None:
+    # Why the tables we create carry non_replicated_deduplication_window: the token alone is ignored.
+    clickhouse.run("CREATE DATABASE IF NOT EXISTS windowless ENGINE = Atomic", {})
+    clickhouse.run("USE windowless", {})
+    try:
+        clickhouse.run(
+            TABLES["otel_metrics_gauge"].replace(f", non_replicated_deduplication_window = {DEDUPLICATION_WINDOW}", ""),
+            {},
+        )
+        metrics = [
+            metric_row(timestamp=T0 * 1_000_000_000, metric_id="m-1", name="m", value=1.0, attributes={}, resource={})
+        ]
+        for _ in range(2):
+            clickhouse.insert_metrics(metrics)
+        assert [int(value) for value in clickhouse.run("SELECT count() FROM otel_metrics_gauge", {})[0]] == [2]
     finally:
         clickhouse.run("USE otel", {})

@@ -598,19 +598,43 @@ def _summary(exc: ValidationError) -> str:
     return f"{field}: {first['msg']}{more}"
 
 
+#: Tries of each copy to ClickHouse, and the pause before each retry (seconds): an insert carries a
+#: token from its content, so a retry whose first try did land is dropped by ClickHouse, not doubled.
+CLICKHOUSE_COPY_PAUSES = (0.0, 0.25)
+
+
 def _clickhouse_mirror(clickhouse: ClickHouseStore) -> Callable[[Batch], None]:
+    """What the writer calls with each commit's new rows: the copy of spans, events and metric values."""
+
     def mirror(stored: Batch) -> None:
-        clickhouse.insert_spans(stored.spans)
-        clickhouse.insert_metrics(stored.metrics)
+        for insert, rows in (
+            (clickhouse.insert_spans, stored.spans),
+            (clickhouse.insert_events, stored.events),
+            (clickhouse.insert_metrics, stored.metrics),
+        ):
+            if rows:
+                _with_retries(insert, rows)
 
     return mirror
+
+
+def _with_retries(insert: Callable[[list[tuple[Any, ...]]], None], rows: list[tuple[Any, ...]]) -> None:
+    for pause in CLICKHOUSE_COPY_PAUSES:
+        try:
+            insert(rows)
+            return
+        except Exception as exc:
+            _logger.info("sdk-telemetry serve: a copy to ClickHouse failed (%s); retrying", exc)
+            time.sleep(pause)
+    insert(rows)
 
 
 def create_app(settings: ReceiverSettings, clickhouse: ClickHouseStore | None = None) -> Starlette:
     """The receiver app for `settings`; the store writer starts and stops with the app's lifespan.
 
     `clickhouse` (or `settings.clickhouse_url`, which needs the `clickhouse` extra) receives a copy
-    of every span and metric value newly stored.
+    of every span, event and metric value newly stored (`otel_traces`, `otel_logs`,
+    `otel_metrics_gauge`, created as the Collector's exporter creates them).
     """
     receiver = Receiver(settings)
     if clickhouse is None and settings.clickhouse_url:

@@ -41,7 +41,7 @@ class ReceiverSettings:
     #: Store the client's address (truncated to /24 for IPv4, /48 for IPv6) as `client.address`.
     store_client_ip: bool = False
     #: A ClickHouse server (clickhouse-connect DSN, e.g. http://user:pass@host:8123/db) that gets a
-    #: copy of every span and metric value newly stored, in the Collector's tables.
+    #: copy of every span, event and metric value newly stored, in the Collector's tables.
     clickhouse_url: str | None = None
     #: Seconds a client is asked to wait (Retry-After) when the store cannot keep up.
     retry_after: int = 1

@@ -61,7 +61,8 @@ class StoreWriter:
         self, path: Path, max_backlog_rows: int = 100_000, mirror: Callable[[Batch], None] | None = None
     ) -> None:
         self.path = path
-        #: Called on the writer thread with what each commit newly stored (a ClickHouse copy).
+        #: Called on the writer thread with what each commit newly stored (spans, events, metric values:
+        #: a ClickHouse copy).
         self.mirror = mirror
         self.mirrored_rows = 0
         self.mirror_failed_rows = 0
@@ -207,7 +208,9 @@ class StoreWriter:
                             new[index] += 1
         for index, batch in enumerate(batches):
             if batch.events:
+                unstored = _unstored_events(self._connection, batch.events) if self.mirror else []
                 new[index] += insert_events(self._connection, batch.events)
+                stored.events += unstored
             if batch.metrics:
                 metrics = insert_metrics(self._connection, batch.metrics)
                 stored.metrics += metrics
@@ -215,7 +218,7 @@ class StoreWriter:
         return [Outcome(count, len(batch) - count) for batch, count in zip(batches, new, strict=True)], stored
 
     def _mirror(self, stored: Batch) -> None:
-        if self.mirror is None or not (stored.spans or stored.metrics):
+        if self.mirror is None or not len(stored):
             return
         try:
             self.mirror(stored)
@@ -234,6 +237,20 @@ class StoreWriter:
             _settle(future, exception=exc)
         else:
             _settle(future, result)
+
+
+def _unstored_events(connection: Any, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The rows whose event id (`EventId`, the second column) is not in `otel_logs` yet, each id once:
+    what inserting `rows` will newly store (asked before the insert, so that only those are copied)."""
+    unique = {row[1]: row for row in reversed(rows)}  # the first row with an id wins, as INSERT OR IGNORE
+    ids = list(unique)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for (found,) in connection.execute(
+            f"SELECT EventId FROM otel_logs WHERE EventId IN ({', '.join('?' * len(chunk))})", chunk
+        ):
+            unique.pop(found, None)
+    return [row for row in rows if unique.get(row[1]) is row]
 
 
 def _settle(future: Future[Any], result: Any = None, exception: BaseException | None = None) -> None:

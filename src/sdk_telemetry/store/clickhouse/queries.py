@@ -1,19 +1,17 @@
-"""The same questions asked of ClickHouse: tables written by the OpenTelemetry Collector's
-ClickHouse exporter (`otel_traces`, `otel_metrics_gauge`), or by `ClickHouseStore.insert_spans`.
-
-The SQL runs on a ClickHouse server through `clickhouse-connect` (extra `clickhouse`) or on the
-embedded engine chDB (extra `chdb`); answers match the SQLite store's exactly (nearest-rank
-percentiles, counts scaled by the sampling rate).
-"""
+"""The same questions asked of ClickHouse: per-function stats, top errors and metrics from the
+Collector's tables (`otel_traces`, `otel_metrics_gauge`), answered as the SQLite store answers them
+(nearest-rank percentiles, counts scaled by the sampling rate)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from sdk_telemetry_exporters.attributes import INVOCATION_SCOPE
 
+import sdk_telemetry.store.clickhouse.schema as schema
+import sdk_telemetry.store.clickhouse.writer as writer
+from sdk_telemetry.store.clickhouse.connection import Runner, chdb_runner, client_runner
 from sdk_telemetry.store.queries import (
     PERCENTILES,
     ErrorGroup,
@@ -24,50 +22,6 @@ from sdk_telemetry.store.queries import (
     iso,
     time_bounds,
 )
-
-Runner = Callable[[str, Mapping[str, Any]], list[Sequence[Any]]]
-
-#: The Collector's ClickHouse exporter table for spans (its DDL, without TTL and codecs).
-OTEL_TRACES_DDL = """
-CREATE TABLE IF NOT EXISTS otel_traces (
-    Timestamp DateTime64(9),
-    TraceId String,
-    SpanId String,
-    ParentSpanId String,
-    TraceState String,
-    SpanName LowCardinality(String),
-    SpanKind LowCardinality(String),
-    ServiceName LowCardinality(String),
-    ResourceAttributes Map(LowCardinality(String), String),
-    ScopeName String,
-    ScopeVersion String,
-    SpanAttributes Map(LowCardinality(String), String),
-    Duration UInt64,
-    StatusCode LowCardinality(String),
-    StatusMessage String,
-    Events Nested (
-        Timestamp DateTime64(9), Name LowCardinality(String), Attributes Map(LowCardinality(String), String)
-    ),
-    Links Nested (TraceId String, SpanId String, TraceState String, Attributes Map(LowCardinality(String), String))
-) ENGINE = MergeTree
-PARTITION BY toDate(Timestamp)
-ORDER BY (ServiceName, SpanName, toDateTime(Timestamp))
-"""
-
-#: The Collector's gauge table, the columns the queries read.
-OTEL_METRICS_GAUGE_DDL = """
-CREATE TABLE IF NOT EXISTS otel_metrics_gauge (
-    ResourceAttributes Map(LowCardinality(String), String),
-    ServiceName LowCardinality(String),
-    MetricName String,
-    MetricUnit String,
-    Attributes Map(LowCardinality(String), String),
-    TimeUnix DateTime64(9),
-    Value Float64
-) ENGINE = MergeTree
-PARTITION BY toDate(TimeUnix)
-ORDER BY (ServiceName, MetricName, toUnixTimestamp64Nano(TimeUnix))
-"""
 
 _RATE = (
     "multiIf(toFloat64OrZero(SpanAttributes['sdk_telemetry.sample_rate']) > 0 "
@@ -111,50 +65,30 @@ class ClickHouseStore:
         self.run = run
 
     def create_tables(self) -> None:
-        """Create `otel_traces` and `otel_metrics_gauge` as the Collector's exporter does, if absent."""
-        self.run(OTEL_TRACES_DDL, {})
-        self.run(OTEL_METRICS_GAUGE_DDL, {})
+        """Create the Collector exporter's tables (`schema.TABLES`) that do not exist yet."""
+        schema.create_tables(self.run)
 
     def insert_spans(self, rows: Sequence[Sequence[Any]]) -> None:
-        """Insert store rows (`_rows.trace_row`) into `otel_traces` (synchronously)."""
-        if rows:
-            self.run(
-                "INSERT INTO otel_traces SETTINGS async_insert = 0 FORMAT JSONEachRow\n"
-                + trace_rows_as_json_each_row(rows).decode(),
-                {},
-            )
+        """Insert store rows (`_rows.trace_row`) into `otel_traces` (synchronously, deduplicated)."""
+        writer.insert_spans(self.run, rows)
+
+    def insert_events(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Insert store rows (`_rows.log_row`) into `otel_logs` (synchronously, deduplicated)."""
+        writer.insert_events(self.run, rows)
 
     def insert_metrics(self, rows: Sequence[Sequence[Any]]) -> None:
-        """Insert store rows (`_rows.metric_row`) into `otel_metrics_gauge` (synchronously)."""
-        if rows:
-            self.run(
-                "INSERT INTO otel_metrics_gauge SETTINGS async_insert = 0 FORMAT JSONEachRow\n"
-                + metric_rows_as_json_each_row(rows).decode(),
-                {},
-            )
+        """Insert store rows (`_rows.metric_row`) into `otel_metrics_gauge` (synchronously, deduplicated)."""
+        writer.insert_metrics(self.run, rows)
 
     @classmethod
     def from_client(cls, client: Any) -> ClickHouseStore:
         """Over a `clickhouse_connect` client (`clickhouse_connect.get_client(...)`)."""
-
-        def run(sql: str, params: Mapping[str, Any]) -> list[Sequence[Any]]:
-            if not sql.lstrip().upper().startswith("SELECT"):
-                client.command(sql, parameters=dict(params) or None)
-                return []
-            return list(client.query(sql, parameters=dict(params)).result_rows)
-
-        return cls(run)
+        return cls(client_runner(client))
 
     @classmethod
     def from_chdb(cls, session: Any) -> ClickHouseStore:
         """Over a chDB session (`chdb.session.Session(path)`)."""
-
-        def run(sql: str, params: Mapping[str, Any]) -> list[Sequence[Any]]:
-            result = session.query(sql, "JSONCompact", params=dict(params))
-            text = result.bytes() if hasattr(result, "bytes") else bytes(result)
-            return list(orjson.loads(text)["data"]) if text.strip() else []
-
-        return cls(run)
+        return cls(chdb_runner(session))
 
     def function_stats(self, filters: Filters | None = None) -> list[FunctionStats]:
         """Per-function figures, as `queries.function_stats` answers them from SQLite."""
@@ -262,76 +196,3 @@ class ClickHouseStore:
                 },
             }
         return {"status": "success", "metrics": metrics}
-
-
-def _datetime64(ns: int) -> str:
-    # Epoch seconds as decimal text: exact to the nanosecond and free of the server's time zone
-    # (a JSON integer would be read as seconds, a date-time text in the server's zone).
-    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
-
-
-def _string_map(text: str) -> dict[str, str]:
-    return {
-        key: value if isinstance(value, str) else orjson.dumps(value).decode()
-        for key, value in orjson.loads(text).items()
-    }
-
-
-def trace_rows_as_json_each_row(rows: Sequence[Sequence[Any]]) -> bytes:
-    """Store rows (`_rows.trace_row`) as ClickHouse JSONEachRow lines for `otel_traces`
-    (attribute values as strings, as the Collector writes them; times as UTC DateTime64 text)."""
-    lines = []
-    for row in rows:
-        events = orjson.loads(row[15])
-        links = orjson.loads(row[16])
-        lines.append(
-            orjson.dumps(
-                {
-                    "Timestamp": _datetime64(row[0]),
-                    "TraceId": row[1],
-                    "SpanId": row[2],
-                    "ParentSpanId": row[3],
-                    "TraceState": row[4],
-                    "SpanName": row[5],
-                    "SpanKind": row[6],
-                    "ServiceName": row[7],
-                    "ResourceAttributes": _string_map(row[8]),
-                    "ScopeName": row[9],
-                    "ScopeVersion": row[10],
-                    "SpanAttributes": _string_map(row[11]),
-                    "Duration": row[12],
-                    "StatusCode": row[13],
-                    "StatusMessage": row[14],
-                    "Events.Timestamp": [_datetime64(int(event.get("Timestamp") or row[0])) for event in events],
-                    "Events.Name": [event.get("Name", "") for event in events],
-                    "Events.Attributes": [
-                        _string_map(orjson.dumps(event.get("Attributes", {})).decode()) for event in events
-                    ],
-                    "Links.TraceId": [link.get("TraceId", "") for link in links],
-                    "Links.SpanId": [link.get("SpanId", "") for link in links],
-                    "Links.TraceState": ["" for _ in links],
-                    "Links.Attributes": [
-                        _string_map(orjson.dumps(link.get("Attributes", {})).decode()) for link in links
-                    ],
-                }
-            )
-        )
-    return b"\n".join(lines)
-
-
-def metric_rows_as_json_each_row(rows: Sequence[Sequence[Any]]) -> bytes:
-    """Store rows (`_rows.metric_row`) as JSONEachRow lines for `otel_metrics_gauge`."""
-    return b"\n".join(
-        orjson.dumps(
-            {
-                "TimeUnix": _datetime64(row[0]),
-                "ServiceName": row[2],
-                "MetricName": row[3],
-                "MetricUnit": row[4],
-                "Attributes": _string_map(row[5]),
-                "ResourceAttributes": _string_map(row[6]),
-                "Value": row[7],
-            }
-        )
-        for row in rows
-    )

@@ -1,0 +1,41 @@
+"""The `run(sql, params)` functions the ClickHouse store talks through: one over a
+`clickhouse-connect` client (a ClickHouse server over HTTP), one over a chDB session (the engine
+in-process). Both take `{name:Type}` query parameters and answer the result rows as lists."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+#: `run(sql, params)`: run one statement, answer its result rows (none for a statement without).
+Runner = Callable[[str, Mapping[str, Any]], list[Sequence[Any]]]
+
+
+def _answers_rows(sql: str) -> bool:
+    head = sql.lstrip().split(None, 1)
+    return bool(head) and head[0].upper() in ("SELECT", "WITH", "SHOW", "DESCRIBE", "EXISTS")
+
+
+def client_runner(client: Any) -> Runner:
+    """Over a `clickhouse_connect` client (`clickhouse_connect.get_client(...)`)."""
+
+    def run(sql: str, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        if not _answers_rows(sql):
+            client.command(sql, parameters=dict(params) or None)
+            return []
+        return list(client.query(sql, parameters=dict(params)).result_rows)
+
+    return run
+
+
+def chdb_runner(session: Any) -> Runner:
+    """Over a chDB session (`chdb.session.Session(path)`)."""
+
+    def run(sql: str, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        result = session.query(sql, "JSONCompact", params=dict(params))
+        text = result.bytes() if hasattr(result, "bytes") else bytes(result)
+        return list(orjson.loads(text)["data"]) if text.strip() else []
+
+    return run
