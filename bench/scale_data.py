@@ -88,7 +88,7 @@ FROM numbers({offset}, {count})
 
 def _create_tables(session: Any) -> None:
     from sdk_telemetry.store.clickhouse import OTEL_TRACES_DDL
-    from sdk_telemetry.store.clickhouse_sql import OTEL_LOGS_DDL
+    from sdk_telemetry.store.clickhouse.expressions import OTEL_LOGS_DDL
 
     session.query(OTEL_TRACES_DDL)
     session.query(OTEL_LOGS_DDL)
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from chdb import session as chdb_session
 
-    from sdk_telemetry.store.clickhouse_reader import ClickHouseReader
+    from sdk_telemetry.store.clickhouse.reader import ClickHouseReader
     from sdk_telemetry.store.reader import Buckets, Scope
 
     session = chdb_session.Session(options.path or tempfile.mkdtemp(prefix="chdb-scale-"))

@@ -27,7 +27,7 @@ from sdk_telemetry_exporters import attributes as attr
 
 from sdk_telemetry.store import _rows, _sqlite
 from sdk_telemetry.store.clickhouse import ClickHouseStore, trace_rows_as_json_each_row
-from sdk_telemetry.store.clickhouse_sql import OTEL_LOGS_DDL
+from sdk_telemetry.store.clickhouse.expressions import OTEL_LOGS_DDL
 
 NS = 1_000_000_000
 MS = 1_000_000

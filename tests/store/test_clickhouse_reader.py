@@ -12,7 +12,7 @@ import pytest
 from chdb import session as chdb_session
 
 from sdk_telemetry.store.clickhouse import ClickHouseStore
-from sdk_telemetry.store.clickhouse_reader import ClickHouseReader
+from sdk_telemetry.store.clickhouse.reader import ClickHouseReader
 from sdk_telemetry.store.queries import QueryError
 from sdk_telemetry.store.reader import Buckets, Scope
 from sdk_telemetry.store.sqlite_reader import window_funnel_level

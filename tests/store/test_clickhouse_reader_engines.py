@@ -15,7 +15,7 @@ import pytest
 from chdb import session as chdb_session
 
 from sdk_telemetry.store.clickhouse import ClickHouseStore
-from sdk_telemetry.store.clickhouse_reader import ClickHouseReader
+from sdk_telemetry.store.clickhouse.reader import ClickHouseReader
 from sdk_telemetry.store.reader import Buckets, Reader, Scope
 from sdk_telemetry.store.sqlite_reader import SQLiteReader
 from tests.helpers.engines import DAY, NS, START, assert_same, calls_of, dataset, load_clickhouse, load_sqlite, plain

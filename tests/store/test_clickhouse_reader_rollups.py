@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 from chdb import session as chdb_session
 
-from sdk_telemetry.store import clickhouse_rollups as rollups
 from sdk_telemetry.store import trace_row
-from sdk_telemetry.store.clickhouse import ClickHouseStore, trace_rows_as_json_each_row
-from sdk_telemetry.store.clickhouse_reader import ClickHouseReader
+from sdk_telemetry.store.clickhouse import ClickHouseStore, rollups, trace_rows_as_json_each_row
+from sdk_telemetry.store.clickhouse.reader import ClickHouseReader
 from sdk_telemetry.store.reader import Aggregate, Buckets, Scope
 from sdk_telemetry.store.sketch import Sketch
 from tests.helpers.engines import DAY, END, NS, START, Call, calls_of, dataset, figures, grouped, load_clickhouse

@@ -25,7 +25,8 @@ from sdk_telemetry.store._sqlite import (
 )
 from sdk_telemetry.store._store import LocalStore, health
 from sdk_telemetry.store.clickhouse import ClickHouseStore
-from sdk_telemetry.store.clickhouse_open import (
+from sdk_telemetry.store.clickhouse.reader import ClickHouseReader
+from sdk_telemetry.store.clickhouse.urls import (
     MissingExtra,
     chdb_session,
     is_chdb,
@@ -33,7 +34,6 @@ from sdk_telemetry.store.clickhouse_open import (
     open_clickhouse_reader,
     shown,
 )
-from sdk_telemetry.store.clickhouse_reader import ClickHouseReader
 from sdk_telemetry.store.exporter import LocalSpanExporter
 from sdk_telemetry.store.queries import (
     AGGREGATIONS,

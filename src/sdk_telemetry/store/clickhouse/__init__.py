@@ -1,7 +1,9 @@
 """ClickHouse as the OpenTelemetry Collector's exporter writes it: its tables (`schema`), rows
 written into them with content-derived deduplication tokens (`writer`), the `run(sql, params)`
-functions over a clickhouse-connect client or a chDB session (`connection`), and the questions the
-SQLite store answers, asked of ClickHouse (`queries.ClickHouseStore`).
+functions over a clickhouse-connect client or a chDB session (`connection`), the questions the
+SQLite store answers, asked of ClickHouse (`queries.ClickHouseStore`), the store interface on those
+tables (`reader.ClickHouseReader`, its column expressions in `expressions`), the rollups as
+materialized views (`rollups`), and opening all of it by URL (`urls`: a server or `chdb:PATH`).
 
 The SQL runs on a ClickHouse server through `clickhouse-connect` (extra `clickhouse`) or on the
 embedded engine chDB (extra `chdb`).

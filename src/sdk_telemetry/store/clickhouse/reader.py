@@ -1,7 +1,7 @@
 """`ClickHouseReader`: the `Reader` interface answered by ClickHouse over the tables the
 OpenTelemetry Collector's ClickHouse exporter writes (`otel_traces`, `otel_logs`), in the engine's
 own SQL: `windowFunnel` for funnels, sorted `groupArray`s folded for paths, `uniqExact` for actors,
-exact nearest-rank percentiles by `quantilesExact`, and the rollup tables of `clickhouse_rollups`
+exact nearest-rank percentiles by `quantilesExact`, and the rollup tables of `rollups`
 for the part of a range older than the raw rows kept.
 
 Attributes are `Map(String, String)`; the session is the span's `session.id`, else the resource's;
@@ -17,9 +17,8 @@ from typing import Any, Literal
 
 from sdk_telemetry_exporters.attributes import ERROR_PROPAGATED, ERROR_TYPE, EVENT_ID, SESSION_ID
 
-from sdk_telemetry.store import clickhouse_rollups as rollups
-from sdk_telemetry.store.clickhouse import ClickHouseStore, Runner
-from sdk_telemetry.store.clickhouse_sql import (
+from sdk_telemetry.store.clickhouse import ClickHouseStore, Runner, rollups
+from sdk_telemetry.store.clickhouse.expressions import (
     CALLS,
     ENVIRONMENT,
     ERROR_KIND,
@@ -103,7 +102,7 @@ class ClickHouseReader:
 
     # Rollups.
     def create_rollups(self, retention_days: Mapping[str, int] | None = None) -> dict[str, int]:
-        """Create the rollup tables and their materialized views if absent (see `clickhouse_rollups`);
+        """Create the rollup tables and their materialized views if absent (see `rollups`);
         returns the stored calls copied into each new tier."""
         return rollups.create_rollups(self.run, retention_days)
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sdk_telemetry.store._sqlite import StoreError
 from sdk_telemetry.store.clickhouse import ClickHouseStore, Runner
-from sdk_telemetry.store.clickhouse_reader import ClickHouseReader
+from sdk_telemetry.store.clickhouse.reader import ClickHouseReader
 
 _SESSIONS: dict[str, Any] = {}
 _LOCK = threading.Lock()

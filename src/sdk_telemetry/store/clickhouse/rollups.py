@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sdk_telemetry.store.clickhouse import Runner
-from sdk_telemetry.store.clickhouse_sql import CALLS, ENVIRONMENT, FAILED, SKETCH_KEY, WEIGHT
+from sdk_telemetry.store.clickhouse.expressions import CALLS, ENVIRONMENT, FAILED, SKETCH_KEY, WEIGHT
 from sdk_telemetry.store.reader import Origin
 
 NS = 1_000_000_000
