@@ -20,6 +20,8 @@ from tests.helpers.processes import child_env
 
 DATA = dataset()
 RANGE = ["--since", str(START // NS), "--until", str(END // NS)]
+#: The dataset is from 2025: kept by no tier's default days (ClickHouse's TTL would drop it at once).
+FOREVER = [f"--retention-{tier}-days=0" for tier in ("hourly", "daily", "weekly", "monthly")]
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +86,28 @@ def test_a_clickhouse_that_cannot_be_read_is_one_line(tmp_path: Path, stores: tu
     server = command("stats", "--clickhouse", "http://127.0.0.1:9/default")
     assert server.returncode == 1 and server.stderr.count("\n") == 1
     assert "ClickHouse at http://127.0.0.1:9" in server.stderr
+
+
+def test_rollups_are_created_on_clickhouse_and_shown_for_both(stores: tuple[Path, str]) -> None:
+    path, url = stores
+    calls = len(DATA.calls)
+    local = command("rollups", "--store", str(path), "--json")
+    assert local.returncode == 0, local.stderr
+    tiers = json.loads(local.stdout)["tiers"]
+    assert [tier["tier"] for tier in tiers] == ["hour", "day", "week", "month"]
+    # Every stored call is in the hours; the coarser tiers get the hours as they are folded in.
+    assert tiers[0]["kept"] == calls and all(0 < tier["kept"] <= calls for tier in tiers)
+    before = command("rollups", "--clickhouse", url, "--json")
+    assert before.returncode == 0 and json.loads(before.stdout)["tiers"] == []
+    made = command("rollups", "--clickhouse", url, "--create", "--json", *FOREVER)
+    assert made.returncode == 0, made.stderr
+    answer = json.loads(made.stdout)
+    assert answer["created"] == {"hour": calls, "day": calls, "week": calls, "month": calls}
+    assert [(tier["tier"], tier["kept"]) for tier in answer["tiers"]] == [(tier["tier"], calls) for tier in tiers]
+    assert answer["tiers"][0]["calls"] == tiers[0]["calls"]
+    assert [tier["first"] for tier in answer["tiers"]] == [tier["first"] for tier in tiers]
+    again = command("rollups", "--clickhouse", url, "--create", "--json", *FOREVER)  # idempotent: nothing rolled up twice
+    assert json.loads(again.stdout)["created"] == {}
+    assert [tier["kept"] for tier in json.loads(again.stdout)["tiers"]] == [calls] * 4
+    refused = command("rollups", "--store", str(path), "--create")
+    assert refused.returncode == 2 and "--create is for ClickHouse" in refused.stderr

@@ -63,6 +63,22 @@ ClickHouseOption = Annotated[
         show_default=False,
     ),
 ]
+#: The days each rollup tier is kept (`serve`, `retention`, `rollups --create`).
+HourlyDaysOption = Annotated[
+    float,
+    typer.Option(envvar="SDK_TELEMETRY_RETENTION_HOURLY_DAYS", help="Days hourly rollups are kept (0: forever)."),
+]
+DailyDaysOption = Annotated[
+    float, typer.Option(envvar="SDK_TELEMETRY_RETENTION_DAILY_DAYS", help="Days daily rollups are kept (0: forever).")
+]
+WeeklyDaysOption = Annotated[
+    float,
+    typer.Option(envvar="SDK_TELEMETRY_RETENTION_WEEKLY_DAYS", help="Days weekly rollups are kept (0: forever)."),
+]
+MonthlyDaysOption = Annotated[
+    float,
+    typer.Option(envvar="SDK_TELEMETRY_RETENTION_MONTHLY_DAYS", help="Days monthly rollups are kept (0: forever)."),
+]
 ByOption = Annotated[str, typer.Option(help="Whom to count: session, user (enduser.id) or a resource attribute key.")]
 PeriodOption = Annotated[str, typer.Option(help="hour, day, week or a duration such as 6h.")]
 

@@ -8,6 +8,7 @@ each analysis takes `--service` and `--environment`.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import time
 from collections.abc import Iterator
@@ -44,19 +45,24 @@ from sdk_telemetry.analytics import (
 from sdk_telemetry.cli._options import (
     ByOption,
     ClickHouseOption,
+    DailyDaysOption,
     EnvironmentOption,
+    HourlyDaysOption,
     JsonOption,
+    MonthlyDaysOption,
     PeriodOption,
     ServiceOption,
     StoreOption,
     StoreQuery,
     StoreRange,
+    WeeklyDaysOption,
     console,
     grouped,
     missing_extra,
     print_json,
     reading,
 )
+from sdk_telemetry.store import DEFAULT_ROLLUP_DAYS, TIERS, iso
 
 LimitOption = Annotated[int, typer.Option(min=1, max=10_000, help="How many rows at most.")]
 
@@ -470,6 +476,58 @@ def register_cli(app: typer.Typer) -> None:
                     cursor = update["cursor"]
             except KeyboardInterrupt:
                 pass
+
+    @app.command("rollups")
+    def rollups_command(
+        store: StoreOption = None,
+        clickhouse: ClickHouseOption = None,
+        create: Annotated[
+            bool,
+            typer.Option(
+                "--create",
+                help="On ClickHouse: create the rollup tables and their materialized views over otel_traces if "
+                "absent, and roll up the calls already stored (once).",
+            ),
+        ] = False,
+        retention_hourly_days: HourlyDaysOption = DEFAULT_ROLLUP_DAYS["hour"],
+        retention_daily_days: DailyDaysOption = DEFAULT_ROLLUP_DAYS["day"],
+        retention_weekly_days: WeeklyDaysOption = DEFAULT_ROLLUP_DAYS["week"],
+        retention_monthly_days: MonthlyDaysOption = DEFAULT_ROLLUP_DAYS["month"],
+        json: JsonOption = False,
+    ) -> None:
+        """What each rollup tier (hour, day, week, month) holds, and from when raw rows hold every call."""
+        with StoreRange(store=store, clickhouse=clickhouse).source() as source:
+            created: dict[str, int] = {}
+            if create:
+                make = getattr(source.reader, "create_rollups", None)
+                if make is None:
+                    typer.echo("sdk-telemetry rollups: --create is for ClickHouse (the store keeps its own)", err=True)
+                    raise typer.Exit(2)
+                kept = (retention_hourly_days, retention_daily_days, retention_weekly_days, retention_monthly_days)
+                # ClickHouse's TTL counts whole days: a fraction is rounded up (0 keeps forever).
+                created = make({tier: math.ceil(days) for tier, days in zip(TIERS, kept, strict=True)})
+            tiers = source.reader.rollup_tiers()
+            since = source.reader.raw_complete_since()
+        answer = {
+            "engine": source.reader.engine,
+            "raw_complete_since": iso(since) if since is not None else None,
+            "created": created,
+            "tiers": [{**dataclasses.asdict(row), "first": iso(row.first), "last": iso(row.last)} for row in tiers],
+        }
+        if json:
+            return print_json(answer)
+        for tier, copied in created.items():
+            typer.echo(f"created the {tier} rollup ({copied:,} stored call(s) rolled up)")
+        table = Table(title=f"Rollups — {source.reader.location}", title_justify="left")
+        for column in ("tier", "buckets", "first", "last", "calls", "stored"):
+            table.add_column(column, justify="right" if column in ("buckets", "calls", "stored") else "left")
+        for row in tiers:
+            table.add_row(
+                row.tier, f"{row.rows:,}", iso(row.first) or "-", iso(row.last) or "-", f"{row.calls:,.0f}",
+                f"{row.kept:,}",
+            )  # fmt: skip
+        console().print(table if tiers else "no rollups (on ClickHouse: sdk-telemetry rollups --create)")
+        console().print(f"raw rows hold every call since: {answer['raw_complete_since'] or 'the first one'}")
 
     @app.command("export")
     @grouped

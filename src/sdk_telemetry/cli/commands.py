@@ -19,10 +19,14 @@ from sdk_telemetry._version import __version__
 from sdk_telemetry.analytics import Location, did_you_mean
 from sdk_telemetry.cli._options import (
     ClickHouseOption,
+    DailyDaysOption,
+    HourlyDaysOption,
+    MonthlyDaysOption,
     SinceOption,
     StoreOption,
     StoreQuery,
     UntilOption,
+    WeeklyDaysOption,
     console,
     grouped,
     is_loopback,
@@ -288,22 +292,10 @@ def serve(
     retention_interval: Annotated[
         float, typer.Option(envvar="SDK_TELEMETRY_RETENTION_INTERVAL", help="Seconds between retention sweeps.")
     ] = DEFAULT_RETENTION_INTERVAL,
-    retention_hourly_days: Annotated[
-        float,
-        typer.Option(envvar="SDK_TELEMETRY_RETENTION_HOURLY_DAYS", help="Days hourly rollups are kept (0: forever)."),
-    ] = DEFAULT_ROLLUP_DAYS["hour"],
-    retention_daily_days: Annotated[
-        float,
-        typer.Option(envvar="SDK_TELEMETRY_RETENTION_DAILY_DAYS", help="Days daily rollups are kept (0: forever)."),
-    ] = DEFAULT_ROLLUP_DAYS["day"],
-    retention_weekly_days: Annotated[
-        float,
-        typer.Option(envvar="SDK_TELEMETRY_RETENTION_WEEKLY_DAYS", help="Days weekly rollups are kept (0: forever)."),
-    ] = DEFAULT_ROLLUP_DAYS["week"],
-    retention_monthly_days: Annotated[
-        float,
-        typer.Option(envvar="SDK_TELEMETRY_RETENTION_MONTHLY_DAYS", help="Days monthly rollups are kept (0: forever)."),
-    ] = DEFAULT_ROLLUP_DAYS["month"],
+    retention_hourly_days: HourlyDaysOption = DEFAULT_ROLLUP_DAYS["hour"],
+    retention_daily_days: DailyDaysOption = DEFAULT_ROLLUP_DAYS["day"],
+    retention_weekly_days: WeeklyDaysOption = DEFAULT_ROLLUP_DAYS["week"],
+    retention_monthly_days: MonthlyDaysOption = DEFAULT_ROLLUP_DAYS["month"],
     clickhouse_url: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(

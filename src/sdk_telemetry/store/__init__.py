@@ -60,6 +60,7 @@ from sdk_telemetry.store.reader import (
     Scope,
     SessionRow,
     SpanRow,
+    TierRow,
     Usage,
 )
 from sdk_telemetry.store.retention import (
@@ -108,6 +109,7 @@ __all__ = [
     "SpanRow",
     "StoreError",
     "Tier",
+    "TierRow",
     "TraceRow",
     "Usage",
     "apply_retention",

@@ -176,6 +176,18 @@ class SessionRow:
 
 
 @dataclass(frozen=True)
+class TierRow:
+    """What one rollup tier holds."""
+
+    tier: Origin
+    rows: int  # buckets, one per (bucket start, function, service, environment)
+    first: int | None  # the oldest bucket's start (ns)
+    last: int | None  # the newest bucket's start (ns)
+    kept: int  # stored calls rolled up
+    calls: float  # scaled by sampling
+
+
+@dataclass(frozen=True)
 class Usage:
     """Distinct actors per period (`active`), over the range (`everyone`), and per function."""
 
@@ -231,6 +243,14 @@ class Reader(Protocol):
 
     def active_actors(self, scope: Scope, by: str) -> int:
         """Distinct actors with calls in `scope`."""
+        ...
+
+    def rollup_tiers(self) -> list[TierRow]:
+        """What each rollup tier holds, finest first (no tiers: none kept)."""
+        ...
+
+    def raw_complete_since(self) -> int | None:
+        """From when (ns) raw rows hold every stored call; None when no raw row was ever deleted."""
         ...
 
     # Who did what.

@@ -27,9 +27,10 @@ from sdk_telemetry.store.reader import (
     Scope,
     SessionRow,
     SpanRow,
+    TierRow,
     Usage,
 )
-from sdk_telemetry.store.rollups import combine, raw_complete_since, read_rollups
+from sdk_telemetry.store.rollups import TIERS, combine, raw_complete_since, read_rollups
 
 HOUR_NS = 3600 * 1_000_000_000
 #: Resource attributes that name the actor an analysis counts.
@@ -337,6 +338,23 @@ class SQLiteReader:
             if failed:
                 totals[1] += weight
         return groups
+
+    def rollup_tiers(self) -> list[TierRow]:
+        """What each rollup tier holds, finest first."""
+        if not self._rollups:
+            return []
+        found = {
+            tier: TierRow(tier, int(rows), first, last, int(kept or 0), float(calls or 0.0))
+            for tier, rows, first, last, kept, calls in self.connection.execute(
+                "SELECT Tier, COUNT(*), MIN(BucketStart), MAX(BucketStart), SUM(Kept), SUM(Calls) "
+                "FROM otel_traces_rollups GROUP BY Tier"
+            )
+        }
+        return [found.get(tier, TierRow(tier, 0, None, None, 0, 0.0)) for tier in TIERS]
+
+    def raw_complete_since(self) -> int | None:
+        """From when (ns) raw rows hold every stored call (retention's last trim)."""
+        return raw_complete_since(self.connection) if self._rollups else None
 
     def error_groups(self, scope: Scope, limit: int) -> list[ErrorGroupRow]:
         """Failed calls by (error type, function), the most frequent first."""

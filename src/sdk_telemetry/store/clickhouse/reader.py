@@ -43,6 +43,7 @@ from sdk_telemetry.store.reader import (
     Scope,
     SessionRow,
     SpanRow,
+    TierRow,
     Usage,
 )
 from sdk_telemetry.store.sketch import Sketch
@@ -302,6 +303,31 @@ class ClickHouseReader:
             p95=int(p95),
             p99=int(p99),
         )
+
+    def rollup_tiers(self) -> list[TierRow]:
+        """What each rollup table holds, finest first (the tiers whose table exists)."""
+        present = rollups.existing(self.run)
+        found = []
+        for tier in rollups.TIERS:
+            if tier.name not in present:
+                continue
+            ((rows, first, last, kept, calls),) = self.run(
+                f"SELECT count(), toInt64(toUnixTimestamp(min(Bucket))), toInt64(toUnixTimestamp(max(Bucket))), "
+                f"sum(Kept), sum(Calls) FROM {tier.table} FINAL",
+                {},
+            )
+            empty = int(rows) == 0
+            found.append(
+                TierRow(
+                    tier.name,
+                    int(rows),
+                    None if empty else int(first) * 1_000_000_000,
+                    None if empty else int(last) * 1_000_000_000,
+                    int(kept or 0),
+                    float(calls or 0.0),
+                )
+            )
+        return found
 
     def raw_complete_since(self) -> int | None:
         """The oldest stored call's Timestamp: raw rows are complete from there on (None without calls)."""

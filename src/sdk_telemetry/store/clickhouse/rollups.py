@@ -104,7 +104,7 @@ CREATE TABLE IF NOT EXISTS {tier.table} (
 ) ENGINE = AggregatingMergeTree
 PARTITION BY toYYYYMM(Bucket)
 ORDER BY (Bucket, SpanName, ServiceName, Environment)
-TTL Bucket + INTERVAL {int(days)} DAY
+{f"TTL Bucket + INTERVAL {int(days)} DAY" if days > 0 else ""}
 SETTINGS non_replicated_deduplication_window = 1000
 """
 
@@ -136,8 +136,10 @@ def create_rollups(run: Runner, retention_days: Mapping[str, int] | None = None)
     """
     days = {**DEFAULT_RETENTION_DAYS, **(retention_days or {})}
     for name, value in days.items():
-        if name not in DEFAULT_RETENTION_DAYS or not isinstance(value, int) or value < 1:
-            raise ValueError(f"rollup retention: expected a whole number of days >= 1 per tier, got {name}={value!r}")
+        if name not in DEFAULT_RETENTION_DAYS or not isinstance(value, int) or value < 0:
+            raise ValueError(
+                f"rollup retention: expected a whole number of days per tier (0: forever), got {name}={value!r}"
+            )
     tables = {str(row[0]) for row in run("SELECT name FROM system.tables WHERE database = currentDatabase()", {})}
     if "otel_traces" not in tables:
         raise ValueError(
