@@ -106,7 +106,9 @@ def test_rollups_are_created_on_clickhouse_and_shown_for_both(stores: tuple[Path
     assert [(tier["tier"], tier["kept"]) for tier in answer["tiers"]] == [(tier["tier"], calls) for tier in tiers]
     assert answer["tiers"][0]["calls"] == tiers[0]["calls"]
     assert [tier["first"] for tier in answer["tiers"]] == [tier["first"] for tier in tiers]
-    again = command("rollups", "--clickhouse", url, "--create", "--json", *FOREVER)  # idempotent: nothing rolled up twice
+    again = command(
+        "rollups", "--clickhouse", url, "--create", "--json", *FOREVER
+    )  # idempotent: nothing rolled up twice
     assert json.loads(again.stdout)["created"] == {}
     assert [tier["kept"] for tier in json.loads(again.stdout)["tiers"]] == [calls] * 4
     refused = command("rollups", "--store", str(path), "--create")

@@ -415,8 +415,8 @@ def serve(
     try:
         application = create_app(settings)
         mount(application, read_from, monitors=rules, api_keys=None if insecure_no_auth else keys)
-    except ImportError as exc:
-        typer.echo(f"sdk-telemetry serve: --clickhouse-url needs the clickhouse extra ({exc})", err=True)
+    except MissingExtra as exc:
+        typer.echo(f"sdk-telemetry serve: --clickhouse-url: {exc}", err=True)
         raise typer.Exit(1) from None
     config = uvicorn_config(application, settings, lifespan="on")
     _server_class(uvicorn.Server)(config).run(sockets=[sock])

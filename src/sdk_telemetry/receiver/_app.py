@@ -41,6 +41,7 @@ from sdk_telemetry.store import (
     get_metrics,
     health,
     iso,
+    open_clickhouse,
     retention_cutoff,
     retention_step,
     rollup_cutoffs,
@@ -632,15 +633,14 @@ def _with_retries(insert: Callable[[list[tuple[Any, ...]]], None], rows: list[tu
 def create_app(settings: ReceiverSettings, clickhouse: ClickHouseStore | None = None) -> Starlette:
     """The receiver app for `settings`; the store writer starts and stops with the app's lifespan.
 
-    `clickhouse` (or `settings.clickhouse_url`, which needs the `clickhouse` extra) receives a copy
+    `clickhouse` (or `settings.clickhouse_url`: a server URL, which needs the `clickhouse` extra, or
+    `chdb:PATH`, the embedded engine, extra `chdb`) receives a copy
     of every span, event and metric value newly stored (`otel_traces`, `otel_logs`,
     `otel_metrics_gauge`, created as the Collector's exporter creates them).
     """
     receiver = Receiver(settings)
     if clickhouse is None and settings.clickhouse_url:
-        import clickhouse_connect  # type: ignore[import-not-found,unused-ignore]
-
-        clickhouse = ClickHouseStore.from_client(clickhouse_connect.get_client(dsn=settings.clickhouse_url))
+        clickhouse = open_clickhouse(settings.clickhouse_url)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -4,6 +4,7 @@ in-process). Both take `{name:Type}` query parameters and answer the result rows
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -11,6 +12,9 @@ import orjson
 
 #: `run(sql, params)`: run one statement, answer its result rows (none for a statement without).
 Runner = Callable[[str, Mapping[str, Any]], list[Sequence[Any]]]
+#: chDB runs one engine per process, and a session is not safe to query from two threads at once
+#: (a receiver's writer copying while the dashboard reads): its statements are taken one at a time.
+_CHDB_LOCK = threading.Lock()
 
 
 def _answers_rows(sql: str) -> bool:
@@ -34,7 +38,8 @@ def chdb_runner(session: Any) -> Runner:
     """Over a chDB session (`chdb.session.Session(path)`)."""
 
     def run(sql: str, params: Mapping[str, Any]) -> list[Sequence[Any]]:
-        result = session.query(sql, "JSONCompact", params=dict(params))
+        with _CHDB_LOCK:
+            result = session.query(sql, "JSONCompact", params=dict(params))
         text = result.bytes() if hasattr(result, "bytes") else bytes(result)
         return list(orjson.loads(text)["data"]) if text.strip() else []
 
