@@ -34,7 +34,7 @@ from sdk_telemetry.analytics import (
     trace,
 )
 from sdk_telemetry.dashboard._data import overview
-from sdk_telemetry.store import ClickHouseReader, ClickHouseStore, SQLiteReader
+from sdk_telemetry.store import Buckets, ClickHouseReader, ClickHouseStore, Scope, SQLiteReader
 from tests.helpers.engines import DAY, END, START, Dataset, assert_same, dataset, load_clickhouse, load_sqlite, plain
 
 DATA: Dataset = dataset()
@@ -186,3 +186,15 @@ def test_the_dashboard_overview(engines: dict[str, Source]) -> None:
     assert pages["clickhouse"].pop("engine") == "clickhouse"
     same(pages["sqlite"], pages["clickhouse"])
     assert pages["sqlite"]["funnel"] is not None and pages["sqlite"]["series"]
+
+
+def test_buckets_before_their_origin_round_down_alike(engines: dict[str, Source]) -> None:
+    # An origin after the data: every index is negative, and rounds toward minus infinity on both.
+    grid = Buckets(END + 3600 * NS // 2, DAY)
+    answers = {name: source.reader.aggregate(Scope(START, END), grid) for name, source in engines.items()}
+    same(answers["sqlite"].rows, answers["clickhouse"].rows)
+    keys = [row.key for row in answers["sqlite"].rows]
+    first, last = min(row[0] for row in DATA.calls), max(row[0] for row in DATA.calls)
+    assert keys[0] == (first - grid.origin) // DAY < keys[-1] == (last - grid.origin) // DAY < 0
+    cohorts = {name: source.reader.cohorts(Scope(START, END), "user", grid, 4) for name, source in engines.items()}
+    assert cohorts["sqlite"] == cohorts["clickhouse"] and min(cohorts["sqlite"]) < 0

@@ -81,6 +81,13 @@ def window_funnel_level(events: list[tuple[int, str]], steps: Sequence[str], win
     return best
 
 
+def _bucket_index(buckets: Buckets) -> str:
+    """SQL for the index of the bucket holding `Timestamp`, rounded down before the origin too
+    (SQLite's integer division rounds toward zero)."""
+    offset, step = f"(Timestamp - {int(buckets.origin)})", int(buckets.step)
+    return f"({offset} / {step} - ({offset} % {step} < 0))"
+
+
 def _order(key: Any) -> Any:
     """Group keys in key order (None, the overall group's key, alone)."""
     return (0, "") if key is None else (1, key)
@@ -321,7 +328,7 @@ class SQLiteReader:
         elif group == "function":
             key = "SpanName"
         else:
-            key = f"((Timestamp - {int(group.origin)}) / {int(group.step)})"
+            key = _bucket_index(group)
         condition, params = self._calls(scope)
         groups: dict[Any, tuple[list[int], list[float]]] = {}
         cursor = self.connection.execute(
@@ -452,7 +459,7 @@ class SQLiteReader:
         # Distinct (actor, period) pairs in SQL; cohorts in one pass here (SQLite joins a CTE slowly).
         pairs = self.connection.execute(
             f"""
-            SELECT DISTINCT {actor} AS actor, ((Timestamp - {int(period.origin)}) / {int(period.step)}) AS period
+            SELECT DISTINCT {actor} AS actor, {_bucket_index(period)} AS period
             FROM otel_traces WHERE {condition} AND actor IS NOT NULL
             ORDER BY actor, period
             """,
@@ -474,7 +481,7 @@ class SQLiteReader:
         condition, params = self._calls(scope)
         actor, actor_params = self._entity(by)
         triples = self.connection.execute(
-            f"SELECT DISTINCT SpanName, ((Timestamp - {int(period.origin)}) / {int(period.step)}), {actor} AS actor "
+            f"SELECT DISTINCT SpanName, {_bucket_index(period)}, {actor} AS actor "
             f"FROM otel_traces WHERE {condition} AND actor IS NOT NULL",
             [*actor_params, *params],
         )
