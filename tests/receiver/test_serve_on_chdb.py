@@ -56,4 +56,5 @@ def test_the_dashboard_reads_the_clickhouse_the_receiver_copies_into(tmp_path: P
         assert page["totals"]["calls"] == 12 and page["services"] == ["laptop-sdk"]
     finally:
         process.terminate()
-        process.communicate(timeout=30)
+        _, err = process.communicate(timeout=30)
+    assert "ClickHouse has no rollups yet: `sdk-telemetry rollups --create" in err

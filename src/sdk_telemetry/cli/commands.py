@@ -405,6 +405,12 @@ def serve(
     typer.echo(f"sdk-telemetry serve: storing in {path} (retention {retention_days:g} days){copy}")
     reads = f" (reading ClickHouse at {read_from})" if clickhouse else ""
     typer.echo(f"sdk-telemetry serve: dashboard at http://{shown}:{bound}/dashboard/{reads}")
+    if clickhouse and not _clickhouse_rollups(read_from):
+        typer.echo(
+            "sdk-telemetry serve: ClickHouse has no rollups yet: `sdk-telemetry rollups --create --clickhouse URL` "
+            "makes long ranges and the filters' lists fast",
+            err=True,
+        )
     if removed:
         typer.echo(f"sdk-telemetry serve: retention removed {removed}")
     for warning in unknown:  # before the rules' line: a reader of that line has seen them
@@ -447,6 +453,16 @@ def _prepare_store(path: Path, retention_days: float, rollup_days: dict[Tier, fl
     if deleted.get("rollups"):
         text += f"{'; ' if text else ''}{deleted['rollups']:,} rollup bucket(s) older than their tier keeps"
     return text
+
+
+def _clickhouse_rollups(location: Location) -> bool:
+    """Whether the ClickHouse at `location` keeps rollups (True when it cannot be asked now: the
+    dashboard says why on its own)."""
+    try:
+        with location.open() as source:
+            return bool(source.reader.rollup_tiers())
+    except Exception:  # unreachable, no tables yet: not this notice's business
+        return True
 
 
 def _server_class(base: Any) -> Any:
