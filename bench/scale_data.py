@@ -87,11 +87,9 @@ FROM numbers({offset}, {count})
 
 
 def _create_tables(session: Any) -> None:
-    from sdk_telemetry.store.clickhouse import OTEL_TRACES_DDL
-    from sdk_telemetry.store.clickhouse.expressions import OTEL_LOGS_DDL
+    from sdk_telemetry.store.clickhouse import ClickHouseStore
 
-    session.query(OTEL_TRACES_DDL)
-    session.query(OTEL_LOGS_DDL)
+    ClickHouseStore.from_chdb(session).create_tables()  # the Collector's tables, as its exporter makes them
 
 
 def generate_chdb(session: Any, spans: int, days: int, seed: int = 16) -> None:

@@ -4,6 +4,7 @@ within 1 % of the exact figures of the full dataset (counts exactly)."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,13 @@ def test_functions_summary_and_the_dashboard_over_30_days(trimmed: sqlite3.Conne
     page = overview(source, "30d", now=NOW / NS)
     close(page["totals"], exact(first, NOW))
     assert sum(bucket["calls"] for bucket in page["overall_series"]) == pytest.approx(page["totals"]["calls"])
+
+
+def test_the_whole_range_reaches_back_through_the_rollups(trimmed: sqlite3.Connection) -> None:
+    source = Source(SQLiteReader(trimmed, Path("trimmed.sqlite3")))
+    page = overview(source, "all", now=NOW / NS)
+    start = int(datetime.fromisoformat(page["time_range"]["start"].replace("Z", "+00:00")).timestamp()) * NS
+    first = min(row[0] for row in ROWS)
+    assert start <= first and first - start < 7 * DAY  # the oldest week's Monday at most: not the raw week
+    assert {"week", "raw"} <= set(page["totals"]["read_from"])
+    assert page["totals"]["calls"] == pytest.approx(sum(1 / row[17] for row in ROWS), rel=1e-9)

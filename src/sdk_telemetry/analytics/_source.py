@@ -81,11 +81,22 @@ class Source:
         return by
 
     def bounds(self, time_range: TimeRange) -> TimeRange:
-        """`time_range` with open ends closed on the first and last stored invocation."""
+        """`time_range` with open ends closed on the first and last stored invocation (where raw rows
+        were trimmed by retention: on the oldest hour, day or week bucket of the rollups)."""
         if time_range.start is not None and time_range.end is not None:
             return time_range
         scope = self.scope(time_range)
         low = self.reader.edge(scope) if time_range.start is None else time_range.start
+        since = self.reader.raw_complete_since() if time_range.start is None else None
+        if since is not None:  # raw rows were trimmed: the rollups reach further back
+            # Hour, day and week buckets start within a week of their oldest call; months would not.
+            rolled = [
+                tier.first
+                for tier in self.reader.rollup_tiers()
+                if tier.tier != "month" and tier.first is not None and tier.first < since
+            ]
+            if rolled and (low is None or min(rolled) < low):
+                low = min(rolled)
         high = self.reader.edge(scope, last=True) if time_range.end is None else time_range.end - 1
         start = time_range.start if time_range.start is not None else (low if low is not None else 0)
         end = time_range.end if time_range.end is not None else (high + 1 if high is not None else start + 1)

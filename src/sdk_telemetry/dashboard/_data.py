@@ -23,6 +23,8 @@ from sdk_telemetry.store import iso
 
 RANGES = ("15m", "1h", "6h", "24h", "7d", "30d", "all")
 DEFAULT_RANGE = "24h"
+#: The automatic funnel's steps are the main journey of the range's last day.
+JOURNEY_WINDOW_NS = 86400 * NS
 
 
 def time_range(key: str, now: float | None = None) -> TimeRange:
@@ -45,8 +47,8 @@ def overview(
 ) -> dict[str, Any]:
     """Everything the page draws, for one range and (optionally) one function.
 
-    Without `steps`, the funnel follows the main journey: of the commonest session paths (two steps or
-    more, cut at four), the one covering the most calls (sessions times steps).
+    Without `steps`, the funnel follows the main journey: of the commonest session paths of the range's
+    last day (two steps or more, cut at four), the one covering the most calls (sessions times steps).
     """
     moment = time.time() if now is None else now
     period = time_range(range_key, moment)
@@ -59,8 +61,11 @@ def overview(
     series = performance(source, selected, period)
     overall = series if selected is None else performance(source, None, period, series.step_seconds)
     chosen_steps = steps
-    if not chosen_steps:
-        paths = journeys(source, "session", period, max_steps=4, limit=20).paths
+    if not chosen_steps:  # from the range's last day: the journeys of every session are the costliest question
+        bounded = source.bounds(period)
+        assert bounded.start is not None and bounded.end is not None
+        recent = TimeRange(max(bounded.start, bounded.end - JOURNEY_WINDOW_NS), bounded.end)
+        paths = journeys(source, "session", recent, max_steps=4, limit=20).paths
         candidates = [p for p in paths if len(p["path"]) >= 2]
         if candidates:  # the journey covering the most calls: common and long
             chosen_steps = max(candidates, key=lambda p: (p["count"] * len(p["path"]), p["count"]))["path"]
