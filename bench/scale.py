@@ -143,9 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         connection = sqlite3.connect(store)
         apply_retention(connection, 7)
         connection.close()
-        print(
-            f"SQLite: {options.sqlite_spans:,} spans stored and a week kept raw in {time.perf_counter() - started:.0f} s"
-        )
+        seconds = time.perf_counter() - started
+        print(f"SQLite: {options.sqlite_spans:,} spans stored and a week kept raw in {seconds:.0f} s")
     ClickHouseStore.from_chdb(session).create_tables()
     if reader.stored_spans() < options.chdb_spans:
         started = time.perf_counter()
