@@ -29,6 +29,7 @@ from sdk_telemetry.store.clickhouse.reader import ClickHouseReader
 from sdk_telemetry.store.clickhouse.urls import (
     MissingExtra,
     chdb_session,
+    close_chdb,
     is_chdb,
     open_clickhouse,
     open_clickhouse_reader,
@@ -114,6 +115,7 @@ __all__ = [
     "Usage",
     "apply_retention",
     "chdb_session",
+    "close_chdb",
     "combine",
     "connect",
     "content_id",

@@ -72,6 +72,14 @@ def chdb_session(path: str) -> Any:
         return session
 
 
+def close_chdb() -> None:
+    """Close the process's chDB session, if one is open (before the process uses another directory)."""
+    with _LOCK:
+        for session in _SESSIONS.values():
+            session.close()
+        _SESSIONS.clear()
+
+
 def open_clickhouse(url: str) -> ClickHouseStore:
     """The ClickHouse at `url` (a server DSN or `chdb:PATH`)."""
     if is_chdb(url):
