@@ -303,7 +303,15 @@ class SQLiteReader:
         raw = [_figures(key, list(durations), counts) for key, (durations, counts) in groups.items()]
         rows = combine(rolled, sorted(raw, key=lambda row: _order(row.key)), lambda key: groups[key][0])
         used: list[Origin] = [*origins, "raw"] if groups or not origins else origins
-        return Aggregation(rows, used)
+        total = None
+        if isinstance(group, Buckets) and rows:  # the overall figures from the same raw rows and the rollups
+            everything = [duration for durations, _ in groups.values() for duration in durations]
+            counts = [sum(t[0] for _, t in groups.values()), sum(t[1] for _, t in groups.values())]
+            whole = [_figures(None, list(everything), counts)] if everything else []
+            overall, more = read_rollups(self.connection, scope, None, cut)
+            total = next(iter(combine(overall, whole, lambda key: everything)), None)
+            used += [origin for origin in more if origin not in used]
+        return Aggregation(rows, used, total)
 
     def _rollup_cut(self, scope: Scope, group: Literal["function"] | Buckets | None) -> int | None:
         """Where raw rows take over from rollups for `scope` (None: raw rows answer it all): the hour
