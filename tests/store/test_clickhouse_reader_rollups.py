@@ -103,8 +103,10 @@ def test_creating_the_rollups_again_copies_nothing(reader: ClickHouseReader) -> 
 
 
 def test_a_bad_retention_is_refused_by_name(reader: ClickHouseReader) -> None:
-    with pytest.raises(ValueError, match=r"rollup retention.*hour=0"):
-        reader.create_rollups({"hour": 0})
+    with pytest.raises(ValueError, match=r"rollup retention.*hour=-1"):
+        reader.create_rollups({"hour": -1})
+    with pytest.raises(ValueError, match=r"rollup retention.*minute=3"):
+        reader.create_rollups({"minute": 3})
 
 
 def test_rollups_need_the_collectors_table(reader: ClickHouseReader) -> None:
