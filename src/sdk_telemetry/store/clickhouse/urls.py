@@ -9,6 +9,7 @@ closes it).
 
 from __future__ import annotations
 
+import atexit
 import threading
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -78,6 +79,10 @@ def close_chdb() -> None:
         for session in _SESSIONS.values():
             session.close()
         _SESSIONS.clear()
+
+
+# A session left open to the interpreter's finalization crashes (SIGSEGV) or hangs the exit.
+atexit.register(close_chdb)
 
 
 def open_clickhouse(url: str) -> ClickHouseStore:
