@@ -187,11 +187,11 @@ class Spool:
 
     def done(self, claim: Claim, delivered: int | None = None) -> None:
         """The claimed batch is delivered (or refused for good): remove its file."""
-        with contextlib.suppress(OSError):
-            claim.path.unlink()
-        if delivered:
+        if delivered:  # counted first: whoever sees the spool emptied sees the count too
             self._count("resent", delivered)
             self._count("resent_batches")
+        with contextlib.suppress(OSError):
+            claim.path.unlink()
 
     def replace_with(self, claim: Claim, remaining: Sequence[WireBatch], delivered: int = 0) -> None:
         """Part of the claimed batch went: write the `remaining` parts back as pending, then remove the claim."""

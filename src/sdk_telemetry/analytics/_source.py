@@ -67,7 +67,9 @@ class Source:
     def require_recorded(self, names: Sequence[str], events: bool = False) -> None:
         """Raise `AnalyticsError` naming the first of `names` never recorded as a function (or, with
         `events`, as an event either), with the closest recorded names."""
-        known = self.recorded_functions() + (self.recorded_events() if events else [])
+        known = self.recorded_functions()
+        if events and any(name not in known for name in names):  # events are asked for only when needed
+            known += self.recorded_events()
         for name in names:
             if name not in known:
                 what = "function or event" if events else "function"
