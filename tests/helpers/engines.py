@@ -28,6 +28,7 @@ from sdk_telemetry_exporters import attributes as attr
 from sdk_telemetry.store import _rows, _sqlite
 from sdk_telemetry.store.clickhouse import ClickHouseStore, trace_rows_as_json_each_row
 from sdk_telemetry.store.clickhouse.expressions import OTEL_LOGS_DDL
+from sdk_telemetry.store.reader import Aggregate
 
 NS = 1_000_000_000
 MS = 1_000_000
@@ -334,6 +335,20 @@ def figures(calls: list[Call]) -> dict[str, Any]:
         "p95": nearest(durations, 95),
         "p99": nearest(durations, 99),
     }
+
+
+def assert_close(got: Aggregate, calls: list[Call]) -> None:
+    """Counts and durations exact; percentiles within 1 % of the exact ones (the sketch's promise)."""
+    answer = figures(calls)
+    assert (got.kept, got.duration_min, got.duration_max) == (
+        answer["kept"],
+        answer["duration_min"],
+        answer["duration_max"],
+    )
+    for name in ("calls", "errors", "duration_sum"):
+        assert getattr(got, name) == pytest.approx(answer[name], rel=1e-9), name
+    for name in ("p50", "p95", "p99"):
+        assert abs(getattr(got, name) - answer[name]) <= 0.01 * answer[name], name
 
 
 def grouped(calls: Iterable[Call], key: Any) -> dict[Any, list[Call]]:

@@ -16,8 +16,18 @@ from hypothesis import strategies as st
 
 from sdk_telemetry.store.clickhouse import ClickHouseStore, rollups
 from sdk_telemetry.store.clickhouse.reader import LONG_RANGE, ClickHouseReader, _staircase
-from sdk_telemetry.store.reader import Aggregate, Buckets, Scope
-from tests.helpers.engines import DAY, END, NS, START, Call, calls_of, dataset, figures, grouped, load_clickhouse
+from sdk_telemetry.store.reader import Buckets, Scope
+from tests.helpers.engines import (
+    DAY,
+    END,
+    NS,
+    START,
+    assert_close,
+    calls_of,
+    dataset,
+    grouped,
+    load_clickhouse,
+)
 
 DATA = dataset()
 CALLS = calls_of(DATA)
@@ -45,20 +55,6 @@ def reader(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseReade
 
 def exact(reader: ClickHouseReader) -> ClickHouseReader:
     return ClickHouseReader(reader.run, "chdb", long_range=None)
-
-
-def assert_close(got: Aggregate, calls: list[Call]) -> None:
-    """Counts, sums and extremes exact; percentiles within 1 % of the exact ones."""
-    answer = figures(calls)
-    assert (got.kept, got.duration_min, got.duration_max) == (
-        answer["kept"],
-        answer["duration_min"],
-        answer["duration_max"],
-    )
-    for name in ("calls", "errors", "duration_sum"):
-        assert getattr(got, name) == pytest.approx(answer[name], rel=1e-9), name
-    for name in ("p50", "p95", "p99"):
-        assert abs(getattr(got, name) - answer[name]) <= 0.01 * answer[name], name
 
 
 @pytest.mark.parametrize(

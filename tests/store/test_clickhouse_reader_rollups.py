@@ -14,9 +14,20 @@ from chdb import session as chdb_session
 from sdk_telemetry.store import trace_row
 from sdk_telemetry.store.clickhouse import ClickHouseStore, rollups, trace_rows_as_json_each_row
 from sdk_telemetry.store.clickhouse.reader import ClickHouseReader
-from sdk_telemetry.store.reader import Aggregate, Buckets, Scope
+from sdk_telemetry.store.reader import Buckets, Scope
 from sdk_telemetry.store.sketch import Sketch
-from tests.helpers.engines import DAY, END, NS, START, Call, calls_of, dataset, figures, grouped, load_clickhouse
+from tests.helpers.engines import (
+    DAY,
+    END,
+    NS,
+    START,
+    Call,
+    assert_close,
+    calls_of,
+    dataset,
+    grouped,
+    load_clickhouse,
+)
 
 DATA = dataset()
 #: Stored after the rollups exist: they reach the tiers through the views.
@@ -166,20 +177,6 @@ def retained(reader: ClickHouseReader) -> ClickHouseReader:
     assert reader.raw_complete_since() == min(c.timestamp for c in CALLS if c.timestamp >= KEPT_FROM)
     # Rollups only before the raw rows (long ranges reading them also within: test_clickhouse_long_ranges.py).
     return ClickHouseReader(reader.run, "chdb", long_range=None)
-
-
-def assert_close(got: Aggregate, calls: list[Call]) -> None:
-    """Counts and durations exact; percentiles within 1 % of the exact ones (the sketch's promise)."""
-    answer = figures(calls)
-    assert (got.kept, got.duration_min, got.duration_max) == (
-        answer["kept"],
-        answer["duration_min"],
-        answer["duration_max"],
-    )
-    for name in ("calls", "errors", "duration_sum"):
-        assert getattr(got, name) == pytest.approx(answer[name], rel=1e-9), name
-    for name in ("p50", "p95", "p99"):
-        assert abs(getattr(got, name) - answer[name]) <= 0.01 * answer[name], name
 
 
 def test_a_range_older_than_the_raw_rows_reads_rollups_beyond_them(retained: ClickHouseReader) -> None:

@@ -214,11 +214,13 @@ class ClickHouseReader:
     def recorded_functions(self) -> list[str]:
         """Every function with a stored call, ever, sorted (from the month rollup, which every stored
         call reaches, when there is one: it is far smaller)."""
-        source = f"{rollups.TIERS[-1].table} WHERE Kept > 0" if self._has_month() else f"otel_traces WHERE {CALLS}"
+        source = self._month_calls() or f"otel_traces WHERE {CALLS}"
         return [str(row[0]) for row in self.run(f"SELECT DISTINCT toString(SpanName) FROM {source} ORDER BY 1", {})]
 
-    def _has_month(self) -> bool:
-        return rollups.TIERS[-1].name in rollups.existing(self.run)
+    def _month_calls(self) -> str | None:
+        """`FROM` text for the month rollup's groups with calls, None when that tier does not exist."""
+        month = rollups.TIERS[-1]
+        return f"{month.table} WHERE Kept > 0" if month.name in rollups.existing(self.run) else None
 
     def recorded_events(self) -> list[str]:
         """Every stored event name, sorted."""
@@ -231,9 +233,9 @@ class ClickHouseReader:
     def dimensions(self) -> dict[str, list[str]]:
         """`{"services": [...], "environments": [...]}` with stored calls, sorted (from the month
         rollup, which every stored call reaches, when there is one: it is far smaller)."""
-        if self._has_month():
-            source = f"{rollups.TIERS[-1].table} WHERE Kept > 0"
-            environment = "toString(Environment)"
+        month = self._month_calls()
+        if month is not None:
+            source, environment = month, "toString(Environment)"
         else:
             source, environment = f"otel_traces WHERE {CALLS}", ENVIRONMENT
         ((services, environments),) = self.run(
@@ -299,9 +301,10 @@ class ClickHouseReader:
         whole = isinstance(group, Buckets)
         tiers = self._fitting_tiers(scope, group)
         since = self.raw_complete_since() if tiers else None
+        oldest = rollups.oldest(self.run, tiers)
         rolled: list[tuple[int | None, rollups.Tier, list[rollups.RollupRow]]] = []
         raw_from = scope.start
-        plan = self._rollup_plan(scope, tiers, since)
+        plan = self._rollup_plan(scope, tiers, oldest, since)
         if plan is not None:
             tier, raw_from = plan
             rolled.append((scope.start, tier, self._rollup_rows(tier, scope, group, raw_from)))
@@ -311,7 +314,9 @@ class ClickHouseReader:
         if since is not None and (scope.end is None or raw_from is None or raw_from < scope.end):
             spans = [(raw_from, scope.end)]
         if spans and tiers and self._is_long(scope):
-            parts, spans = _staircase(list(reversed(tiers)), self._whole_from(tiers), raw_from, scope.end)
+            # Each tier's whole buckets from after its oldest one, which its retention may be removing row by row.
+            whole_from: dict[str, int] = {t.name: t.ceil(oldest[t.name] + 1) for t in tiers if t.name in oldest}
+            parts, spans = _staircase(list(reversed(tiers)), whole_from, raw_from, scope.end)
             rolled += [(low, tier, self._rollup_rows(tier, replace(scope, start=low, end=high), group, None))
                        for tier, low, high in parts]  # fmt: skip
         rolled = [part for part in rolled if part[2]]
@@ -358,12 +363,6 @@ class ClickHouseReader:
         if self.long_range is None:
             return False
         return scope.start is None or scope.end is None or scope.end - scope.start >= self.long_range
-
-    def _whole_from(self, tiers: Sequence[rollups.Tier]) -> dict[str, int]:
-        """Per tier, the first bucket start from which its buckets hold every stored call (its
-        oldest bucket is skipped: its retention may be removing it row by row)."""
-        oldest = rollups.oldest(self.run, tiers)
-        return {tier.name: tier.ceil(oldest[tier.name] + 1) for tier in tiers if tier.name in oldest}
 
     def _key(self, group: Literal["function"] | Buckets | None, nanos: str = NANOS) -> str:
         if group is None:
@@ -447,14 +446,15 @@ class ClickHouseReader:
         """The oldest stored call's Timestamp: raw rows are complete from there on (None without calls)."""
         return self.edge(Scope())
 
+    @staticmethod
     def _rollup_plan(
-        self, scope: Scope, tiers: Sequence[rollups.Tier], since: int | None
+        scope: Scope, tiers: Sequence[rollups.Tier], oldest: Mapping[str, int], since: int | None
     ) -> tuple[rollups.Tier, int | None] | None:
-        """The tier (of `tiers`) to read the part of `scope` before the raw rows (complete since
-        `since`) from, and the moment (ns) raw rows take over; None when there is no such part."""
+        """The tier (of `tiers`, whose oldest calls are `oldest`) to read the part of `scope` before
+        the raw rows (complete since `since`) from, and the moment (ns) raw rows take over; None
+        when there is no such part."""
         if not tiers or (since is not None and scope.start is not None and scope.start >= since):
             return None
-        oldest = rollups.oldest(self.run, tiers)
         candidates = [tier for tier in tiers if tier.name in oldest and (since is None or oldest[tier.name] < since)]
         if not candidates:
             return None
@@ -586,8 +586,9 @@ class ClickHouseReader:
     def _longest_call(self) -> str:
         """SQL for the longest stored call's Duration, or more (the month rollup's longest, which
         every stored call reaches: far cheaper than reading every Duration)."""
-        if self._has_month():
-            return f"SELECT max(DurationMax) FROM {rollups.TIERS[-1].table}"
+        month = self._month_calls()
+        if month is not None:
+            return f"SELECT max(DurationMax) FROM {month}"
         return f"SELECT max(Duration) FROM otel_traces WHERE {CALLS}"
 
     def cohorts(self, scope: Scope, by: str, period: Buckets, periods: int) -> dict[int, list[int]]:
