@@ -44,14 +44,16 @@ LAST_WEEK = TimeRange(END - 7 * DAY, END)
 RANGES = [TimeRange(START + 40 * DAY, START + 70 * DAY), TimeRange(None, START + 50 * DAY)]
 
 
-@pytest.fixture(scope="module")
-def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Source]]:
+#: ClickHouse read from the attribute maps, and with the analysis columns (`rollups --create`).
+@pytest.fixture(scope="module", params=["maps", "analysis columns"])
+def engines(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Source]]:
     connection = load_sqlite(tmp_path_factory.mktemp("sqlite") / "telemetry.sqlite3", DATA)
     session = chdb_session.Session(str(tmp_path_factory.mktemp("chdb-analytics")))
-    session.query("CREATE DATABASE IF NOT EXISTS analytics ENGINE = Atomic")
-    session.query("USE analytics")
+    database = "analytics" if request.param == "maps" else "analytics_columns"
+    session.query(f"CREATE DATABASE IF NOT EXISTS {database} ENGINE = Atomic")
+    session.query(f"USE {database}")
     store = ClickHouseStore.from_chdb(session)
-    load_clickhouse(store, DATA)
+    load_clickhouse(store, DATA, analysis_columns=request.param != "maps")
     yield {
         "sqlite": Source(SQLiteReader(connection, Path("telemetry.sqlite3"))),
         "clickhouse": Source(ClickHouseReader(store.run, "chdb")),

@@ -26,7 +26,7 @@ import pytest
 from sdk_telemetry_exporters import attributes as attr
 
 from sdk_telemetry.store import _rows, _sqlite
-from sdk_telemetry.store.clickhouse import ClickHouseStore, trace_rows_as_json_each_row
+from sdk_telemetry.store.clickhouse import ClickHouseStore, columns, trace_rows_as_json_each_row
 from sdk_telemetry.store.clickhouse.expressions import OTEL_LOGS_DDL
 from sdk_telemetry.store.reader import Aggregate
 
@@ -232,12 +232,16 @@ def log_rows_as_json_each_row(rows: Iterable[Sequence[Any]]) -> bytes:
     return b"\n".join(lines)
 
 
-def load_clickhouse(store: ClickHouseStore, data: Dataset, batches: int = 3) -> None:
-    """`data` in the Collector's tables, in a few insert batches (as a Collector sends them)."""
+def load_clickhouse(store: ClickHouseStore, data: Dataset, batches: int = 3, analysis_columns: bool = False) -> None:
+    """`data` in the Collector's tables, in a few insert batches (as a Collector sends them); with
+    `analysis_columns`, those are added after the first batch (computed by a mutation for it, on
+    insert for the others)."""
     store.create_tables()
     store.run(OTEL_LOGS_DDL, {})
     size = math.ceil(len(data.spans) / batches)
     for index in range(0, len(data.spans), size):
+        if analysis_columns and index == size:
+            assert columns.add_columns(store.run) == list(columns.DEFINITIONS)
         store.run(
             "INSERT INTO otel_traces SETTINGS async_insert = 0 FORMAT JSONEachRow\n"
             + trace_rows_as_json_each_row(data.spans[index : index + size]).decode(),
@@ -357,6 +361,33 @@ def grouped(calls: Iterable[Call], key: Any) -> dict[Any, list[Call]]:
     for call in calls:
         groups[key(call)].append(call)
     return dict(sorted(groups.items()))
+
+
+def assert_rows_equal(got: list[Any], expected: list[dict[str, Any]]) -> None:
+    """`got` (rows with attributes) has `expected`'s values, floats to 1e-9 relative."""
+    assert len(got) == len(expected)
+    for row, answer in zip(got, expected, strict=True):
+        for name, value in answer.items():
+            assert getattr(row, name) == (pytest.approx(value, rel=1e-9) if isinstance(value, float) else value), name
+
+
+def error_groups(calls: Iterable[Call], limit: int) -> list[dict[str, Any]]:
+    """The failed calls grouped by (error type, function) as `Reader.error_groups` answers, the most
+    frequent first."""
+    groups = grouped((call for call in calls if call.failed), lambda c: (c.error_type, c.name))
+    return sorted(
+        (
+            {
+                "error_type": kind,
+                "function": function,
+                "count": sum(c.weight for c in members),
+                "sample_message": max(c.message for c in members),
+                "last_seen": max(c.timestamp for c in members),
+            }
+            for (kind, function), members in groups.items()
+        ),
+        key=lambda row: (-row["count"], row["error_type"], row["function"]),
+    )[:limit]
 
 
 # Comparing two engines' answers.

@@ -23,8 +23,10 @@ from tests.helpers.engines import (
     NS,
     START,
     assert_close,
+    assert_rows_equal,
     calls_of,
     dataset,
+    error_groups,
     grouped,
     load_clickhouse,
 )
@@ -156,3 +158,60 @@ def test_the_staircase_cuts_a_range_into_whole_buckets_and_raw_parts(low: int | 
     for (_, end), (start, _) in itertools.pairwise(pieces):  # without gaps or overlaps
         assert end is not None and end == start
     assert all(start is None or start >= (low or start) for start, _ in raw)
+
+
+class Recorded:
+    """A reader's statements, as run."""
+
+    def __init__(self, reader: ClickHouseReader) -> None:
+        self.statements: list[str] = []
+        self.reader = ClickHouseReader(self.run, "chdb")
+        self._run = reader.run
+
+    def run(self, sql: str, params: Any) -> Any:
+        self.statements.append(sql)
+        return self._run(sql, params)
+
+
+ERROR_SCOPES = {
+    "cut at both ends": Scope(start=CUT_START, end=CUT_END),
+    "one service": Scope(start=CUT_START, end=CUT_END, service="svc-api"),
+    "one environment, open start": Scope(end=CUT_END, environment="staging"),
+    "one error type": Scope(start=CUT_START, end=CUT_END, error_type="ValueError"),
+    "two functions": Scope(start=CUT_START, end=CUT_END, functions=("Api.get", "Api.checkout")),
+    "everything": Scope(),
+}
+
+
+@pytest.mark.parametrize("name", ERROR_SCOPES)
+def test_error_groups_over_a_long_range_read_error_rollups_with_raw_figures(
+    reader: ClickHouseReader, name: str
+) -> None:
+    scope = ERROR_SCOPES[name]
+    recorded = Recorded(reader)
+    got = recorded.reader.error_groups(scope, 50)
+    assert any("FROM sdk_telemetry_errors_month" in sql for sql in recorded.statements)
+    # The same groups, counts, messages and last times as the calls themselves and the raw rows alone.
+    assert_rows_equal(got, error_groups([c for c in CALLS if in_scope(c, scope)], 50))
+    assert got and got == exact(reader).error_groups(scope, 50)
+    assert got[:3] == recorded.reader.error_groups(scope, 3)
+
+
+def test_error_groups_of_a_short_range_or_a_session_read_raw_rows_only(reader: ClickHouseReader) -> None:
+    for scope in (Scope(start=CUT_START, end=CUT_START + LONG_RANGE - 1), Scope(session="session-01")):
+        recorded = Recorded(reader)
+        got = recorded.reader.error_groups(scope, 50)
+        assert not any("sdk_telemetry_errors_" in sql for sql in recorded.statements)
+        assert_rows_equal(got, error_groups([c for c in CALLS if in_scope(c, scope)], 50))
+
+
+def in_scope(call: Any, scope: Scope) -> bool:
+    return (
+        (scope.start is None or call.timestamp >= scope.start)
+        and (scope.end is None or call.timestamp < scope.end)
+        and scope.service in (None, call.service)
+        and scope.environment in (None, call.environment)
+        and scope.session in (None, call.session)
+        and scope.error_type in (None, call.error_type)
+        and (scope.functions is None or call.name in scope.functions)
+    )

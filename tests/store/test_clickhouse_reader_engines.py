@@ -40,15 +40,17 @@ ACTORS = ("session", "user", "service", "host.name")
 DAILY, WEEKLY, HOURLY = Buckets(0, DAY), Buckets(4 * DAY, 7 * DAY), Buckets(START, 3600 * NS)
 
 
-@pytest.fixture(scope="module")
-def engines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Reader]]:
+#: ClickHouse read from the attribute maps, and with the analysis columns (`rollups --create`).
+@pytest.fixture(scope="module", params=["maps", "analysis columns"])
+def engines(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Reader]]:
     base: Path = tmp_path_factory.mktemp("engines")
     connection = load_sqlite(base / "store.db", DATA)
     session = chdb_session.Session(str(base / "chdb"))
-    session.query("CREATE DATABASE IF NOT EXISTS engines ENGINE = Atomic")
-    session.query("USE engines")
+    database = "engines" if request.param == "maps" else "engines_columns"
+    session.query(f"CREATE DATABASE IF NOT EXISTS {database} ENGINE = Atomic")
+    session.query(f"USE {database}")
     store = ClickHouseStore.from_chdb(session)
-    load_clickhouse(store, DATA)
+    load_clickhouse(store, DATA, analysis_columns=request.param != "maps")
     yield {"sqlite": SQLiteReader(connection, base / "store.db"), "clickhouse": ClickHouseReader(store.run, "chdb")}
     session.close()
     connection.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,10 @@ class Source:
         time_range = time_range or TimeRange()
         scope = Scope(time_range.start, time_range.end, self.service, self.environment)
         return scope.narrowed(**{key: value for key, value in narrower.items() if value is not None})
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """A block of analyses read as one moment of the store (see `Reader.snapshot`)."""
+        return self.reader.snapshot()
 
     def dimensions(self) -> dict[str, list[str]]:
         """Every service and deployment environment with stored calls (whatever the filters), sorted."""

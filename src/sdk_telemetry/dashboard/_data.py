@@ -50,6 +50,19 @@ def overview(
     Without `steps`, the funnel follows the main journey: of the commonest session paths of the range's
     last day (two steps or more, cut at four), the one covering the most calls (sessions times steps).
     """
+    with source.snapshot():  # one page: what is stored is asked once
+        return _overview(source, range_key, function, steps, window, alerts, now)
+
+
+def _overview(
+    source: Source,
+    range_key: str,
+    function: str | None,
+    steps: list[str] | None,
+    window: float,
+    alerts: dict[str, Any] | None,
+    now: float | None,
+) -> dict[str, Any]:
     moment = time.time() if now is None else now
     period = time_range(range_key, moment)
     table = functions(source, period, limit=30)

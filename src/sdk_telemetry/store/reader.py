@@ -22,6 +22,7 @@ Conventions every implementation keeps, so that both answer identically:
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
@@ -204,6 +205,10 @@ class Reader(Protocol):
     engine: str
     #: Where the data is (a file path or a server), for display.
     location: str
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """A block of reads that may share what they learn of the store (one page's analyses)."""
+        ...
 
     # What is stored.
     def has_events(self) -> bool:

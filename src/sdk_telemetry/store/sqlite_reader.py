@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Literal
 
@@ -230,6 +231,10 @@ class SQLiteReader:
         return " AND ".join(parts) or "1", params
 
     # What is stored.
+    def snapshot(self) -> AbstractContextManager[None]:
+        """Nothing to share: what is stored is a cheap question on SQLite."""
+        return nullcontext()
+
     def has_events(self) -> bool:
         """Whether the store keeps events (`otel_logs`)."""
         return self._has_logs

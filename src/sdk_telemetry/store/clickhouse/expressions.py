@@ -1,6 +1,6 @@
 """The Collector's ClickHouse columns as the query layer reads them, as SQL expressions shared by
-`ClickHouseReader` and the ClickHouse rollups: a call's weight, failure, environment, session,
-user and duration-sketch key, and a time's bucket index; and the Collector's `otel_logs` table.
+`ClickHouseReader`, the ClickHouse rollups and the analysis columns: a call's weight, failure,
+environment, session, user and duration-sketch key, and a time's bucket index; and the Collector's `otel_logs` table.
 
 The Collector writes attributes as `Map(String, String)` (every value as text), `Timestamp` as
 `DateTime64(9)`, and the status as `Error` (older exporters: `STATUS_CODE_ERROR`).
@@ -17,6 +17,9 @@ from sdk_telemetry_exporters.attributes import (
 )
 
 from sdk_telemetry.store.sketch import LOG_GAMMA, ZERO_KEY
+
+#: The user attribute (OpenTelemetry's `enduser.id`).
+ENDUSER_ID = "enduser.id"
 
 #: Only invocation spans are calls (a literal: it is also written into materialized views).
 CALLS = f"ScopeName = '{INVOCATION_SCOPE}'"
@@ -70,6 +73,19 @@ ORDER BY (ServiceName, TimestampTime, Timestamp)
 def session(attributes: str = "SpanAttributes") -> str:
     """The session id: the record's own `session.id`, else the resource's."""
     return f"if({attributes}['{SESSION_ID}'] != '', {attributes}['{SESSION_ID}'], ResourceAttributes['{SESSION_ID}'])"
+
+
+def user(attributes: str = "SpanAttributes") -> str:
+    """The user id: the record's own `enduser.id`, else the resource's (see `has_user`)."""
+    return (
+        f"if(mapContains({attributes}, '{ENDUSER_ID}'), {attributes}['{ENDUSER_ID}'], "
+        f"ResourceAttributes['{ENDUSER_ID}'])"
+    )
+
+
+def has_user(attributes: str = "SpanAttributes") -> str:
+    """Whether the record or its resource names a user."""
+    return f"(mapContains({attributes}, '{ENDUSER_ID}') OR mapContains(ResourceAttributes, '{ENDUSER_ID}'))"
 
 
 def floor_index(nanos: str, origin: int, step: int) -> str:

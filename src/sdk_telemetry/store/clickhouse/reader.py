@@ -12,24 +12,27 @@ cursor is its Timestamp (ns), ClickHouse keeping no insertion order.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from sdk_telemetry_exporters.attributes import ERROR_PROPAGATED, ERROR_TYPE, EVENT_ID, SESSION_ID
 
-from sdk_telemetry.store.clickhouse import ClickHouseStore, Runner, rollups
+from sdk_telemetry.store.clickhouse import ClickHouseStore, Runner, columns, rollups
+from sdk_telemetry.store.clickhouse.columns import Columns
 from sdk_telemetry.store.clickhouse.expressions import (
     CALLS,
+    ENDUSER_ID,
     ENVIRONMENT,
-    ERROR_KIND,
     FAILED,
     NANOS,
     RATE,
     SKETCH_KEY,
     STATUS,
-    WEIGHT,
     floor_index,
+    has_user,
     session,
+    user,
 )
 from sdk_telemetry.store.queries import QueryError
 from sdk_telemetry.store.reader import (
@@ -51,7 +54,6 @@ from sdk_telemetry.store.sketch import Sketch
 PERCENTS = (50, 95, 99)
 #: Log attributes that carry an event's id, in the order the receiver reads them.
 EVENT_ID_KEYS = (EVENT_ID, "event.id", "event_id", "log.record.uid")
-_USER = "enduser.id"
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,14 @@ class _Params(dict[str, Any]):
 #: from 0): at level p - 1e-12 that is the ceil(n p)-th from 1 (at least the first) for any
 #: n below 10^9, since n p is a whole number or at least 0.01 above one.
 _PERCENTILES = f"quantilesExact({', '.join(f'{percent / 100} - 1e-12' for percent in PERCENTS)})(Duration)"
-_FIGURES = (
-    f"count() AS kept, sum({WEIGHT}), sumIf({WEIGHT}, {FAILED}), sum(Duration), min(Duration), max(Duration), "
-    f"{_PERCENTILES} AS ranked, ranked[1], ranked[2], ranked[3]"
-)
+
+
+def _figures(weight: str) -> str:
+    """A group's figures (`_aggregate` reads them), each call weighing `weight`."""
+    return (
+        f"count() AS kept, sum({weight}), sumIf({weight}, {FAILED}), sum(Duration), min(Duration), max(Duration), "
+        f"{_PERCENTILES} AS ranked, ranked[1], ranked[2], ranked[3]"
+    )
 
 
 #: Ranges of two days or more read rollups where whole buckets answer (`ClickHouseReader.long_range`).
@@ -113,11 +119,13 @@ class ClickHouseReader:
     engine = "clickhouse"
 
     def __init__(self, run: Runner, location: str, long_range: int | None = LONG_RANGE) -> None:
-        self.run = run
+        self._runner = run
+        self._answers: dict[tuple[str, tuple[tuple[str, str], ...]], list[Sequence[Any]]] | None = None
         self.location = location
         #: Ranges at least this long (ns) read the whole buckets of rollups also where raw rows
         #: exist (None: only before the oldest raw call).
         self.long_range = long_range
+        self._materialized = False  # the analysis columns, once seen (they are never dropped)
 
     @classmethod
     def from_chdb(cls, session: Any, location: str = "chdb") -> ClickHouseReader:
@@ -129,16 +137,49 @@ class ClickHouseReader:
         """Over a `clickhouse_connect` client."""
         return cls(ClickHouseStore.from_client(client).run, location)
 
+    def run(self, sql: str, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        """The rows of `sql` with `params` (within `snapshot()`, a statement asked again is answered
+        as the first time)."""
+        if self._answers is None:
+            return self._runner(sql, params)
+        key = (sql, tuple(sorted((name, repr(value)) for name, value in params.items())))
+        found = self._answers.get(key)
+        if found is None:
+            found = self._answers[key] = self._runner(sql, params)
+        return found
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read as one moment: within it, the same statement is run once (a page's analyses ask what
+        is stored, where the first and last calls are and which rollups exist many times over)."""
+        if self._answers is not None:  # within an outer snapshot
+            yield
+            return
+        self._answers = {}
+        try:
+            yield
+        finally:
+            self._answers = None
+
     # Rollups.
     def create_rollups(self, retention_days: Mapping[str, int] | None = None) -> dict[str, int]:
         """Create the rollup tables and their materialized views if absent (see `rollups`);
         returns the stored calls copied into each new tier."""
-        return rollups.create_rollups(self.run, retention_days)
+        created = rollups.create_rollups(self.run, retention_days)
+        columns.add_columns(self.run)
+        return created
+
+    def _columns(self) -> Columns:
+        """The analysis columns of `otel_traces` when it has them, else the same from the maps."""
+        if not self._materialized:
+            self._materialized = columns.present(self.run)
+        return columns.MATERIALIZED if self._materialized else columns.FROM_MAPS
 
     # SQL pieces.
     def _calls_where(self, scope: Scope, params: _Params, events: bool = False) -> str:
         """The condition for `otel_traces` calls (or, with `events`, `otel_logs` records) in `scope`."""
-        parts = [] if events else [CALLS]
+        figures = self._columns() if not events else None
+        parts = [] if figures is None else [figures.call]
         if scope.start is not None:
             parts.append(f"Timestamp >= fromUnixTimestamp64Nano({params.add(int(scope.start), 'Int64')})")
         if scope.end is not None:
@@ -146,18 +187,19 @@ class ClickHouseReader:
         if scope.service is not None:
             parts.append(f"ServiceName = {params.add(scope.service, 'String')}")
         if scope.environment is not None:
-            parts.append(f"{ENVIRONMENT} = {params.add(scope.environment, 'String')}")
+            environment = ENVIRONMENT if figures is None else figures.environment
+            parts.append(f"{environment} = {params.add(scope.environment, 'String')}")
         if scope.session is not None:
-            own = "LogAttributes" if events else "SpanAttributes"
-            parts.append(f"{session(own)} = {params.add(scope.session, 'String')}")
-        if not events:
+            sid = session("LogAttributes") if figures is None else figures.session
+            parts.append(f"{sid} = {params.add(scope.session, 'String')}")
+        if figures is not None:
             names = self._names(scope)
             if names is not None:
                 parts.append(self._in("SpanName", names, params))
             if scope.errors_only or scope.error_type is not None:
                 parts.append(FAILED)
             if scope.error_type is not None:
-                parts.append(f"{ERROR_KIND} = {params.add(scope.error_type, 'String')}")
+                parts.append(f"{figures.error_kind} = {params.add(scope.error_type, 'String')}")
         return " AND ".join(parts) or "1"
 
     @staticmethod
@@ -175,21 +217,19 @@ class ClickHouseReader:
             return "0"
         return f"{column} IN ({', '.join(params.add(value, 'String') for value in values)})"
 
-    @staticmethod
-    def _actor(by: str, params: _Params, events: bool = False) -> _Actor:
+    def _actor(self, by: str, params: _Params, events: bool = False) -> _Actor:
         if not by:
             raise QueryError("INVALID_ACTOR", "by: expected 'session', 'user', 'service' or a resource attribute key")
-        own = "LogAttributes" if events else "SpanAttributes"
         if by in ("session", SESSION_ID):
-            value = session(own)
+            value = session("LogAttributes") if events else self._columns().session
             return _Actor(value, f"{value} != ''")
         if by in ("service", "service.name"):
             return _Actor("toString(ServiceName)", "ServiceName != ''")
         if by == "user":  # the call's (or event's) own user, else the process's
-            return _Actor(
-                f"if(mapContains({own}, '{_USER}'), {own}['{_USER}'], ResourceAttributes['{_USER}'])",
-                f"(mapContains({own}, '{_USER}') OR mapContains(ResourceAttributes, '{_USER}'))",
-            )
+            if events:
+                return _Actor(user("LogAttributes"), has_user("LogAttributes"))
+            figures = self._columns()
+            return _Actor(figures.user, figures.has_user)
         key = params.add(by, "String")
         return _Actor(f"ResourceAttributes[{key}]", f"mapContains(ResourceAttributes, {key})")
 
@@ -382,10 +422,12 @@ class ClickHouseReader:
         rows, with their duration sketch when `sketches`."""
         params = _Params()
         where = self._calls_where(scope, params)
+        weight = self._columns().weight
         sketch = f"sumMap(map({SKETCH_KEY}, toUInt64(1)))" if sketches else "map()"
         grouping = "GROUPING SETS ((key), ())" if whole else "key"
         found = self.run(
-            f"SELECT {self._key(group)} AS key, {_FIGURES}, {sketch}, {'grouping(key)' if whole else '0'} AS whole "
+            f"SELECT {self._key(group)} AS key, {_figures(weight)}, {sketch}, "
+            f"{'grouping(key)' if whole else '0'} AS whole "
             f"FROM otel_traces WHERE {where} GROUP BY {grouping} ORDER BY whole, key",
             params,
         )
@@ -470,6 +512,11 @@ class ClickHouseReader:
     def _rollup_rows(
         self, tier: rollups.Tier, scope: Scope, group: Literal["function"] | Buckets | None, raw_from: int | None
     ) -> list[rollups.RollupRow]:
+        where, params = self._rollup_where(scope, raw_from)
+        return rollups.read(self.run, tier, self._key(group, "BucketNs"), where, params)
+
+    def _rollup_where(self, scope: Scope, raw_from: int | None = None) -> tuple[str, _Params]:
+        """The condition for a rollup table's buckets in `scope` (starting before `raw_from` too)."""
         params = _Params()
         parts = []
         if scope.start is not None:
@@ -484,19 +531,63 @@ class ClickHouseReader:
         names = self._names(scope)
         if names is not None:
             parts.append(self._in("SpanName", names, params))
-        return rollups.read(self.run, tier, self._key(group, "BucketNs"), " AND ".join(parts) or "1", params)
+        if scope.error_type is not None:  # only error tables have the column (no calls scope has an error type)
+            parts.append(f"ErrorType = {params.add(scope.error_type, 'String')}")
+        return " AND ".join(parts) or "1", params
 
     def error_groups(self, scope: Scope, limit: int) -> list[ErrorGroupRow]:
-        """Failed calls grouped by (error type, function), the most frequent (by weight) first."""
+        """Failed calls grouped by (error type, function), the most frequent (by weight) first.
+
+        A range of `long_range` or more reads the error rollups' whole buckets where raw rows hold
+        every call (as `aggregate` does: coarsest tier in the middle, finer ones towards the ends)
+        and raw rows for the rest: the same groups and figures as raw rows alone."""
+        parts, raw = self._error_plan(scope)
+        if not parts:
+            return self._raw_error_groups(scope, limit)
+        found = [row for tier, low, high in parts for row in rollups.read_errors(
+            self.run, tier, *self._rollup_where(replace(scope, start=low, end=high)))]  # fmt: skip
+        found += [row for low, high in raw for row in self._raw_error_groups(replace(scope, start=low, end=high))]
+        groups: dict[tuple[str, str], ErrorGroupRow] = {}
+        for row in found:
+            seen = groups.get((row.error_type, row.function))
+            groups[(row.error_type, row.function)] = row if seen is None else replace(
+                seen,
+                count=seen.count + row.count,
+                sample_message=max(seen.sample_message, row.sample_message),
+                last_seen=max(seen.last_seen, row.last_seen),
+            )  # fmt: skip
+        return sorted(groups.values(), key=lambda row: (-row.count, row.error_type, row.function))[: max(limit, 0)]
+
+    def _error_plan(
+        self, scope: Scope
+    ) -> tuple[list[tuple[rollups.Tier, int | None, int | None]], list[tuple[int | None, int | None]]]:
+        """Which error rollup buckets (and which raw parts) answer `scope`'s error groups."""
+        everything: list[tuple[int | None, int | None]] = [(scope.start, scope.end)]
+        if scope.session is not None or not self._is_long(scope):
+            return [], everything
+        present = rollups.existing(self.run, errors=True)
+        tiers = [tier for tier in rollups.TIERS if tier.name in present]
+        since = self.raw_complete_since() if tiers else None
+        if since is None:
+            return [], everything
+        oldest = rollups.oldest(self.run, tiers, errors=True)
+        # Whole buckets where raw rows hold every call, each tier's oldest bucket left out (its TTL may be removing it).
+        whole_from: dict[str, int] = {
+            tier.name: tier.ceil(max(oldest[tier.name] + 1, since)) for tier in tiers if tier.name in oldest
+        }
+        return _staircase(list(reversed(tiers)), whole_from, scope.start, scope.end)
+
+    def _raw_error_groups(self, scope: Scope, limit: int | None = None) -> list[ErrorGroupRow]:
         params = _Params()
         where = self._calls_where(scope, params)
-        limit_sql = params.add(int(limit), "UInt64")
+        figures = self._columns()
+        limit_sql = "" if limit is None else f" LIMIT {params.add(int(limit), 'UInt64')}"
         rows = self.run(
             f"""
-            SELECT {ERROR_KIND} AS kind, toString(SpanName) AS name, sum({WEIGHT}) AS n, max(StatusMessage),
-                   toInt64(max({NANOS}))
+            SELECT {figures.error_kind} AS kind, toString(SpanName) AS name, sum({figures.weight}) AS n,
+                   max(StatusMessage), toInt64(max({NANOS}))
             FROM otel_traces WHERE {where} AND {FAILED}
-            GROUP BY kind, name ORDER BY n DESC, kind, name LIMIT {limit_sql}
+            GROUP BY kind, name ORDER BY n DESC, kind, name{limit_sql}
             """,
             params,
         )
@@ -581,7 +672,7 @@ class ClickHouseReader:
             """,
             params,
         )
-        return [(tuple(str(step) for step in path), int(count)) for path, count in rows]
+        return [(tuple(map(str, path)), int(count)) for path, count in rows]
 
     def _longest_call(self) -> str:
         """SQL for the longest stored call's Duration, or more (the month rollup's longest, which
@@ -688,8 +779,8 @@ class ClickHouseReader:
             f"""
             SELECT toInt64({NANOS}), toString(SpanName), Duration, {STATUS}, StatusMessage, TraceId, SpanId,
                    ParentSpanId, toString(ServiceName), {ENVIRONMENT}, {session()},
-                   if(mapContains(SpanAttributes, '{_USER}'), SpanAttributes['{_USER}'],
-                      if(mapContains(ResourceAttributes, '{_USER}'), ResourceAttributes['{_USER}'], NULL)),
+                   if(mapContains(SpanAttributes, '{ENDUSER_ID}'), SpanAttributes['{ENDUSER_ID}'],
+                      if(mapContains(ResourceAttributes, '{ENDUSER_ID}'), ResourceAttributes['{ENDUSER_ID}'], NULL)),
                    if(mapContains(SpanAttributes, '{ERROR_TYPE}'), SpanAttributes['{ERROR_TYPE}'], NULL),
                    {RATE}, SpanAttributes['{ERROR_PROPAGATED}'] IN ('true', 'True', '1'), {events}
             FROM otel_traces WHERE {where} ORDER BY {sort}{limit_sql}
@@ -790,11 +881,12 @@ class ClickHouseReader:
         params = _Params()
         where = self._calls_where(scope, params)
         user = self._actor("user", params)  # each call's own user, else its process's
+        figures = self._columns()
         rows = self.run(
             f"""
-            SELECT {session()} AS sid, toInt64(min({NANOS})), toInt64(max({NANOS} + Duration)) AS last, count(),
+            SELECT {figures.session} AS sid, toInt64(min({NANOS})), toInt64(max({NANOS} + Duration)) AS last, count(),
                    countIf({FAILED}), maxIf({user.value}, {user.present}), countIf({user.present}),
-                   max(toString(ServiceName)), max({ENVIRONMENT})
+                   max(toString(ServiceName)), max({figures.environment})
             FROM otel_traces WHERE {where} AND sid != ''
             GROUP BY sid ORDER BY last DESC, sid LIMIT {params.add(int(limit), "UInt64")}
             """,

@@ -1,26 +1,30 @@
 """Rollups on ClickHouse: per (bucket, function, service, environment) figures of the calls in
-`otel_traces` at hour, day, week (Monday, UTC) and month (calendar, UTC) granularity, kept in
+`otel_traces` at hour, day, week (Monday, UTC) and month (calendar, UTC) granularity, and per
+(bucket, function, service, environment, error type) the failed ones, kept in
 `AggregatingMergeTree` tables filled by materialized views (the engine's own way) and read back
 merged.
 
 Each tier's table holds Kept (stored calls), Calls and Errors (sums of 1 / sample rate),
 DurationSum/Min/Max, the duration sketch (`sketch.py`'s keys, `sumMap`-merged key -> count) and
-the first call's Timestamp (so that a reader can tell which tiers lost old buckets), and
-drops its buckets after the tier's retention (a TTL). A view only sees rows inserted after it
-exists, so `create_rollups` also copies the calls already stored (`INSERT ... SELECT`), once.
+the first call's Timestamp (so that a reader can tell which tiers lost old buckets); its error
+table, the failed calls (weighted and stored), the greatest message and the first and last
+failure's Timestamp. Both drop their buckets after the tier's retention (a TTL). A view only
+sees rows inserted after it exists, so `create_rollups` also copies the calls already stored
+(`INSERT ... SELECT`), once.
 """
 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 from sdk_telemetry.store.clickhouse import Runner
-from sdk_telemetry.store.clickhouse.expressions import CALLS, ENVIRONMENT, FAILED, SKETCH_KEY, WEIGHT
-from sdk_telemetry.store.reader import Origin
+from sdk_telemetry.store.clickhouse.expressions import CALLS, ENVIRONMENT, ERROR_KIND, FAILED, SKETCH_KEY, WEIGHT
+from sdk_telemetry.store.reader import ErrorGroupRow, Origin
 
 NS = 1_000_000_000
 _HOUR, _DAY = 3600 * NS, 86400 * NS
@@ -48,6 +52,16 @@ class Tier:
     def view(self) -> str:
         """The materialized view filling the table."""
         return f"sdk_telemetry_rollup_{self.name}_mv"
+
+    @property
+    def errors_table(self) -> str:
+        """The error rollup table."""
+        return f"sdk_telemetry_errors_{self.name}"
+
+    @property
+    def errors_view(self) -> str:
+        """The materialized view filling the error table."""
+        return f"sdk_telemetry_errors_{self.name}_mv"
 
     def floor(self, ns: int) -> int:
         """The start (ns) of the bucket holding `ns`."""
@@ -117,13 +131,74 @@ GROUP BY Bucket, SpanName, ServiceName, Environment
 """
 
 
-def existing(run: Runner) -> set[str]:
-    """The rollup tiers whose table exists."""
-    names = {tier.table: tier.name for tier in TIERS}
+def _errors_ddl(tier: Tier, days: int) -> str:
+    return f"""
+CREATE TABLE IF NOT EXISTS {tier.errors_table} (
+    Bucket DateTime('UTC'),
+    SpanName LowCardinality(String),
+    ServiceName LowCardinality(String),
+    Environment LowCardinality(String),
+    ErrorType LowCardinality(String),
+    Kept SimpleAggregateFunction(sum, UInt64),
+    Calls SimpleAggregateFunction(sum, Float64),
+    Message SimpleAggregateFunction(max, String),
+    First SimpleAggregateFunction(min, DateTime64(9)),
+    Last SimpleAggregateFunction(max, DateTime64(9))
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(Bucket)
+ORDER BY (Bucket, SpanName, ServiceName, Environment, ErrorType)
+{f"TTL Bucket + INTERVAL {int(days)} DAY" if days > 0 else ""}
+SETTINGS non_replicated_deduplication_window = 1000
+"""
+
+
+def _errors_select(tier: Tier, condition: str) -> str:
+    return f"""
+SELECT {tier.bucket_sql} AS Bucket, SpanName, ServiceName, {ENVIRONMENT} AS Environment, {ERROR_KIND} AS ErrorType,
+    count() AS Kept, sum({WEIGHT}) AS Calls, max(StatusMessage) AS Message, min(Timestamp) AS First,
+    max(Timestamp) AS Last
+FROM otel_traces WHERE {CALLS} AND {FAILED} AND {condition}
+GROUP BY Bucket, SpanName, ServiceName, Environment, ErrorType
+"""
+
+
+@dataclass(frozen=True)
+class _View:
+    """A materialized view over `otel_traces`, its table, and the SELECT (over a condition) that fills it."""
+
+    name: str
+    table: str
+    ddl: str
+    select: Callable[[str], str]
+
+
+def _views(days: Mapping[str, int]) -> list[_View]:
+    views = []
+    for tier in TIERS:
+        views.append(_View(tier.view, tier.table, _table_ddl(tier, days[tier.name]), partial(_select, tier)))
+        views.append(
+            _View(
+                tier.errors_view, tier.errors_table, _errors_ddl(tier, days[tier.name]), partial(_errors_select, tier)
+            )
+        )
+    return views
+
+
+def existing(run: Runner, errors: bool = False) -> set[str]:
+    """The rollup tiers whose table (or, with `errors`, error table and its view) exists."""
+    if not errors:
+        names = {tier.table: tier.name for tier in TIERS}
+        rows = run(
+            "SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'sdk_telemetry_rollup_%'",
+            {},
+        )
+        return {names[str(row[0])] for row in rows if str(row[0]) in names}
     rows = run(
-        "SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'sdk_telemetry_rollup_%'", {}
+        "SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'sdk_telemetry_errors_%'", {}
     )
-    return {names[str(row[0])] for row in rows if str(row[0]) in names}
+    found = {str(row[0]) for row in rows}
+    # The table holds every failure once its view exists (`create_rollups` copies the older ones).
+    return {tier.name for tier in TIERS if tier.errors_table in found and tier.errors_view in found}
 
 
 def create_rollups(run: Runner, retention_days: Mapping[str, int] | None = None) -> dict[str, int]:
@@ -145,9 +220,10 @@ def create_rollups(run: Runner, retention_days: Mapping[str, int] | None = None)
         raise ValueError(
             "rollups: the database has no otel_traces table (the Collector's ClickHouse exporter creates it)"
         )
-    for tier in TIERS:
-        run(_table_ddl(tier, days[tier.name]), {})
-    new = [tier for tier in TIERS if tier.view not in tables]
+    views = _views(days)
+    for view in views:
+        run(view.ddl, {})
+    new = [view for view in views if view.name not in tables]
     if not new:
         return {}
     paused = _pause_merges(run, True)
@@ -156,19 +232,20 @@ def create_rollups(run: Runner, retention_days: Mapping[str, int] | None = None)
             f"SELECT partition_id, max(max_block_number) FROM system.parts WHERE {_TRACE_PARTS} GROUP BY partition_id",
             {},
         )
-        for tier in new:
-            run(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {tier.view} TO {tier.table} AS {_select(tier, '1')}", {})
+        for view in new:
+            run(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {view.name} TO {view.table} AS {view.select('1')}", {})
+        created = [tier.name for tier in TIERS if tier.view in {view.name for view in new}]
         if not stored:
-            return dict.fromkeys((tier.name for tier in new), 0)
+            return dict.fromkeys(created, 0)
         blocks = ", ".join(f"'{partition}', {int(block)}" for partition, block in stored)
         before = (
             f"_part IN (SELECT name FROM system.parts WHERE {_TRACE_PARTS} "
             f"AND mapContains(map({blocks}), partition_id) AND max_block_number <= map({blocks})[partition_id])"
         )
         ((count,),) = run(f"SELECT count() FROM otel_traces WHERE {CALLS} AND {before}", {})
-        for tier in new:
-            run(f"INSERT INTO {tier.table} SETTINGS async_insert = 0 {_select(tier, before)}", {})
-        return dict.fromkeys((tier.name for tier in new), int(count))
+        for view in new:
+            run(f"INSERT INTO {view.table} SETTINGS async_insert = 0 {view.select(before)}", {})
+        return dict.fromkeys(created, int(count))
     finally:
         if paused:
             _pause_merges(run, False)
@@ -189,16 +266,20 @@ def _pause_merges(run: Runner, pause: bool) -> bool:
 def drop_rollups(run: Runner) -> None:
     """Drop every tier's view and table."""
     for tier in TIERS:
-        run(f"DROP VIEW IF EXISTS {tier.view}", {})
-        run(f"DROP TABLE IF EXISTS {tier.table}", {})
+        for view, table in ((tier.view, tier.table), (tier.errors_view, tier.errors_table)):
+            run(f"DROP VIEW IF EXISTS {view}", {})
+            run(f"DROP TABLE IF EXISTS {table}", {})
 
 
-def oldest(run: Runner, tiers: Sequence[Tier]) -> dict[str, int]:
-    """The Timestamp (ns) of the oldest call each tier still holds (tiers without buckets absent)."""
+def oldest(run: Runner, tiers: Sequence[Tier], errors: bool = False) -> dict[str, int]:
+    """The Timestamp (ns) of the oldest call (or, with `errors`, failure) each tier still holds
+    (tiers without buckets absent)."""
     if not tiers:
         return {}
     sql = " UNION ALL ".join(
-        f"SELECT '{tier.name}', toInt64(toUnixTimestamp64Nano(min(First))), count() FROM {tier.table}" for tier in tiers
+        f"SELECT '{tier.name}', toInt64(toUnixTimestamp64Nano(min(First))), count() "
+        f"FROM {tier.errors_table if errors else tier.table}"
+        for tier in tiers
     )
     return {str(name): int(start) for name, start, count in run(sql, {}) if int(count)}
 
@@ -242,3 +323,18 @@ def read(run: Runner, tier: Tier, key_sql: str, where: str, params: Mapping[str,
         )
         for key, kept, calls, errors, total, low, high, sketch in rows
     ]
+
+
+def read_errors(run: Runner, tier: Tier, where: str, params: Mapping[str, Any]) -> list[ErrorGroupRow]:
+    """The tier's failures matching `where` (over Bucket, SpanName, ServiceName, Environment,
+    ErrorType and `BucketNs`), per (error type, function)."""
+    rows = run(
+        f"""
+        SELECT toString(ErrorType) AS kind, toString(SpanName) AS name, sum(Calls), max(Message),
+               toInt64(toUnixTimestamp64Nano(max(Last)))
+        FROM (SELECT *, toInt64(toUnixTimestamp(Bucket)) * {NS} AS BucketNs FROM {tier.errors_table})
+        WHERE {where} GROUP BY kind, name
+        """,
+        params,
+    )
+    return [ErrorGroupRow(str(k), str(f), float(n), str(m), int(t)) for k, f, n, m, t in rows]

@@ -1,0 +1,82 @@
+"""Analysis columns on `otel_traces`: whether a span is a call, and each call's environment, session,
+user, error type and weight, as `MATERIALIZED` columns computed from the attribute maps as rows are
+inserted (and once, by a mutation, for the rows already there), so that funnels, journeys,
+retention, adoption and error groups over months of calls read narrow columns instead of whole
+maps and strings.
+
+They live and go with their rows (retention, deletes and updates keep them true), `SELECT *` leaves
+them out and the Collector's inserts never name them, so nothing it writes or reads changes. A
+table without them is read from the maps, with the same answers (`FROM_MAPS`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sdk_telemetry.store.clickhouse import Runner
+from sdk_telemetry.store.clickhouse.expressions import CALLS, ENVIRONMENT, ERROR_KIND, WEIGHT, has_user, session, user
+
+
+@dataclass(frozen=True)
+class Columns:
+    """SQL for a call's figures that the analyses group and filter by."""
+
+    call: str
+    environment: str
+    session: str
+    user: str
+    has_user: str
+    error_kind: str
+    weight: str
+
+
+#: Computed from the attribute maps at every read.
+FROM_MAPS = Columns(CALLS, ENVIRONMENT, session(), user(), has_user(), ERROR_KIND, WEIGHT)
+#: The materialized columns.
+MATERIALIZED = Columns(
+    "SdkCall = 1", "SdkEnvironment", "SdkSession", "SdkUser", "SdkHasUser = 1", "SdkErrorType", "SdkWeight"
+)
+#: Each column's type and expression.
+DEFINITIONS: dict[str, tuple[str, str]] = {
+    "SdkCall": ("UInt8", CALLS),
+    "SdkEnvironment": ("LowCardinality(String)", ENVIRONMENT),
+    "SdkSession": ("String", session()),
+    "SdkUser": ("String", user()),
+    "SdkHasUser": ("UInt8", has_user()),
+    "SdkErrorType": ("LowCardinality(String)", ERROR_KIND),
+    "SdkWeight": ("Float64", WEIGHT),
+}
+
+
+def present(run: Runner) -> bool:
+    """Whether `otel_traces` has every analysis column."""
+    rows = run(
+        "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'otel_traces' "
+        f"AND name IN ({', '.join(repr(name) for name in DEFINITIONS)})",
+        {},
+    )
+    return len(rows) == len(DEFINITIONS)
+
+
+def add_columns(run: Runner) -> list[str]:
+    """Add the analysis columns `otel_traces` lacks and compute them for the rows already stored
+    (waiting for the mutation); returns the columns added."""
+    rows = run("SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'otel_traces'", {})
+    existing = {str(row[0]) for row in rows}
+    if not existing:
+        raise ValueError("analysis columns: the database has no otel_traces table")
+    added = [name for name in DEFINITIONS if name not in existing]
+    if not added:
+        return []
+    run(
+        "ALTER TABLE otel_traces "
+        + ", ".join(f"ADD COLUMN IF NOT EXISTS {name} {DEFINITIONS[name][0]} MATERIALIZED {DEFINITIONS[name][1]}"
+                    for name in added),
+        {},
+    )  # fmt: skip
+    run(
+        "ALTER TABLE otel_traces " + ", ".join(f"MATERIALIZE COLUMN {name}" for name in added)
+        + " SETTINGS mutations_sync = 2",
+        {},
+    )  # fmt: skip
+    return added

@@ -1,0 +1,138 @@
+"""The analysis columns on `otel_traces` (chDB): added once by `rollups --create`, computed for the
+rows already stored and for every row inserted after, read by the analyses instead of the attribute
+maps, and kept true when rows are updated or deleted; `SELECT *` and the Collector's inserts do not
+see them. (Every analysis gives the same answers with and without them: the engines suites run
+twice, `tests/analytics/test_engines.py` and `tests/store/test_clickhouse_reader_engines.py`.)"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from chdb import session as chdb_session
+
+from sdk_telemetry.store.clickhouse import ClickHouseStore, columns, trace_rows_as_json_each_row
+from sdk_telemetry.store.clickhouse.reader import ClickHouseReader
+from sdk_telemetry.store.reader import Buckets, Scope
+from tests.helpers.engines import DAY, START, calls_of, dataset, load_clickhouse
+
+DATA = dataset()
+CALLS = calls_of(DATA)
+
+
+class Recorded:
+    """A reader over `run` that keeps the statements it ran."""
+
+    def __init__(self, run: Any) -> None:
+        self.statements: list[str] = []
+        self._run = run
+        self.reader = ClickHouseReader(self.run, "chdb")
+
+    def run(self, sql: str, params: Any) -> Any:
+        self.statements.append(sql)
+        return self._run(sql, params)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    opened = chdb_session.Session(str(tmp_path_factory.mktemp("chdb-columns")))
+    yield opened
+    opened.close()
+
+
+def database(session: Any, name: str, with_columns: bool) -> ClickHouseStore:
+    session.query(f"DROP DATABASE IF EXISTS {name}")
+    session.query(f"CREATE DATABASE {name} ENGINE = Atomic")
+    session.query(f"USE {name}")
+    store = ClickHouseStore.from_chdb(session)
+    load_clickhouse(store, DATA, analysis_columns=with_columns)
+    return store
+
+
+def test_added_once_for_the_rows_stored_and_left_out_of_select_star(session: Any) -> None:
+    store = database(session, "plain", with_columns=False)
+    (before,) = store.run("SELECT * FROM otel_traces LIMIT 1", {})
+    assert not columns.present(store.run)
+    assert columns.add_columns(store.run) == list(columns.DEFINITIONS)
+    assert columns.present(store.run) and columns.add_columns(store.run) == []
+    (after,) = store.run("SELECT * FROM otel_traces LIMIT 1", {})
+    assert len(after) == len(before)  # the Collector's `SELECT *` sees its own columns only
+    # Computed for the stored rows by the mutation: on disk, not at each read.
+    stored = {
+        str(row[0])
+        for row in store.run(
+            "SELECT DISTINCT column FROM system.parts_columns WHERE database = currentDatabase() "
+            "AND table = 'otel_traces' AND active",
+            {},
+        )
+    }
+    assert set(columns.DEFINITIONS) <= stored
+    sessions = store.run("SELECT SdkSession, SdkUser, SdkHasUser, SdkEnvironment FROM otel_traces WHERE SdkCall", {})
+    expected = sorted((c.session, c.user or "", int(c.user is not None), c.environment) for c in CALLS)
+    assert sorted((str(s), str(u), int(h), str(e)) for s, u, h, e in sessions) == expected
+
+
+def test_without_otel_traces_adding_them_is_refused(session: Any) -> None:
+    session.query("DROP DATABASE IF EXISTS empty")
+    session.query("CREATE DATABASE empty ENGINE = Atomic")
+    session.query("USE empty")
+    with pytest.raises(ValueError, match="no otel_traces table"):
+        columns.add_columns(ClickHouseStore.from_chdb(session).run)
+
+
+def test_a_collector_insert_after_them_fills_them(session: Any) -> None:
+    store = database(session, "inserted", with_columns=True)
+    row = next(span for span in DATA.calls if '"session.id"' in span[8])
+    moved = (START - DAY, *row[1:2], "ffffffffffffffff", *row[3:])
+    store.run("INSERT INTO otel_traces FORMAT JSONEachRow\n" + trace_rows_as_json_each_row([moved]).decode(), {})
+    ((sid, weight),) = store.run("SELECT SdkSession, SdkWeight FROM otel_traces WHERE SpanId = 'ffffffffffffffff'", {})
+    call = next(c for c in CALLS if c.span_id == row[2])
+    assert (sid, weight) == (call.session, call.weight)
+
+
+def test_the_analyses_read_the_columns_not_the_maps(session: Any) -> None:
+    store = database(session, "read", with_columns=True)
+    recorded = Recorded(store.run)
+    reader = recorded.reader
+    scope = Scope(environment="production")
+    assert reader.funnel(scope, ["Api.login", "Api.search"], 3600 * 10**9, "session")[0] > 0
+    assert reader.paths(scope, "user", True)
+    assert reader.cohorts(scope, "session", Buckets(0, 7 * DAY), 4)
+    assert reader.usage(scope, "user", Buckets(0, 7 * DAY)).everyone > 0
+    assert reader.active_actors(scope, "session") > 0
+    assert reader.error_groups(replace(scope, error_type="ValueError"), 5)
+    assert reader.aggregate(scope, "function").rows
+    calls_sql = [sql for sql in recorded.statements if "FROM otel_traces" in sql and "system." not in sql]
+    assert len(calls_sql) >= 7
+    for sql in (statement.split("UNION ALL")[0] for statement in calls_sql):  # events (otel_logs) have their maps
+        assert "SdkCall = 1" in sql and "SdkEnvironment" in sql, sql
+        assert "['session.id']" not in sql and "['enduser.id']" not in sql, sql
+        assert "['deployment.environment" not in sql and "sample_rate" not in sql, sql
+
+
+def test_updates_and_deletes_keep_them_true(session: Any) -> None:
+    changes = [
+        "ALTER TABLE otel_traces UPDATE ResourceAttributes = mapUpdate(ResourceAttributes, "
+        "map('session.id', 'session-moved', 'deployment.environment.name', 'moved')) "
+        "WHERE SpanId IN (SELECT SpanId FROM otel_traces ORDER BY Timestamp LIMIT 40) SETTINGS mutations_sync = 2",
+        "DELETE FROM otel_traces WHERE SpanName = 'Api.logout'",
+    ]
+    answers = {}
+    for name, with_columns in (("maps", False), ("materialized", True)):
+        store = database(session, f"changed_{name}", with_columns)
+        for change in changes:
+            store.run(change, {})
+        reader = ClickHouseReader(store.run, "chdb")
+        assert columns.present(store.run) is with_columns
+        answers[name] = (
+            reader.funnel(Scope(), ["Api.login", "Api.search", "Api.logout"], 3600 * 10**9, "session"),
+            reader.active_actors(Scope(environment="moved"), "session"),
+            reader.sessions(Scope(environment="moved"), 10),
+            reader.dimensions(),
+        )
+    funnel, moved, listed, dimensions = answers["materialized"]
+    assert funnel[2] == 0 and moved > 0 and any(row.session_id == "session-moved" for row in listed)
+    assert "moved" in dimensions["environments"]
+    assert answers["materialized"] == answers["maps"]
