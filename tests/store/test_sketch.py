@@ -63,6 +63,8 @@ def test_a_sketch_merged_from_many_stored_parts_is_within_one_percent(name: str)
     assert merged == Sketch.of(durations)
     assert merged.count == len(durations)
     assert_close(merged, durations)
+    # Merged from the texts at once (as rollups are read): the same sketch.
+    assert Sketch.from_texts(Sketch.of(part).to_json() for part in parts) == merged
 
 
 def test_bucket_values_are_within_alpha_of_every_duration_in_them() -> None:
@@ -100,3 +102,18 @@ def test_the_stored_text_round_trips_and_refuses_what_is_not_a_sketch() -> None:
         Sketch.from_json("[1, 2]")
     with pytest.raises(ValueError, match="integer keys"):
         Sketch.from_json('{"a": 1}')
+
+
+def test_texts_merged_at_once_read_each_key_as_an_integer_and_refuse_what_is_not_a_sketch() -> None:
+    assert Sketch.from_texts([]) == Sketch()
+    # One integer written two ways (not by `to_json`, but a store edited by hand): one key.
+    assert Sketch.from_texts(['{"5": 2, "-1": 1}', '{"05": 3}', b'{"5": 1}']) == Sketch({5: 6, -1: 1})
+    with pytest.raises(ValueError, match="JSON object"):
+        Sketch.from_texts(['{"5": 1}', "[1, 2]"])
+    with pytest.raises(ValueError, match="integer keys"):
+        Sketch.from_texts(['{"5": 1}', '{"a": 1}'])
+    with pytest.raises(ValueError, match="JSON object"):
+        Sketch.from_texts(['{"5": 1}', "nonsense"])
+    for texts in (['{"5": "many"}'], ['{"5": 1}', '{"5": "many"}'], ['{"5": 1}', '{"5": null}']):
+        with pytest.raises(ValueError, match="integer keys"):
+            Sketch.from_texts(texts)

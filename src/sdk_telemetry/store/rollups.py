@@ -335,24 +335,28 @@ def read_rollups(
         where += f" AND SpanName IN ({', '.join('?' * len(scope.functions))})"
         params.extend(scope.functions)
     groups: dict[Any, RollupGroup] = {}
+    sketches: dict[Any, list[str]] = {}  # merged once per group (`Sketch.from_texts`)
     used: list[Origin] = []
     for tier, low, top in reversed(plan):  # oldest first
         found = False
-        for start, name, *figures in connection.execute(
+        for start, name, *figures, sketch in connection.execute(
             "SELECT BucketStart, SpanName, Kept, Calls, Errors, DurationSum, DurationMin, DurationMax, Sketch "
             f"FROM otel_traces_rollups WHERE Tier = ? AND BucketStart >= ? AND BucketStart < ?{where}",
             [tier, low, top, *params],
         ):
             found = True
             key = None if group is None else name if group == "function" else group.index(start)
-            part = _stored_group(key, figures)
+            part = RollupGroup(key, *figures)
             total = groups.get(key)
             if total is None:
-                groups[key] = part
+                groups[key], sketches[key] = part, [sketch]
             else:
                 total.merge(part)
+                sketches[key].append(sketch)
         if found and tier not in used:
             used.append(tier)
+    for key, texts in sketches.items():
+        groups[key].sketch = Sketch.from_texts(texts)
     return [groups[key] for key in _ordered(groups)], used
 
 

@@ -42,6 +42,24 @@ def nearest_rank(count: int, percent: int) -> int:
     return max(1, -(-count * percent // 100))
 
 
+_NOT_INTEGERS = "a duration sketch maps integer keys to integer counts"
+
+
+class _NotAnObject(ValueError):
+    pass
+
+
+def _object(text: str | bytes) -> dict[str, int]:
+    """The JSON object a stored sketch is (not checked further); ValueError for anything else."""
+    try:
+        loaded = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise _NotAnObject("a duration sketch is a JSON object, not text that is not JSON") from None
+    if not isinstance(loaded, dict):
+        raise _NotAnObject(f"a duration sketch is a JSON object, not {type(loaded).__name__}")
+    return loaded
+
+
 class Sketch:
     """Counts of stored calls per duration bucket."""
 
@@ -97,13 +115,38 @@ class Sketch:
     @classmethod
     def from_json(cls, text: str | bytes) -> Sketch:
         """The sketch `to_json` wrote; raises ValueError for anything else."""
-        loaded = orjson.loads(text)
-        if not isinstance(loaded, dict):
-            raise ValueError(f"a duration sketch is a JSON object, not {type(loaded).__name__}")
+        loaded = _object(text)
         try:
             return cls(dict(zip(map(int, loaded), map(int, loaded.values()), strict=True)))
         except (TypeError, ValueError):
-            raise ValueError("a duration sketch maps integer keys to integer counts") from None
+            raise ValueError(_NOT_INTEGERS) from None
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str | bytes]) -> Sketch:
+        """The merged sketch of many `to_json` texts; raises ValueError for anything else.
+
+        The texts' counts are summed by each key's text (as `to_json` writes a key, one integer has
+        one text) and the keys read as integers once, at the end: for rollups read by the thousand,
+        reading every key of every text as an integer costs more than the sums."""
+        total: dict[str, int] = {}
+        get = total.get
+        try:
+            for text in texts:
+                loaded = _object(text)
+                if not total:
+                    total.update(loaded)
+                    continue
+                for key, count in loaded.items():
+                    total[key] = get(key, 0) + count
+            counts: dict[int, int] = {}
+            for key, count in total.items():
+                number = int(key)
+                counts[number] = counts.get(number, 0) + int(count)
+        except TypeError:  # a count that is not a number
+            raise ValueError(_NOT_INTEGERS) from None
+        except ValueError as error:
+            raise ValueError(str(error) if isinstance(error, _NotAnObject) else _NOT_INTEGERS) from None
+        return cls(counts)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sketch) and self.counts == other.counts
