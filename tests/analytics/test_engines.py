@@ -18,6 +18,7 @@ from sdk_telemetry.analytics import (
     Source,
     TimeRange,
     adoption,
+    common_paths,
     error_occurrences,
     export,
     functions,
@@ -133,6 +134,11 @@ def test_funnels_journeys_retention_adoption(engines: dict[str, Source], by: str
     both(engines, lambda s: funnel(s, ["Api.login", "Api.search", "Api.get"], 600, by, WHOLE))
     paths = both(engines, lambda s: journeys(s, by, WHOLE, max_steps=4, limit=20))
     assert paths["sessions"] > 0
+    assert both(engines, lambda s: common_paths(s, by, WHOLE, max_steps=4, limit=20)) == paths["paths"]
+    assert (
+        both(engines, lambda s: common_paths(s, by, LAST_WEEK, 2, 5))
+        == journeys(engines["sqlite"], by, LAST_WEEK, 2, 5).paths
+    )
     both(engines, lambda s: journeys(s, by, WHOLE, top_level=False))
     both(engines, lambda s: retention(s, by, "week", 6, WHOLE))
     both(engines, lambda s: retention(s, by, "day", 8, LAST_WEEK, now=END / NS))

@@ -129,7 +129,12 @@ def test_funnels(engines: dict[str, Reader], name: str, steps: list[str], window
 @pytest.mark.parametrize("by", ACTORS)
 @pytest.mark.parametrize("name", ["all", "range", "service", "functions", "session"])
 def test_paths(engines: dict[str, Reader], name: str, by: str, top_level: bool) -> None:
-    compare(engines, lambda r: r.paths(SCOPES[name], by, top_level))
+    whole = compare(engines, lambda r: r.paths(SCOPES[name], by, top_level))
+    cut = compare(engines, lambda r: r.paths(SCOPES[name], by, top_level, max_steps=2))
+    expected: dict[tuple[str, ...], int] = {}
+    for path, count in whole:
+        expected[tuple(path[:2])] = expected.get(tuple(path[:2]), 0) + count
+    assert cut == [[list(path), count] for path, count in sorted(expected.items())]
 
 
 @pytest.mark.parametrize("period", [DAILY, WEEKLY], ids=["daily", "weekly"])

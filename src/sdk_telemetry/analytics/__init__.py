@@ -23,7 +23,7 @@ from sdk_telemetry.analytics._drilldown import (
 )
 from sdk_telemetry.analytics._export import export, json_ready
 from sdk_telemetry.analytics._funnels import Funnel, funnel
-from sdk_telemetry.analytics._journeys import Journeys, journeys
+from sdk_telemetry.analytics._journeys import Journeys, common_paths, journeys
 from sdk_telemetry.analytics._performance import Performance, functions, performance, summary, top_errors
 from sdk_telemetry.analytics._range import NS, AnalyticsError, TimeRange, parse_duration, parse_time
 from sdk_telemetry.analytics._retention import Retention, retention
@@ -42,6 +42,7 @@ __all__ = [
     "Source",
     "TimeRange",
     "adoption",
+    "common_paths",
     "did_you_mean",
     "error_occurrences",
     "export",

@@ -9,6 +9,7 @@ in start order, with consecutive repeats of one function folded into one step, c
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -56,20 +57,40 @@ def journeys(
         for step in zip(path, [*path[1:], END], strict=True):
             transitions[step] += count
         exits[path[-1]] += count
-    order = lambda item: (-item[1], item[0])  # noqa: E731 (most frequent first, then by name)
     return Journeys(
         by=by,
         time_range=time_range.as_dict(),
         sessions=total,
-        paths=[
-            {"path": list(path), "count": count, "share": count / total}
-            for path, count in sorted(whole.items(), key=order)[:limit]
-        ],
+        paths=_ranked(whole.items(), total, limit),
         transitions=[
-            {"from": a, "to": b, "count": count} for (a, b), count in sorted(transitions.items(), key=order)[:limit]
+            {"from": a, "to": b, "count": count} for (a, b), count in sorted(transitions.items(), key=_order)[:limit]
         ],
         exits=[
             {"function": name, "count": count, "share": count / total}
-            for name, count in sorted(exits.items(), key=order)[:limit]
+            for name, count in sorted(exits.items(), key=_order)[:limit]
         ],
     )
+
+
+def common_paths(
+    source: Source, by: str = "session", time_range: TimeRange | None = None, max_steps: int = 5, limit: int = 10
+) -> list[dict[str, Any]]:
+    """`journeys(...).paths` alone: the `limit` commonest paths cut at `max_steps`, cut by the
+    store (far less to read than every whole path, which transitions and exits need)."""
+    if max_steps < 1 or limit < 1:
+        raise AnalyticsError(f"max_steps and limit must be at least 1, got {max_steps} and {limit}")
+    scope = source.scope(time_range or TimeRange())
+    paths = source.reader.paths(scope, Source.actor(by), True, max_steps)
+    return _ranked(paths, sum(count for _, count in paths), limit)
+
+
+def _order(item: tuple[Any, int]) -> tuple[int, Any]:
+    """Most frequent first, then by name."""
+    return -item[1], item[0]
+
+
+def _ranked(paths: Iterable[tuple[tuple[str, ...], int]], total: int, limit: int) -> list[dict[str, Any]]:
+    return [
+        {"path": list(path), "count": count, "share": count / total}
+        for path, count in sorted(paths, key=_order)[:limit]
+    ]

@@ -11,10 +11,10 @@ from sdk_telemetry.analytics import (
     AnalyticsError,
     Source,
     TimeRange,
+    common_paths,
     did_you_mean,
     functions,
     funnel,
-    journeys,
     parse_duration,
     performance,
     top_errors,
@@ -78,7 +78,7 @@ def _overview(
         bounded = source.bounds(period)
         assert bounded.start is not None and bounded.end is not None
         recent = TimeRange(max(bounded.start, bounded.end - JOURNEY_WINDOW_NS), bounded.end)
-        paths = journeys(source, "session", recent, max_steps=4, limit=20).paths
+        paths = common_paths(source, "session", recent, max_steps=4, limit=20)
         candidates = [p for p in paths if len(p["path"]) >= 2]
         if candidates:  # the journey covering the most calls: common and long
             chosen_steps = max(candidates, key=lambda p: (p["count"] * len(p["path"]), p["count"]))["path"]

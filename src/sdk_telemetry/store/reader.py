@@ -265,10 +265,13 @@ class Reader(Protocol):
         `window` ns of the step-1 occurrence that started the chain."""
         ...
 
-    def paths(self, scope: Scope, by: str, top_level: bool) -> list[tuple[tuple[str, ...], int]]:
-        """Each distinct path and how many actors took it: an actor's calls (with `top_level`, only
-        calls whose parent span is not a stored call) in (Timestamp, SpanId) order, consecutive
-        repeats of a function folded into one step."""
+    def paths(
+        self, scope: Scope, by: str, top_level: bool, max_steps: int | None = None
+    ) -> list[tuple[tuple[str, ...], int]]:
+        """Each distinct path and how many actors took it, in path order: an actor's calls (with
+        `top_level`, only calls whose parent span is not a stored call) in (Timestamp, SpanId)
+        order, consecutive repeats of a function folded into one step (with `max_steps`, cut there:
+        the paths that share their first steps counted as one)."""
         ...
 
     def cohorts(self, scope: Scope, by: str, period: Buckets, periods: int) -> dict[int, list[int]]:

@@ -440,8 +440,10 @@ class SQLiteReader:
             close()
         return reached
 
-    def paths(self, scope: Scope, by: str, top_level: bool) -> list[tuple[tuple[str, ...], int]]:
-        """Each distinct folded path and how many actors took it."""
+    def paths(
+        self, scope: Scope, by: str, top_level: bool, max_steps: int | None = None
+    ) -> list[tuple[tuple[str, ...], int]]:
+        """Each distinct folded path (cut at `max_steps`) and how many actors took it."""
         condition, params = self._calls(scope, alias="t.")
         actor, actor_params = self._entity(by, alias="t.")
         outer = (
@@ -463,7 +465,7 @@ class SQLiteReader:
             path = paths.setdefault(who, [])
             if not path or path[-1] != name:
                 path.append(name)
-        return sorted(Counter(tuple(path) for path in paths.values()).items())
+        return sorted(Counter(tuple(path[:max_steps]) for path in paths.values()).items())
 
     def cohorts(self, scope: Scope, by: str, period: Buckets, periods: int) -> dict[int, list[int]]:
         """Per cohort, actors active 0 .. `periods` - 1 periods after it."""

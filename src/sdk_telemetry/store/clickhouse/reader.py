@@ -426,7 +426,7 @@ class ClickHouseReader:
         sketch = f"sumMap(map({SKETCH_KEY}, toUInt64(1)))" if sketches else "map()"
         grouping = "GROUPING SETS ((key), ())" if whole else "key"
         found = self.run(
-            f"SELECT {self._key(group)} AS key, {_figures(weight)}, {sketch}, "
+            f"SELECT {self._key(group)} AS key, {_figures(weight)}, tuple(mapKeys({sketch}), mapValues({sketch})), "
             f"{'grouping(key)' if whole else '0'} AS whole "
             f"FROM otel_traces WHERE {where} GROUP BY {grouping} ORDER BY whole, key",
             params,
@@ -435,7 +435,7 @@ class ClickHouseReader:
         for row in found:
             figures = (
                 self._aggregate(None if int(row[12]) else group, row),
-                {int(k): int(v) for k, v in dict(row[11]).items()},
+                dict(zip(map(int, row[11][0]), map(int, row[11][1]), strict=True)),
             )
             if int(row[12]):
                 total = figures
@@ -639,8 +639,10 @@ class ClickHouseReader:
         levels = {int(level): int(count) for level, count in rows}
         return [sum(count for level, count in levels.items() if level > index) for index in range(len(steps))]
 
-    def paths(self, scope: Scope, by: str, top_level: bool) -> list[tuple[tuple[str, ...], int]]:
-        """Each distinct path and how many actors took it, in path order."""
+    def paths(
+        self, scope: Scope, by: str, top_level: bool, max_steps: int | None = None
+    ) -> list[tuple[tuple[str, ...], int]]:
+        """Each distinct path (cut at `max_steps`) and how many actors took it, in path order."""
         params = _Params()
         actor = self._actor(by, params)
         where = self._calls_where(scope, params)
@@ -659,16 +661,17 @@ class ClickHouseReader:
             if scope.end is not None:
                 since += f" AND Timestamp < fromUnixTimestamp64Nano({params.add(int(scope.end), 'Int64')})"
             outer = f"""AND (ParentSpanId = '' OR (TraceId, ParentSpanId) NOT IN (
-                SELECT TraceId, SpanId FROM otel_traces WHERE {CALLS}{since} AND SpanId IN (
+                SELECT TraceId, SpanId FROM otel_traces WHERE {self._columns().call}{since} AND SpanId IN (
                     SELECT ParentSpanId FROM otel_traces WHERE {inner_where} AND ParentSpanId != '')))"""
         rows = self.run(
             f"""
-            SELECT path, count() AS n FROM (
+            SELECT {"path" if max_steps is None else f"arraySlice(path, 1, {int(max_steps)})"} AS cut, count() AS n
+            FROM (
                 SELECT arrayMap(x -> x.3, arraySort(groupArray(tuple({NANOS}, SpanId, toString(SpanName))))) AS names,
                        arrayFilter((name, i) -> i = 1 OR name != names[i - 1], names, arrayEnumerate(names)) AS path
                 FROM otel_traces WHERE {where} AND {actor.present} {outer}
                 GROUP BY {actor.value}
-            ) GROUP BY path ORDER BY path
+            ) GROUP BY cut ORDER BY cut
             """,
             params,
         )

@@ -304,7 +304,7 @@ def read(run: Runner, tier: Tier, key_sql: str, where: str, params: Mapping[str,
     rows = run(
         f"""
         SELECT {key_sql} AS Key, sum(Kept), sum(Calls), sum(Errors), sum(DurationSum), min(DurationMin),
-               max(DurationMax), sumMap(Sketch)
+               max(DurationMax), sumMap(Sketch) AS merged, mapKeys(merged), mapValues(merged)
         FROM (SELECT *, toInt64(toUnixTimestamp(Bucket)) * {NS} AS BucketNs FROM {tier.table})
         WHERE {where} GROUP BY Key
         """,
@@ -319,9 +319,9 @@ def read(run: Runner, tier: Tier, key_sql: str, where: str, params: Mapping[str,
             int(total),
             int(low),
             int(high),
-            {int(k): int(v) for k, v in dict(sketch).items()},
+            dict(zip(map(int, keys), map(int, counts), strict=True)),
         )
-        for key, kept, calls, errors, total, low, high, sketch in rows
+        for key, kept, calls, errors, total, low, high, _, keys, counts in rows
     ]
 
 
