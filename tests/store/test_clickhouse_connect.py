@@ -23,8 +23,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from sdk_telemetry_exporters import attributes as attr
 
 from sdk_telemetry.receiver import ReceiverSettings
-from sdk_telemetry.store.clickhouse import TABLES, ClickHouseStore
+from sdk_telemetry.store.clickhouse import TABLES, ClickHouseStore, columns, rollups
+from sdk_telemetry.store.clickhouse.reader import ClickHouseReader
 from sdk_telemetry.store.queries import Filters
+from sdk_telemetry.store.reader import Scope
 from tests.helpers.clickhouse_http import ClickHouseHTTP, serve_clickhouse
 from tests.helpers.receiver import KEY, serve
 from tests.helpers.store_data import EXPECTED_ALL, METRIC_ANSWERS, T0, assert_stats, by_function, dataset
@@ -207,3 +209,33 @@ def test_the_clients_own_native_insert_and_other_formats_work_on_the_collector_t
     finally:
         client.command("DELETE FROM otel_traces WHERE ServiceName = 'svc-n'")
         client.close()
+
+
+def test_rollups_error_rollups_and_analysis_columns_are_made_and_read_over_http(endpoint: ClickHouseHTTP) -> None:
+    endpoint.rows("CREATE DATABASE IF NOT EXISTS rolled ENGINE = Atomic")
+    client = _client(endpoint, "rolled")
+    store = ClickHouseStore.from_client(client)
+    store.create_tables()
+    spans, _ = dataset()
+    store.insert_spans(spans)
+    reader = ClickHouseReader.from_client(client)
+
+    def answers(reader: ClickHouseReader) -> Any:
+        return (
+            reader.error_groups(Scope(), 10),
+            reader.funnel(Scope(), ["Api.get", "Api.put"], 3600 * 10**9, "session"),
+            reader.active_actors(Scope(), "session"),
+            reader.sessions(Scope(), 10),
+            [(row.key, row.kept, row.calls, row.errors) for row in reader.aggregate(Scope(), "function").rows],
+        )
+
+    before = answers(reader)
+    copied = reader.create_rollups()
+    calls = sum(1 for span in spans if span[9] == attr.INVOCATION_SCOPE)
+    assert copied == dict.fromkeys(("hour", "day", "week", "month"), calls)
+    assert any(r.statement.startswith("ALTER TABLE otel_traces ADD COLUMN") for r in endpoint.requests)
+    assert columns.present(reader.run)
+    assert rollups.existing(reader.run, errors=True) == {"hour", "day", "week", "month"}
+    after = answers(ClickHouseReader.from_client(client))
+    assert after == before and before[0] and before[1][0] > 0
+    client.close()

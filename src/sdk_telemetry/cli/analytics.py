@@ -485,8 +485,9 @@ def register_cli(app: typer.Typer) -> None:
             bool,
             typer.Option(
                 "--create",
-                help="On ClickHouse: create the rollup tables and their materialized views over otel_traces if "
-                "absent, and roll up the calls already stored (once).",
+                help="On ClickHouse: create the rollup and error rollup tables and their materialized views over "
+                "otel_traces, and the analysis columns (session, user, environment, error type, weight) on it, if "
+                "absent; roll up the calls already stored (once).",
             ),
         ] = False,
         retention_hourly_days: HourlyDaysOption = DEFAULT_ROLLUP_DAYS["hour"],
