@@ -28,6 +28,7 @@ from sdk_telemetry_exporters import attributes as attr
 from sdk_telemetry.store import _rows, _sqlite
 from sdk_telemetry.store.clickhouse import ClickHouseStore, columns, trace_rows_as_json_each_row
 from sdk_telemetry.store.clickhouse.expressions import OTEL_LOGS_DDL
+from sdk_telemetry.store.clickhouse.reader import ClickHouseReader
 from sdk_telemetry.store.reader import Aggregate
 
 NS = 1_000_000_000
@@ -388,6 +389,24 @@ def error_groups(calls: Iterable[Call], limit: int) -> list[dict[str, Any]]:
         ),
         key=lambda row: (-row["count"], row["error_type"], row["function"]),
     )[:limit]
+
+
+class Recorded:
+    """A `ClickHouseReader` over `run` that keeps the statements it ran, with their parameters."""
+
+    def __init__(self, run: Any, **options: Any) -> None:
+        self.statements: list[tuple[str, bytes]] = []
+        self._run = run
+        self.reader = ClickHouseReader(self.run, "chdb", **options)
+
+    def run(self, sql: str, params: Any) -> Any:
+        self.statements.append((sql, orjson.dumps(params, option=orjson.OPT_SORT_KEYS)))
+        return self._run(sql, params)
+
+    @property
+    def sql(self) -> list[str]:
+        """The statements' text."""
+        return [sql for sql, _ in self.statements]
 
 
 # Comparing two engines' answers.

@@ -40,7 +40,14 @@ class EchoProvider extends BaseNonAgenticProvider {
 
 const provider = new EchoProvider();
 const composio = new Composio({ apiKey: "ak_local_only", baseURL: "http://127.0.0.1:9", provider, disableVersionCheck: true });
-for (let i = 0; i < calls; i++) await provider.ping(i); // as fast as it goes: whole-millisecond stamps collide
+// As fast as it goes, so that whole-millisecond stamps collide within a batch of 10; with a pause
+// every 5 calls, so that two whole batches never fall in one millisecond: their bodies would be
+// byte for byte the same, which the receiver takes for a resend (without event ids or an
+// Idempotency-Key nothing tells the two apart). A fast machine did that once in a few runs.
+for (let i = 0; i < calls; i++) {
+  await provider.ping(i);
+  if (i % 5 === 4) await new Promise((resolve) => setTimeout(resolve, 2));
+}
 let thrown = null;
 try { await provider.outer(); } catch (error) { thrown = error.name; }
 await composio.flush();

@@ -16,23 +16,10 @@ from chdb import session as chdb_session
 from sdk_telemetry.store.clickhouse import ClickHouseStore, columns, trace_rows_as_json_each_row
 from sdk_telemetry.store.clickhouse.reader import ClickHouseReader
 from sdk_telemetry.store.reader import Buckets, Scope
-from tests.helpers.engines import DAY, START, calls_of, dataset, load_clickhouse
+from tests.helpers.engines import DAY, START, Recorded, calls_of, dataset, load_clickhouse
 
 DATA = dataset()
 CALLS = calls_of(DATA)
-
-
-class Recorded:
-    """A reader over `run` that keeps the statements it ran."""
-
-    def __init__(self, run: Any) -> None:
-        self.statements: list[str] = []
-        self._run = run
-        self.reader = ClickHouseReader(self.run, "chdb")
-
-    def run(self, sql: str, params: Any) -> Any:
-        self.statements.append(sql)
-        return self._run(sql, params)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +91,7 @@ def test_the_analyses_read_the_columns_not_the_maps(session: Any) -> None:
     assert reader.active_actors(scope, "session") > 0
     assert reader.error_groups(replace(scope, error_type="ValueError"), 5)
     assert reader.aggregate(scope, "function").rows
-    calls_sql = [sql for sql in recorded.statements if "FROM otel_traces" in sql and "system." not in sql]
+    calls_sql = [sql for sql in recorded.sql if "FROM otel_traces" in sql and "system." not in sql]
     assert len(calls_sql) >= 7
     for sql in (statement.split("UNION ALL")[0] for statement in calls_sql):  # events (otel_logs) have their maps
         assert "SdkCall = 1" in sql and "SdkEnvironment" in sql, sql

@@ -14,7 +14,7 @@ from chdb import session as chdb_session
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sdk_telemetry.store.clickhouse import ClickHouseStore, rollups
+from sdk_telemetry.store.clickhouse import ClickHouseStore, columns, rollups
 from sdk_telemetry.store.clickhouse.reader import LONG_RANGE, ClickHouseReader, _staircase
 from sdk_telemetry.store.reader import Buckets, Scope
 from tests.helpers.engines import (
@@ -22,6 +22,7 @@ from tests.helpers.engines import (
     END,
     NS,
     START,
+    Recorded,
     assert_close,
     assert_rows_equal,
     calls_of,
@@ -160,19 +161,6 @@ def test_the_staircase_cuts_a_range_into_whole_buckets_and_raw_parts(low: int | 
     assert all(start is None or start >= (low or start) for start, _ in raw)
 
 
-class Recorded:
-    """A reader's statements, as run."""
-
-    def __init__(self, reader: ClickHouseReader) -> None:
-        self.statements: list[str] = []
-        self.reader = ClickHouseReader(self.run, "chdb")
-        self._run = reader.run
-
-    def run(self, sql: str, params: Any) -> Any:
-        self.statements.append(sql)
-        return self._run(sql, params)
-
-
 ERROR_SCOPES = {
     "cut at both ends": Scope(start=CUT_START, end=CUT_END),
     "one service": Scope(start=CUT_START, end=CUT_END, service="svc-api"),
@@ -188,9 +176,9 @@ def test_error_groups_over_a_long_range_read_error_rollups_with_raw_figures(
     reader: ClickHouseReader, name: str
 ) -> None:
     scope = ERROR_SCOPES[name]
-    recorded = Recorded(reader)
+    recorded = Recorded(reader.run)
     got = recorded.reader.error_groups(scope, 50)
-    assert any("FROM sdk_telemetry_errors_month" in sql for sql in recorded.statements)
+    assert any("FROM sdk_telemetry_errors_month" in sql for sql in recorded.sql)
     # The same groups, counts, messages and last times as the calls themselves and the raw rows alone.
     assert_rows_equal(got, error_groups([c for c in CALLS if in_scope(c, scope)], 50))
     assert got and got == exact(reader).error_groups(scope, 50)
@@ -199,9 +187,9 @@ def test_error_groups_over_a_long_range_read_error_rollups_with_raw_figures(
 
 def test_error_groups_of_a_short_range_or_a_session_read_raw_rows_only(reader: ClickHouseReader) -> None:
     for scope in (Scope(start=CUT_START, end=CUT_START + LONG_RANGE - 1), Scope(session="session-01")):
-        recorded = Recorded(reader)
+        recorded = Recorded(reader.run)
         got = recorded.reader.error_groups(scope, 50)
-        assert not any("sdk_telemetry_errors_" in sql for sql in recorded.statements)
+        assert not any("sdk_telemetry_errors_" in sql for sql in recorded.sql)
         assert_rows_equal(got, error_groups([c for c in CALLS if in_scope(c, scope)], 50))
 
 
@@ -215,3 +203,56 @@ def in_scope(call: Any, scope: Scope) -> bool:
         and scope.error_type in (None, call.error_type)
         and (scope.functions is None or call.name in scope.functions)
     )
+
+
+@pytest.fixture
+def other_database(reader: ClickHouseReader) -> Iterator[ClickHouseStore]:
+    """A database of its own in the module's engine (chDB runs one per process), the module's again after."""
+    reader.run("DROP DATABASE IF EXISTS long_ranges_other", {})
+    reader.run("CREATE DATABASE long_ranges_other ENGINE = Atomic", {})
+    reader.run("USE long_ranges_other", {})
+    try:
+        yield ClickHouseStore(reader.run)
+    finally:
+        reader.run("USE long_ranges", {})
+        reader.run("DROP DATABASE IF EXISTS long_ranges_other", {})
+
+
+def test_error_groups_after_raw_rows_were_trimmed_count_what_raw_rows_hold(other_database: ClickHouseStore) -> None:
+    load_clickhouse(other_database, DATA)
+    ClickHouseReader(other_database.run, "chdb").create_rollups(dict.fromkeys(("hour", "day", "week", "month"), 1000))
+    kept_from = START + 50 * DAY + 7 * HOUR // 3  # mid-hour: the error rollups hold older failures
+    other_database.run(
+        f"ALTER TABLE otel_traces DELETE WHERE Timestamp < fromUnixTimestamp64Nano({kept_from}) "
+        "SETTINGS mutations_sync = 2",
+        {},
+    )
+    for scope in (Scope(), Scope(start=START + 10 * DAY, end=CUT_END), Scope(end=CUT_END, service="svc-web")):
+        recorded = Recorded(other_database.run)
+        got = recorded.reader.error_groups(scope, 50)
+        assert any("FROM sdk_telemetry_errors_" in sql for sql in recorded.sql)
+        held = [c for c in CALLS if c.timestamp >= kept_from and in_scope(c, scope)]
+        assert got and got == ClickHouseReader(other_database.run, "chdb", long_range=None).error_groups(scope, 50)
+        assert_rows_equal(got, error_groups(held, 50))
+
+
+def test_a_store_of_the_previous_release_gains_error_rollups_and_columns(other_database: ClickHouseStore) -> None:
+    load_clickhouse(other_database, DATA)
+    reader = ClickHouseReader(other_database.run, "chdb")
+    reader.create_rollups(dict.fromkeys(("hour", "day", "week", "month"), 1000))
+    for tier in rollups.TIERS:  # as the previous release left it: call rollups only
+        other_database.run(f"DROP VIEW {tier.errors_view}", {})
+        other_database.run(f"DROP TABLE {tier.errors_table}", {})
+    other_database.run(
+        "ALTER TABLE otel_traces " + ", ".join(f"DROP COLUMN {name}" for name in columns.DEFINITIONS), {}
+    )
+    upgraded = ClickHouseReader(other_database.run, "chdb")
+    made = upgraded.create_rollups(dict.fromkeys(("hour", "day", "week", "month"), 1000))
+    assert made == {**{f"{t.name} errors": len(CALLS) for t in rollups.TIERS}, "analysis columns": len(CALLS)}
+    assert columns.present(other_database.run) and rollups.existing(other_database.run, errors=True) == {
+        t.name for t in rollups.TIERS
+    }
+    assert upgraded.create_rollups() == {}
+    got = upgraded.error_groups(Scope(), 50)
+    assert got and got == ClickHouseReader(other_database.run, "chdb", long_range=None).error_groups(Scope(), 50)
+    assert_rows_equal(got, error_groups(CALLS, 50))

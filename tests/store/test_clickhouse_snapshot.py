@@ -5,33 +5,18 @@ share the outer one, and after it every statement reads the store again."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
-import orjson
 import pytest
 from chdb import session as chdb_session
 
 from sdk_telemetry.analytics import NS, Source
-from sdk_telemetry.dashboard._data import overview
-from sdk_telemetry.store.clickhouse import ClickHouseStore, trace_rows_as_json_each_row
+from sdk_telemetry.dashboard._data import _overview, overview
+from sdk_telemetry.store.clickhouse import ClickHouseStore, rollups, trace_rows_as_json_each_row
 from sdk_telemetry.store.clickhouse.reader import ClickHouseReader
 from sdk_telemetry.store.reader import Scope
-from tests.helpers.engines import DAY, END, dataset, load_clickhouse
+from tests.helpers.engines import DAY, END, Recorded, dataset, load_clickhouse
 
 DATA = dataset()
-
-
-class Recorded:
-    """A reader over `run` that keeps the statements it ran, with their parameters."""
-
-    def __init__(self, run: Any) -> None:
-        self.statements: list[tuple[str, bytes]] = []
-        self._run = run
-        self.reader = ClickHouseReader(self.run, "chdb")
-
-    def run(self, sql: str, params: Any) -> Any:
-        self.statements.append((sql, orjson.dumps(params, option=orjson.OPT_SORT_KEYS)))
-        return self._run(sql, params)
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +36,9 @@ def test_a_dashboard_page_runs_no_statement_twice(store: ClickHouseStore) -> Non
     page = overview(Source(recorded.reader), "all", now=END / NS)
     assert page["stored_spans"] == len(DATA.spans) and page["funnel"] is not None
     assert len(recorded.statements) == len(set(recorded.statements)) > 10
-    unshared = Recorded(store.run)  # the same analyses without a snapshot repeat some statements
-    source = Source(unshared.reader)
-    for _ in range(2):
-        source.reader.edge(source.scope(), last=True)
-    assert len(unshared.statements) > len(set(unshared.statements))
+    unshared = Recorded(store.run)  # the same page without a snapshot repeats what it asks
+    _overview(Source(unshared.reader), "all", None, None, 3600.0, None, END / NS)
+    assert len(unshared.statements) > len(set(unshared.statements)) > 10
 
 
 def test_within_a_snapshot_a_statement_is_answered_once_and_after_it_anew(store: ClickHouseStore) -> None:
@@ -74,3 +57,23 @@ def test_within_a_snapshot_a_statement_is_answered_once_and_after_it_anew(store:
             assert reader.edge(Scope(), last=True) == last
         assert reader.edge(Scope(), last=True) == last and len(recorded.statements) == ran
     assert reader.edge(Scope(), last=True) == last + DAY
+
+
+def test_a_change_within_a_snapshot_forgets_what_it_had_learnt(store: ClickHouseStore) -> None:
+    reader = ClickHouseReader(store.run, "chdb")
+    last = reader.edge(Scope(), last=True)
+    assert last is not None
+    newer = (last + 2 * DAY, *DATA.calls[0][1:2], "dddddddddddddddd", *DATA.calls[0][3:])
+    with reader.snapshot():
+        assert reader.edge(Scope(), last=True) == last
+        reader.run("INSERT INTO otel_traces FORMAT JSONEachRow\n" + trace_rows_as_json_each_row([newer]).decode(), {})
+        assert reader.edge(Scope(), last=True) == last + 2 * DAY
+        # Rollups dropped and made again within one snapshot: the catalog is asked anew.
+        rollups.drop_rollups(reader.run)
+        assert rollups.existing(reader.run) == set()
+        assert set(reader.create_rollups()) >= {"hour", "month", "hour errors", "month errors"}
+        assert (
+            rollups.existing(reader.run)
+            == rollups.existing(reader.run, errors=True)
+            == {"hour", "day", "week", "month"}
+        )

@@ -75,8 +75,8 @@ def journeys(
 def common_paths(
     source: Source, by: str = "session", time_range: TimeRange | None = None, max_steps: int = 5, limit: int = 10
 ) -> list[dict[str, Any]]:
-    """`journeys(...).paths` alone: the `limit` commonest paths cut at `max_steps`, cut by the
-    store (far less to read than every whole path, which transitions and exits need)."""
+    """`journeys(...).paths` alone: the `limit` commonest paths cut at `max_steps`, cut and counted
+    by the store (far fewer paths to send and count than the whole ones transitions and exits need)."""
     if max_steps < 1 or limit < 1:
         raise AnalyticsError(f"max_steps and limit must be at least 1, got {max_steps} and {limit}")
     scope = source.scope(time_range or TimeRange())

@@ -53,7 +53,7 @@ class Source:
         return scope.narrowed(**{key: value for key, value in narrower.items() if value is not None})
 
     def snapshot(self) -> AbstractContextManager[None]:
-        """A block of analyses read as one moment of the store (see `Reader.snapshot`)."""
+        """A block of analyses that share what they learn of the store (see `Reader.snapshot`)."""
         return self.reader.snapshot()
 
     def dimensions(self) -> dict[str, list[str]]:

@@ -517,8 +517,9 @@ def register_cli(app: typer.Typer) -> None:
         }
         if json:
             return print_json(answer)
-        for tier, copied in created.items():
-            typer.echo(f"created the {tier} rollup ({copied:,} stored call(s) rolled up)")
+        for made, covered in created.items():  # `hour` ... `month errors`, `analysis columns`
+            what = made if made == "analysis columns" else f"{made} rollup"
+            typer.echo(f"created the {what} ({covered:,} stored call(s) covered)")
         table = Table(title=f"Rollups — {source.reader.location}", title_justify="left")
         for column in ("tier", "buckets", "first", "last", "calls", "stored"):
             table.add_column(column, justify="right" if column in ("buckets", "calls", "stored") else "left")

@@ -17,7 +17,8 @@ Runner = Callable[[str, Mapping[str, Any]], list[Sequence[Any]]]
 _CHDB_LOCK = threading.Lock()
 
 
-def _answers_rows(sql: str) -> bool:
+def answers_rows(sql: str) -> bool:
+    """Whether `sql` is a query (answers rows), not a statement that changes the store."""
     head = sql.lstrip().split(None, 1)
     return bool(head) and head[0].upper() in ("SELECT", "WITH", "SHOW", "DESCRIBE", "EXISTS")
 
@@ -26,7 +27,7 @@ def client_runner(client: Any) -> Runner:
     """Over a `clickhouse_connect` client (`clickhouse_connect.get_client(...)`)."""
 
     def run(sql: str, params: Mapping[str, Any]) -> list[Sequence[Any]]:
-        if not _answers_rows(sql):
+        if not answers_rows(sql):
             client.command(sql, parameters=dict(params) or None)
             return []
         return list(client.query(sql, parameters=dict(params)).result_rows)

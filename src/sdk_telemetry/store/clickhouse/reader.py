@@ -11,6 +11,7 @@ cursor is its Timestamp (ns), ClickHouse keeping no insertion order.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -20,6 +21,7 @@ from sdk_telemetry_exporters.attributes import ERROR_PROPAGATED, ERROR_TYPE, EVE
 
 from sdk_telemetry.store.clickhouse import ClickHouseStore, Runner, columns, rollups
 from sdk_telemetry.store.clickhouse.columns import Columns
+from sdk_telemetry.store.clickhouse.connection import answers_rows
 from sdk_telemetry.store.clickhouse.expressions import (
     CALLS,
     ENDUSER_ID,
@@ -62,6 +64,10 @@ class _Actor:
 
     value: str
     present: str
+
+
+#: A snapshot's answers, by (statement, parameters).
+_Answers = dict[tuple[str, tuple[tuple[str, str], ...]], list[Sequence[Any]]]
 
 
 class _Params(dict[str, Any]):
@@ -120,12 +126,12 @@ class ClickHouseReader:
 
     def __init__(self, run: Runner, location: str, long_range: int | None = LONG_RANGE) -> None:
         self._runner = run
-        self._answers: dict[tuple[str, tuple[tuple[str, str], ...]], list[Sequence[Any]]] | None = None
+        self._snapshots = threading.local()  # each thread's answers within `snapshot()`
         self.location = location
         #: Ranges at least this long (ns) read the whole buckets of rollups also where raw rows
         #: exist (None: only before the oldest raw call).
         self.long_range = long_range
-        self._materialized = False  # the analysis columns, once seen (they are never dropped)
+        self._materialized: bool | None = None  # whether the analysis columns exist, once asked
 
     @classmethod
     def from_chdb(cls, session: Any, location: str = "chdb") -> ClickHouseReader:
@@ -138,40 +144,50 @@ class ClickHouseReader:
         return cls(ClickHouseStore.from_client(client).run, location)
 
     def run(self, sql: str, params: Mapping[str, Any]) -> list[Sequence[Any]]:
-        """The rows of `sql` with `params` (within `snapshot()`, a statement asked again is answered
-        as the first time)."""
-        if self._answers is None:
+        """The rows of `sql` with `params` (within `snapshot()`, a query asked again is answered as
+        the first time, until a statement that changes the store)."""
+        answers: _Answers | None = getattr(self._snapshots, "answers", None)
+        if answers is None:
+            return self._runner(sql, params)
+        if not answers_rows(sql):  # a change: what was learnt may no longer hold
+            answers.clear()
             return self._runner(sql, params)
         key = (sql, tuple(sorted((name, repr(value)) for name, value in params.items())))
-        found = self._answers.get(key)
+        found = answers.get(key)
         if found is None:
-            found = self._answers[key] = self._runner(sql, params)
+            found = answers[key] = self._runner(sql, params)
         return found
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
-        """Read as one moment: within it, the same statement is run once (a page's analyses ask what
-        is stored, where the first and last calls are and which rollups exist many times over)."""
-        if self._answers is not None:  # within an outer snapshot
+        """Within it (in this thread), the same query is run once: a page's analyses ask what is
+        stored, where the first and last calls are and which rollups exist many times over.
+        Different queries still see what is stored when they run."""
+        if getattr(self._snapshots, "answers", None) is not None:  # within an outer snapshot
             yield
             return
-        self._answers = {}
+        self._snapshots.answers = {}
         try:
             yield
         finally:
-            self._answers = None
+            self._snapshots.answers = None
 
     # Rollups.
     def create_rollups(self, retention_days: Mapping[str, int] | None = None) -> dict[str, int]:
-        """Create the rollup tables and their materialized views if absent (see `rollups`);
-        returns the stored calls copied into each new tier."""
+        """Create what is absent of the rollup and error rollup tables with their materialized views
+        (see `rollups`) and of the analysis columns (see `columns`); returns, for each made now
+        (`hour` ... `month`, `hour errors` ... `month errors`, `analysis columns`), the stored
+        calls it covers."""
         created = rollups.create_rollups(self.run, retention_days)
-        columns.add_columns(self.run)
+        if columns.add_columns(self.run):
+            created["analysis columns"] = self.stored_spans(calls_only=True)
+        self._materialized = True
         return created
 
     def _columns(self) -> Columns:
-        """The analysis columns of `otel_traces` when it has them, else the same from the maps."""
-        if not self._materialized:
+        """The analysis columns of `otel_traces` when it has them, else the same from the maps
+        (asked once per reader: a reader is opened per request or command)."""
+        if self._materialized is None:
             self._materialized = columns.present(self.run)
         return columns.MATERIALIZED if self._materialized else columns.FROM_MAPS
 
@@ -581,7 +597,7 @@ class ClickHouseReader:
         params = _Params()
         where = self._calls_where(scope, params)
         figures = self._columns()
-        limit_sql = "" if limit is None else f" LIMIT {params.add(int(limit), 'UInt64')}"
+        limit_sql = "" if limit is None else f" LIMIT {params.add(max(int(limit), 0), 'UInt64')}"
         rows = self.run(
             f"""
             SELECT {figures.error_kind} AS kind, toString(SpanName) AS name, sum({figures.weight}) AS n,

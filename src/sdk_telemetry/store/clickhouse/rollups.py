@@ -166,6 +166,7 @@ GROUP BY Bucket, SpanName, ServiceName, Environment, ErrorType
 class _View:
     """A materialized view over `otel_traces`, its table, and the SELECT (over a condition) that fills it."""
 
+    label: str  # what it is called in `create_rollups`' answer
     name: str
     table: str
     ddl: str
@@ -173,15 +174,21 @@ class _View:
 
 
 def _views(days: Mapping[str, int]) -> list[_View]:
-    views = []
-    for tier in TIERS:
-        views.append(_View(tier.view, tier.table, _table_ddl(tier, days[tier.name]), partial(_select, tier)))
-        views.append(
-            _View(
-                tier.errors_view, tier.errors_table, _errors_ddl(tier, days[tier.name]), partial(_errors_select, tier)
-            )
+    calls = [
+        _View(tier.name, tier.view, tier.table, _table_ddl(tier, days[tier.name]), partial(_select, tier))
+        for tier in TIERS
+    ]
+    errors = [
+        _View(
+            f"{tier.name} errors",
+            tier.errors_view,
+            tier.errors_table,
+            _errors_ddl(tier, days[tier.name]),
+            partial(_errors_select, tier),
         )
-    return views
+        for tier in TIERS
+    ]
+    return calls + errors
 
 
 def existing(run: Runner, errors: bool = False) -> set[str]:
@@ -197,13 +204,16 @@ def existing(run: Runner, errors: bool = False) -> set[str]:
         "SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'sdk_telemetry_errors_%'", {}
     )
     found = {str(row[0]) for row in rows}
-    # The table holds every failure once its view exists (`create_rollups` copies the older ones).
+    # Without its view a table is not filled. While `create_rollups` copies the failures stored
+    # before the view, a reader's staircase reads whole buckets from after each tier's oldest
+    # failure only, and raw rows before it.
     return {tier.name for tier in TIERS if tier.errors_table in found and tier.errors_view in found}
 
 
 def create_rollups(run: Runner, retention_days: Mapping[str, int] | None = None) -> dict[str, int]:
-    """Create each tier's table and view if absent; for the views created now, copy the calls
-    already stored into their tables once. Returns the calls copied per new tier.
+    """Create each tier's table and error table, with their views, if absent; for the views created
+    now, copy the calls (or failures) already stored into their tables once. Returns, per view made
+    now (`hour` ... `month`, `hour errors` ... `month errors`), the stored calls it covers.
 
     The rows already stored are told from the rows the new views see by the block numbers of the
     table's parts, taken just before the views exist (merges are paused meanwhile, so that no part
@@ -234,7 +244,7 @@ def create_rollups(run: Runner, retention_days: Mapping[str, int] | None = None)
         )
         for view in new:
             run(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {view.name} TO {view.table} AS {view.select('1')}", {})
-        created = [tier.name for tier in TIERS if tier.view in {view.name for view in new}]
+        created = [view.label for view in new]
         if not stored:
             return dict.fromkeys(created, 0)
         blocks = ", ".join(f"'{partition}', {int(block)}" for partition, block in stored)
@@ -304,7 +314,7 @@ def read(run: Runner, tier: Tier, key_sql: str, where: str, params: Mapping[str,
     rows = run(
         f"""
         SELECT {key_sql} AS Key, sum(Kept), sum(Calls), sum(Errors), sum(DurationSum), min(DurationMin),
-               max(DurationMax), sumMap(Sketch) AS merged, mapKeys(merged), mapValues(merged)
+               max(DurationMax), tuple(mapKeys(sumMap(Sketch)), mapValues(sumMap(Sketch)))
         FROM (SELECT *, toInt64(toUnixTimestamp(Bucket)) * {NS} AS BucketNs FROM {tier.table})
         WHERE {where} GROUP BY Key
         """,
@@ -319,9 +329,9 @@ def read(run: Runner, tier: Tier, key_sql: str, where: str, params: Mapping[str,
             int(total),
             int(low),
             int(high),
-            dict(zip(map(int, keys), map(int, counts), strict=True)),
+            dict(zip(map(int, sketch[0]), map(int, sketch[1]), strict=True)),
         )
-        for key, kept, calls, errors, total, low, high, _, keys, counts in rows
+        for key, kept, calls, errors, total, low, high, sketch in rows
     ]
 
 
