@@ -232,7 +232,8 @@ def test_rollups_error_rollups_and_analysis_columns_are_made_and_read_over_http(
     before = answers(reader)
     copied = reader.create_rollups()
     calls = sum(1 for span in spans if span[9] == attr.INVOCATION_SCOPE)
-    assert copied == dict.fromkeys(("hour", "day", "week", "month"), calls)
+    tiers = ("hour", "day", "week", "month")
+    assert copied == {**dict.fromkeys(tiers, calls), **{f"{t} errors": calls for t in tiers}, "analysis columns": calls}
     assert any(r.statement.startswith("ALTER TABLE otel_traces ADD COLUMN") for r in endpoint.requests)
     assert columns.present(reader.run)
     assert rollups.existing(reader.run, errors=True) == {"hour", "day", "week", "month"}

@@ -52,7 +52,12 @@ def reader(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseReade
     reader = ClickHouseReader(store.run, "chdb")
     copied = reader.create_rollups(LONG_RETENTION)
     earlier_calls = sum(1 for row in EARLIER if row[9] == "sdk_telemetry")
-    assert copied == dict.fromkeys(("hour", "day", "week", "month"), earlier_calls)
+    tiers = ("hour", "day", "week", "month")
+    assert copied == {
+        **dict.fromkeys(tiers, earlier_calls),
+        **{f"{tier} errors": earlier_calls for tier in tiers},
+        "analysis columns": earlier_calls,
+    }
     store.run(
         "INSERT INTO otel_traces SETTINGS async_insert = 0 FORMAT JSONEachRow\n"
         + trace_rows_as_json_each_row(LATER).decode(),
