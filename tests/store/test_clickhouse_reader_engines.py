@@ -16,7 +16,7 @@ from chdb import session as chdb_session
 
 from sdk_telemetry.store.clickhouse import ClickHouseStore
 from sdk_telemetry.store.clickhouse.reader import ClickHouseReader
-from sdk_telemetry.store.reader import Buckets, Reader, Scope
+from sdk_telemetry.store.reader import Buckets, PathSummary, Reader, Scope
 from sdk_telemetry.store.sqlite_reader import SQLiteReader
 from tests.helpers.engines import DAY, NS, START, assert_same, calls_of, dataset, load_clickhouse, load_sqlite, plain
 
@@ -135,6 +135,17 @@ def test_paths(engines: dict[str, Reader], name: str, by: str, top_level: bool) 
     for path, count in whole:
         expected[tuple(path[:2])] = expected.get(tuple(path[:2]), 0) + count
     assert cut == [[list(path), count] for path, count in sorted(expected.items())]
+
+
+@pytest.mark.parametrize("top_level", [True, False])
+@pytest.mark.parametrize("by", ACTORS)
+@pytest.mark.parametrize("name", ["all", "range", "service", "session"])
+def test_path_summaries(engines: dict[str, Reader], name: str, by: str, top_level: bool) -> None:
+    summary = compare(engines, lambda r: r.path_summary(SCOPES[name], by, top_level, 3, 4))
+    # What the whole paths give, counted here.
+    whole = engines["sqlite"].paths(SCOPES[name], by, top_level)
+    assert summary == plain(PathSummary.of([(tuple(p), n) for p, n in whole], 3, 4))
+    assert summary["actors"] == sum(n for _, n in whole) > 0
 
 
 @pytest.mark.parametrize("period", [DAILY, WEEKLY], ids=["daily", "weekly"])

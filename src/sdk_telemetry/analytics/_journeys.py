@@ -8,7 +8,6 @@ in start order, with consecutive repeats of one function folded into one step, c
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -47,27 +46,19 @@ def journeys(
     if max_steps < 1 or limit < 1:
         raise AnalyticsError(f"max_steps and limit must be at least 1, got {max_steps} and {limit}")
     time_range = time_range or TimeRange()
-    paths = source.reader.paths(source.scope(time_range), Source.actor(by), top_level)
-    total = sum(count for _, count in paths)
-    whole: Counter[tuple[str, ...]] = Counter()
-    transitions: Counter[tuple[str, str]] = Counter()
-    exits: Counter[str] = Counter()
-    for path, count in paths:
-        whole[path[:max_steps]] += count
-        for step in zip(path, [*path[1:], END], strict=True):
-            transitions[step] += count
-        exits[path[-1]] += count
+    counted = source.reader.path_summary(source.scope(time_range), Source.actor(by), top_level, max_steps, limit)
+    total = counted.actors
+    # A path's last step goes to the end: as many times as paths end there.
+    steps = [((a, b), n) for a, b, n in counted.steps] + [((name, END), n) for name, n in counted.exits]
     return Journeys(
         by=by,
         time_range=time_range.as_dict(),
         sessions=total,
-        paths=_ranked(whole.items(), total, limit),
-        transitions=[
-            {"from": a, "to": b, "count": count} for (a, b), count in sorted(transitions.items(), key=_order)[:limit]
-        ],
+        paths=_ranked(counted.paths, total, limit),
+        transitions=[{"from": a, "to": b, "count": count} for (a, b), count in sorted(steps, key=_order)[:limit]],
         exits=[
             {"function": name, "count": count, "share": count / total}
-            for name, count in sorted(exits.items(), key=_order)[:limit]
+            for name, count in sorted(counted.exits, key=_order)[:limit]
         ],
     )
 

@@ -21,9 +21,11 @@ Conventions every implementation keeps, so that both answer identically:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import Any, Literal, Protocol
 
 #: Where an aggregate's figures came from: raw rows, or a rollup tier.
@@ -198,6 +200,36 @@ class Usage:
     users: dict[str, int]  # function -> actors over the range
 
 
+@dataclass(frozen=True)
+class PathSummary:
+    """What is counted of the actors' paths (`Reader.paths`): actors with a path; the commonest
+    paths cut at a number of steps (most actors first, then by path); every step to the next one
+    (`from`, `to`, how many times, over all actors' paths); and where the paths end (the last
+    step, and how many actors' paths end there)."""
+
+    actors: int
+    paths: list[tuple[tuple[str, ...], int]]
+    steps: list[tuple[str, str, int]]
+    exits: list[tuple[str, int]]
+
+    @classmethod
+    def of(cls, paths: Iterable[tuple[tuple[str, ...], int]], max_steps: int, limit: int) -> PathSummary:
+        """The summary of whole paths, each with how many actors took it."""
+        actors, cut, steps, exits = 0, Counter[tuple[str, ...]](), Counter[tuple[str, str]](), Counter[str]()
+        for path, count in paths:
+            actors += count
+            cut[path[:max_steps]] += count
+            for pair in pairwise(path):
+                steps[pair] += count
+            exits[path[-1]] += count
+        return cls(
+            actors,
+            sorted(cut.items(), key=lambda item: (-item[1], item[0]))[: max(limit, 0)],
+            sorted(((a, b, n) for (a, b), n in steps.items()), key=lambda item: (-item[2], item[:2])),
+            sorted(exits.items(), key=lambda item: (-item[1], item[0])),
+        )
+
+
 class Reader(Protocol):
     """A store, read."""
 
@@ -272,6 +304,11 @@ class Reader(Protocol):
         `top_level`, only calls whose parent span is not a stored call) in (Timestamp, SpanId)
         order, consecutive repeats of a function folded into one step (with `max_steps`, cut there:
         the paths that share their first steps counted as one)."""
+        ...
+
+    def path_summary(self, scope: Scope, by: str, top_level: bool, max_steps: int, limit: int) -> PathSummary:
+        """Over the paths `paths` gives: how many actors, the `limit` commonest paths cut at
+        `max_steps`, the step-to-step transitions and the exits (see `PathSummary`)."""
         ...
 
     def cohorts(self, scope: Scope, by: str, period: Buckets, periods: int) -> dict[int, list[int]]:

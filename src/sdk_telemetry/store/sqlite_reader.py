@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Literal
@@ -25,6 +25,7 @@ from sdk_telemetry.store.reader import (
     ErrorGroupRow,
     EventRow,
     Origin,
+    PathSummary,
     Scope,
     SessionRow,
     SpanRow,
@@ -444,6 +445,17 @@ class SQLiteReader:
         self, scope: Scope, by: str, top_level: bool, max_steps: int | None = None
     ) -> list[tuple[tuple[str, ...], int]]:
         """Each distinct folded path (cut at `max_steps`) and how many actors took it."""
+        whole = self._actor_paths(scope, by, top_level)
+        return sorted(Counter(tuple(path[:max_steps]) for path in whole).items())
+
+    def path_summary(self, scope: Scope, by: str, top_level: bool, max_steps: int, limit: int) -> PathSummary:
+        """What `journeys` counts of the actors' paths (see `PathSummary`)."""
+        whole = Counter(tuple(path) for path in self._actor_paths(scope, by, top_level))
+        return PathSummary.of(whole.items(), max_steps, limit)
+
+    def _actor_paths(self, scope: Scope, by: str, top_level: bool) -> Iterable[list[str]]:
+        """Each actor's calls (with `top_level`, those whose parent is not a stored call) in
+        (Timestamp, SpanId) order, consecutive repeats of a function folded into one step."""
         condition, params = self._calls(scope, alias="t.")
         actor, actor_params = self._entity(by, alias="t.")
         outer = (
@@ -465,7 +477,7 @@ class SQLiteReader:
             path = paths.setdefault(who, [])
             if not path or path[-1] != name:
                 path.append(name)
-        return sorted(Counter(tuple(path[:max_steps]) for path in paths.values()).items())
+        return paths.values()
 
     def cohorts(self, scope: Scope, by: str, period: Buckets, periods: int) -> dict[int, list[int]]:
         """Per cohort, actors active 0 .. `periods` - 1 periods after it."""

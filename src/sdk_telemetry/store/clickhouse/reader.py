@@ -45,6 +45,7 @@ from sdk_telemetry.store.reader import (
     ErrorGroupRow,
     EventRow,
     Origin,
+    PathSummary,
     Scope,
     SessionRow,
     SpanRow,
@@ -660,6 +661,44 @@ class ClickHouseReader:
     ) -> list[tuple[tuple[str, ...], int]]:
         """Each distinct path (cut at `max_steps`) and how many actors took it, in path order."""
         params = _Params()
+        each = self._actor_paths(scope, by, top_level, params)
+        cut = "path" if max_steps is None else f"arraySlice(path, 1, {int(max_steps)})"
+        rows = self.run(f"SELECT {cut} AS cut, count() AS n FROM ({each}) GROUP BY cut ORDER BY cut", params)
+        return [(tuple(map(str, path)), int(count)) for path, count in rows]
+
+    def path_summary(self, scope: Scope, by: str, top_level: bool, max_steps: int, limit: int) -> PathSummary:
+        """What `journeys` counts of the actors' paths (see `PathSummary`), counted by the engine:
+        only the `limit` commonest cut paths are sent back, not every whole path."""
+        params = _Params()
+        each = self._actor_paths(scope, by, top_level, params)
+        rows = self.run(
+            f"""
+            SELECT kind, key, n FROM (
+                SELECT item.1 AS kind, item.2 AS key, sum(c) AS n,
+                       row_number() OVER (PARTITION BY kind ORDER BY n DESC, key) AS rank
+                FROM (SELECT path, count() AS c FROM ({each}) GROUP BY path)
+                ARRAY JOIN arrayConcat(
+                    [('actors', []), ('path', arraySlice(path, 1, {int(max_steps)})), ('exit', [path[-1]])],
+                    arrayMap((a, b) -> ('step', [a, b]), arrayPopBack(path), arrayPopFront(path))
+                ) AS item
+                GROUP BY kind, key
+            ) WHERE kind != 'path' OR rank <= {max(int(limit), 0)}
+            """,
+            params,
+        )
+        found: dict[str, list[tuple[tuple[str, ...], int]]] = {"actors": [], "path": [], "exit": [], "step": []}
+        for kind, key, count in rows:
+            found[str(kind)].append((tuple(map(str, key)), int(count)))
+        return PathSummary(
+            actors=sum(count for _, count in found["actors"]),
+            paths=sorted(found["path"], key=lambda item: (-item[1], item[0])),
+            steps=sorted(((a, b, n) for (a, b), n in found["step"]), key=lambda item: (-item[2], item[:2])),
+            exits=sorted(((name, n) for (name,), n in found["exit"]), key=lambda item: (-item[1], item[0])),
+        )
+
+    def _actor_paths(self, scope: Scope, by: str, top_level: bool, params: _Params) -> str:
+        """SQL for each actor's `path`: its calls (with `top_level`, those not made inside another
+        stored call) in (Timestamp, SpanId) order, consecutive repeats of a function folded."""
         actor = self._actor(by, params)
         where = self._calls_where(scope, params)
         outer = ""
@@ -679,19 +718,12 @@ class ClickHouseReader:
             outer = f"""AND (ParentSpanId = '' OR (TraceId, ParentSpanId) NOT IN (
                 SELECT TraceId, SpanId FROM otel_traces WHERE {self._columns().call}{since} AND SpanId IN (
                     SELECT ParentSpanId FROM otel_traces WHERE {inner_where} AND ParentSpanId != '')))"""
-        rows = self.run(
-            f"""
-            SELECT {"path" if max_steps is None else f"arraySlice(path, 1, {int(max_steps)})"} AS cut, count() AS n
-            FROM (
-                SELECT arrayMap(x -> x.3, arraySort(groupArray(tuple({NANOS}, SpanId, toString(SpanName))))) AS names,
-                       arrayFilter((name, i) -> i = 1 OR name != names[i - 1], names, arrayEnumerate(names)) AS path
-                FROM otel_traces WHERE {where} AND {actor.present} {outer}
-                GROUP BY {actor.value}
-            ) GROUP BY cut ORDER BY cut
-            """,
-            params,
-        )
-        return [(tuple(map(str, path)), int(count)) for path, count in rows]
+        return f"""
+            SELECT arrayMap(x -> x.3, arraySort(groupArray(tuple({NANOS}, SpanId, toString(SpanName))))) AS names,
+                   arrayFilter((name, i) -> i = 1 OR name != names[i - 1], names, arrayEnumerate(names)) AS path
+            FROM otel_traces WHERE {where} AND {actor.present} {outer}
+            GROUP BY {actor.value}
+            """
 
     def _longest_call(self) -> str:
         """SQL for the longest stored call's Duration, or more (the month rollup's longest, which
