@@ -29,7 +29,7 @@ from sdk_telemetry.store import _rows, _sqlite
 from sdk_telemetry.store.clickhouse import ClickHouseStore, columns, trace_rows_as_json_each_row
 from sdk_telemetry.store.clickhouse.expressions import OTEL_LOGS_DDL
 from sdk_telemetry.store.clickhouse.reader import ClickHouseReader
-from sdk_telemetry.store.reader import Aggregate
+from sdk_telemetry.store.reader import Aggregate, Scope
 
 NS = 1_000_000_000
 MS = 1_000_000
@@ -354,6 +354,21 @@ def assert_close(got: Aggregate, calls: list[Call]) -> None:
         assert getattr(got, name) == pytest.approx(answer[name], rel=1e-9), name
     for name in ("p50", "p95", "p99"):
         assert abs(getattr(got, name) - answer[name]) <= 0.01 * answer[name], name
+
+
+def in_scope(call: Call, scope: Scope) -> bool:
+    """Whether `call` is in `scope`, as the readers select calls (an error type: failed calls of it)."""
+    return (
+        (scope.start is None or call.timestamp >= scope.start)
+        and (scope.end is None or call.timestamp < scope.end)
+        and scope.service in (None, call.service)
+        and scope.environment in (None, call.environment)
+        and scope.function in (None, call.name)
+        and (scope.functions is None or call.name in scope.functions)
+        and scope.session in (None, call.session)
+        and (not scope.errors_only or call.failed)
+        and (scope.error_type is None or (call.failed and call.error_type == scope.error_type))
+    )
 
 
 def grouped(calls: Iterable[Call], key: Any) -> dict[Any, list[Call]]:

@@ -29,6 +29,7 @@ from tests.helpers.engines import (
     dataset,
     error_groups,
     grouped,
+    in_scope,
     load_clickhouse,
 )
 
@@ -191,18 +192,6 @@ def test_error_groups_of_a_short_range_or_a_session_read_raw_rows_only(reader: C
         got = recorded.reader.error_groups(scope, 50)
         assert not any("sdk_telemetry_errors_" in sql for sql in recorded.sql)
         assert_rows_equal(got, error_groups([c for c in CALLS if in_scope(c, scope)], 50))
-
-
-def in_scope(call: Any, scope: Scope) -> bool:
-    return (
-        (scope.start is None or call.timestamp >= scope.start)
-        and (scope.end is None or call.timestamp < scope.end)
-        and scope.service in (None, call.service)
-        and scope.environment in (None, call.environment)
-        and scope.session in (None, call.session)
-        and scope.error_type in (None, call.error_type)
-        and (scope.functions is None or call.name in scope.functions)
-    )
 
 
 @pytest.fixture

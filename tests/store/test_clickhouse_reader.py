@@ -30,6 +30,7 @@ from tests.helpers.engines import (
     error_groups,
     figures,
     grouped,
+    in_scope,
     load_clickhouse,
     nearest,
 )
@@ -66,19 +67,6 @@ def reader(chdb: Any) -> ClickHouseReader:
     store = ClickHouseStore.from_chdb(chdb)
     load_clickhouse(store, DATA)
     return ClickHouseReader(store.run, "chdb")
-
-
-def in_scope(call: Call, scope: Scope) -> bool:
-    return (
-        (scope.start is None or call.timestamp >= scope.start)
-        and (scope.end is None or call.timestamp < scope.end)
-        and scope.service in (None, call.service)
-        and scope.environment in (None, call.environment)
-        and scope.function in (None, call.name)
-        and (scope.functions is None or call.name in scope.functions)
-        and scope.session in (None, call.session)
-        and (not scope.errors_only or call.failed)
-    )
 
 
 def scoped(scope: Scope) -> list[Call]:

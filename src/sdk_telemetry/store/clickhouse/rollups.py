@@ -100,27 +100,38 @@ _FIGURES = f"""
     sumMap(map({SKETCH_KEY}, toUInt64(1))) AS Sketch, min(Timestamp) AS First"""
 
 
-def _table_ddl(tier: Tier, days: int) -> str:
+def _rollup_ddl(table: str, keys: Sequence[str], figures: str, days: int) -> str:
+    """An `AggregatingMergeTree` of buckets by (Bucket, SpanName, ServiceName, Environment, *`keys`),
+    with the `figures` columns, dropping buckets after `days` (0: never)."""
+    key_columns = "".join(f"    {key} LowCardinality(String),\n" for key in keys)
     return f"""
-CREATE TABLE IF NOT EXISTS {tier.table} (
+CREATE TABLE IF NOT EXISTS {table} (
     Bucket DateTime('UTC'),
     SpanName LowCardinality(String),
     ServiceName LowCardinality(String),
     Environment LowCardinality(String),
-    Kept SimpleAggregateFunction(sum, UInt64),
+{key_columns}{figures}
+) ENGINE = AggregatingMergeTree
+PARTITION BY toYYYYMM(Bucket)
+ORDER BY (Bucket, SpanName, ServiceName, Environment{"".join(f", {key}" for key in keys)})
+{f"TTL Bucket + INTERVAL {int(days)} DAY" if days > 0 else ""}
+SETTINGS non_replicated_deduplication_window = 1000
+"""
+
+
+_CALL_FIGURES = """    Kept SimpleAggregateFunction(sum, UInt64),
     Calls SimpleAggregateFunction(sum, Float64),
     Errors SimpleAggregateFunction(sum, Float64),
     DurationSum SimpleAggregateFunction(sum, UInt64),
     DurationMin SimpleAggregateFunction(min, UInt64),
     DurationMax SimpleAggregateFunction(max, UInt64),
     Sketch SimpleAggregateFunction(sumMap, Map(Int32, UInt64)),
-    First SimpleAggregateFunction(min, DateTime64(9))
-) ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMM(Bucket)
-ORDER BY (Bucket, SpanName, ServiceName, Environment)
-{f"TTL Bucket + INTERVAL {int(days)} DAY" if days > 0 else ""}
-SETTINGS non_replicated_deduplication_window = 1000
-"""
+    First SimpleAggregateFunction(min, DateTime64(9))"""
+_ERROR_FIGURES = """    Kept SimpleAggregateFunction(sum, UInt64),
+    Calls SimpleAggregateFunction(sum, Float64),
+    Message SimpleAggregateFunction(max, String),
+    First SimpleAggregateFunction(min, DateTime64(9)),
+    Last SimpleAggregateFunction(max, DateTime64(9))"""
 
 
 def _select(tier: Tier, condition: str) -> str:
@@ -128,27 +139,6 @@ def _select(tier: Tier, condition: str) -> str:
 SELECT {tier.bucket_sql} AS Bucket, SpanName, ServiceName, {ENVIRONMENT} AS Environment,{_FIGURES}
 FROM otel_traces WHERE {CALLS} AND {condition}
 GROUP BY Bucket, SpanName, ServiceName, Environment
-"""
-
-
-def _errors_ddl(tier: Tier, days: int) -> str:
-    return f"""
-CREATE TABLE IF NOT EXISTS {tier.errors_table} (
-    Bucket DateTime('UTC'),
-    SpanName LowCardinality(String),
-    ServiceName LowCardinality(String),
-    Environment LowCardinality(String),
-    ErrorType LowCardinality(String),
-    Kept SimpleAggregateFunction(sum, UInt64),
-    Calls SimpleAggregateFunction(sum, Float64),
-    Message SimpleAggregateFunction(max, String),
-    First SimpleAggregateFunction(min, DateTime64(9)),
-    Last SimpleAggregateFunction(max, DateTime64(9))
-) ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMM(Bucket)
-ORDER BY (Bucket, SpanName, ServiceName, Environment, ErrorType)
-{f"TTL Bucket + INTERVAL {int(days)} DAY" if days > 0 else ""}
-SETTINGS non_replicated_deduplication_window = 1000
 """
 
 
@@ -175,7 +165,13 @@ class _View:
 
 def _views(days: Mapping[str, int]) -> list[_View]:
     calls = [
-        _View(tier.name, tier.view, tier.table, _table_ddl(tier, days[tier.name]), partial(_select, tier))
+        _View(
+            tier.name,
+            tier.view,
+            tier.table,
+            _rollup_ddl(tier.table, (), _CALL_FIGURES, days[tier.name]),
+            partial(_select, tier),
+        )
         for tier in TIERS
     ]
     errors = [
@@ -183,7 +179,7 @@ def _views(days: Mapping[str, int]) -> list[_View]:
             f"{tier.name} errors",
             tier.errors_view,
             tier.errors_table,
-            _errors_ddl(tier, days[tier.name]),
+            _rollup_ddl(tier.errors_table, ("ErrorType",), _ERROR_FIGURES, days[tier.name]),
             partial(_errors_select, tier),
         )
         for tier in TIERS
@@ -193,17 +189,10 @@ def _views(days: Mapping[str, int]) -> list[_View]:
 
 def existing(run: Runner, errors: bool = False) -> set[str]:
     """The rollup tiers whose table (or, with `errors`, error table and its view) exists."""
-    if not errors:
-        names = {tier.table: tier.name for tier in TIERS}
-        rows = run(
-            "SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'sdk_telemetry_rollup_%'",
-            {},
-        )
-        return {names[str(row[0])] for row in rows if str(row[0]) in names}
-    rows = run(
-        "SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'sdk_telemetry_errors_%'", {}
-    )
+    rows = run("SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'sdk_telemetry_%'", {})
     found = {str(row[0]) for row in rows}
+    if not errors:
+        return {tier.name for tier in TIERS if tier.table in found}
     # Without its view a table is not filled. While `create_rollups` copies the failures stored
     # before the view, a reader's staircase reads whole buckets from after each tier's oldest
     # failure only, and raw rows before it.
