@@ -98,7 +98,16 @@ def timed(rounds: int, question: Callable[[], Any]) -> tuple[float, Any]:
 
 def questions(source: Any, end: int) -> dict[str, Callable[[], Any]]:
     """The dashboard's requests and the analyses, over one engine's `Source`."""
-    from sdk_telemetry.analytics import TimeRange, functions, funnel, performance, retention, top_errors
+    from sdk_telemetry.analytics import (
+        TimeRange,
+        adoption,
+        functions,
+        funnel,
+        journeys,
+        performance,
+        retention,
+        top_errors,
+    )
     from sdk_telemetry.dashboard._data import overview
 
     week, quarter = TimeRange(end - 7 * DAY, end), TimeRange(end - 90 * DAY, end)
@@ -112,6 +121,11 @@ def questions(source: Any, end: int) -> dict[str, Callable[[], Any]]:
         "dashboard: p95 by function, 90 d": lambda: functions(source, quarter),
         "dashboard: top errors, 7 d": lambda: top_errors(source, week),
         "dashboard: services and environments": lambda: source.dimensions(),
+        # The analyses tab over "all": journeys of the range's last week (`last=7d`), 8 weeks of retention.
+        "dashboard analyses: journeys, 90 d": lambda: journeys(source, "session", source.last(quarter, 7 * DAY), 5, 8),
+        "dashboard analyses: retention, 90 d": lambda: retention(source, "user", "week", 8, quarter, now=now),
+        "dashboard analyses: adoption, 90 d": lambda: adoption(source, "session", "week", quarter),
+        "journeys, 90 d (every session's path)": lambda: journeys(source, "session", quarter, 5, 8),
         "funnel of 3 steps, 90 d": lambda: funnel(source, STEPS, 3600, "session", quarter),
         "retention, weekly users, 90 d": lambda: retention(source, "user", "week", 13, quarter, now=now),
     }

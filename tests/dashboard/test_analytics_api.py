@@ -138,3 +138,18 @@ def test_an_empty_store_answers_no_store(tmp_path: Path) -> None:
         answer = server.get("/api/v1/analytics/sessions")
         assert answer.status_code == 404 and answer.json()["error"]["code"] == "NO_STORE"
         assert server.get("/dashboard/api/overview").json()["empty"] is True
+
+
+def test_journeys_of_the_ranges_last_stretch(running: Running) -> None:
+    whole = _get(running, "/api/v1/analytics/journeys", since="7d")
+    recent = _get(running, "/api/v1/analytics/journeys", since="7d", last="1d")
+    start, end = (
+        calendar.timegm(time.strptime(recent["time_range"][edge][:19], "%Y-%m-%dT%H:%M:%S"))
+        for edge in ("start", "end")
+    )
+    assert end - start in (86399, 86400)  # the day ending at the range's last stored call
+    assert 0 < recent["sessions"] < whole["sessions"]
+    longer = _get(running, "/api/v1/analytics/journeys", since="7d", last="30d")
+    assert (longer["sessions"], longer["paths"]) == (whole["sessions"], whole["paths"])
+    refused = running.get("/api/v1/analytics/journeys", since="7d", last="0s")
+    assert refused.status_code == 400 and "last" in refused.json()["error"]["message"]

@@ -93,10 +93,53 @@ def test_the_analyses_read_the_columns_not_the_maps(session: Any) -> None:
     assert reader.aggregate(scope, "function").rows
     calls_sql = [sql for sql in recorded.sql if "FROM otel_traces" in sql and "system." not in sql]
     assert len(calls_sql) >= 7
+    (paths_sql,) = [sql for sql in calls_sql if "arraySort" in sql]
+    assert "SdkParentKey" in paths_sql and "SdkSpanKey" in paths_sql and "TraceId" not in paths_sql
     for sql in (statement.split("UNION ALL")[0] for statement in calls_sql):  # events (otel_logs) have their maps
         assert "SdkCall = 1" in sql and "SdkEnvironment" in sql, sql
         assert "['session.id']" not in sql and "['enduser.id']" not in sql, sql
         assert "['deployment.environment" not in sql and "sample_rate" not in sql, sql
+
+
+def test_span_keys_join_each_nested_call_to_its_parent(session: Any) -> None:
+    store = database(session, "keys", with_columns=True)
+    rows = store.run("SELECT SpanId, ParentSpanId, SdkSpanKey, SdkParentKey FROM otel_traces", {})
+    by_span = {str(span): int(key) for span, _, key, _ in rows}
+    nested = [(str(parent), int(key)) for _, parent, _, key in rows if parent]
+    assert nested and all(key == by_span[parent] for parent, key in nested if parent in by_span)
+    assert all(int(key) == 0 for _, parent, _, key in rows if not parent)
+    assert len(set(by_span.values())) == len(by_span)
+
+
+@pytest.mark.parametrize("with_columns", [False, True], ids=["maps", "analysis columns"])
+def test_calls_at_the_same_nanosecond_are_steps_in_span_id_order(session: Any, with_columns: bool) -> None:
+    store = database(session, f"ties_{int(with_columns)}", with_columns)
+    row = next(span for span in DATA.calls if '"session.id":"session-00"' in span[8])
+    resource = row[8].replace('"session.id":"session-00"', '"session.id":"tied"')
+    at = START + 3 * DAY
+    made = [(at, "Tie.b", "00000000000000a2"), (at + 5, "Tie.c", "0000000000000003"), (at, "Tie.a", "00000000000000a1")]
+    rows = [(time, row[1], span, "", row[4], name, *row[6:8], resource, *row[9:]) for time, name, span in made]
+    store.run("INSERT INTO otel_traces FORMAT JSONEachRow\n" + trace_rows_as_json_each_row(rows).decode(), {})
+    reader = ClickHouseReader(store.run, "chdb")
+    tied = Scope(start=at, end=at + 10)
+    assert reader.paths(tied, "session", True) == [(("Tie.a", "Tie.b", "Tie.c"), 1)]
+    summary = reader.path_summary(tied, "session", True, 2, 5)
+    assert (summary.paths, summary.exits) == ([(("Tie.a", "Tie.b"), 1)], [("Tie.c", 1)])
+
+
+def test_an_earlier_releases_columns_are_completed(session: Any) -> None:
+    store = database(session, "earlier", with_columns=False)
+    earlier = [name for name in columns.DEFINITIONS if name not in ("SdkSpanKey", "SdkParentKey")]
+    store.run(
+        "ALTER TABLE otel_traces "
+        + ", ".join(f"ADD COLUMN {name} {columns.DEFINITIONS[name][0]} MATERIALIZED {columns.DEFINITIONS[name][1]}"
+                    for name in earlier),
+        {},
+    )  # fmt: skip
+    assert not columns.present(store.run)  # read from the maps until the keys are there too
+    assert ClickHouseReader(store.run, "chdb")._columns() is columns.FROM_MAPS
+    assert columns.add_columns(store.run) == ["SdkSpanKey", "SdkParentKey"]
+    assert ClickHouseReader(store.run, "chdb")._columns() is columns.MATERIALIZED
 
 
 def test_updates_and_deletes_keep_them_true(session: Any) -> None:

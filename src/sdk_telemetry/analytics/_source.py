@@ -108,6 +108,12 @@ class Source:
         end = time_range.end if time_range.end is not None else (high + 1 if high is not None else start + 1)
         return TimeRange(start, max(end, start + 1))
 
+    def last(self, time_range: TimeRange, nanoseconds: int) -> TimeRange:
+        """The last `nanoseconds` of `time_range` (closed as `bounds` does), or all of it if shorter."""
+        bounded = self.bounds(time_range)
+        assert bounded.start is not None and bounded.end is not None
+        return TimeRange(max(bounded.start, bounded.end - int(nanoseconds)), bounded.end)
+
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """`; did you mean A, B?` with the names of `known` closest to `name`, or `` when none is close."""

@@ -4,7 +4,7 @@
     GET /api/v1/analytics/functions?since=24h
     GET /api/v1/analytics/errors?since=24h&limit=10
     GET /api/v1/analytics/funnel?steps=Client.login,Tools.list,Tools.execute&window=30m&by=session
-    GET /api/v1/analytics/journeys?by=session&max_steps=5&limit=10
+    GET /api/v1/analytics/journeys?by=session&max_steps=5&limit=10&last=7d
     GET /api/v1/analytics/retention?by=user&period=week&periods=8
     GET /api/v1/analytics/adoption?by=session&period=day
     GET /api/v1/analytics/export?kind=calls|events|aggregates&format=csv|parquet&since=...&until=...
@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sdk_telemetry.analytics import (
+    NS,
     AnalyticsError,
     Location,
     NotFound,
@@ -200,6 +201,17 @@ def _funnel(source: Source, query: Query) -> Any:
     return funnel(source, steps, window, query.text("by", "session") or "session", query.time_range())
 
 
+def _journeys(source: Source, query: Query) -> Any:
+    time_range = query.time_range()
+    last = query.seconds("last", None)
+    if last is not None:  # the range's last stretch only: every session's path is the costliest question
+        if last <= 0:
+            raise AnalyticsError(f"last: expected a positive duration such as 7d, got {query.text('last')!r}")
+        time_range = source.last(time_range, int(last * NS))
+    by = query.text("by", "session") or "session"
+    return journeys(source, by, time_range, query.integer("max_steps", 5, 1, 50), query.integer("limit", 10))
+
+
 def routes(
     store: str | Path | Location, alerts: Snapshot | None = None, api_keys: Sequence[str] | None = None
 ) -> list[BaseRoute]:
@@ -215,10 +227,7 @@ def routes(
         "functions": lambda s, q: {"functions": functions(s, q.time_range(), q.integer("limit", 50))},
         "errors": lambda s, q: {"errors": top_errors(s, q.time_range(), q.integer("limit", 10))},
         "funnel": _funnel,
-        "journeys": lambda s, q: journeys(
-            s, q.text(by, "session") or "session", q.time_range(), q.integer("max_steps", 5, 1, 50),
-            q.integer("limit", 10),
-        ),
+        "journeys": _journeys,
         "retention": lambda s, q: retention(
             s, q.text(by, "user") or "user", q.text("period", "day") or "day", q.integer("periods", 8, 1, 366),
             q.time_range(),

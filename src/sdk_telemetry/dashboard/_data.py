@@ -75,10 +75,7 @@ def _overview(
     overall = series if selected is None else performance(source, None, period, series.step_seconds)
     chosen_steps = steps
     if not chosen_steps:  # from the range's last day: the journeys of every session are the costliest question
-        bounded = source.bounds(period)
-        assert bounded.start is not None and bounded.end is not None
-        recent = TimeRange(max(bounded.start, bounded.end - JOURNEY_WINDOW_NS), bounded.end)
-        paths = common_paths(source, "session", recent, max_steps=4, limit=20)
+        paths = common_paths(source, "session", source.last(period, JOURNEY_WINDOW_NS), max_steps=4, limit=20)
         candidates = [p for p in paths if len(p["path"]) >= 2]
         if candidates:  # the journey covering the most calls: common and long
             chosen_steps = max(candidates, key=lambda p: (p["count"] * len(p["path"]), p["count"]))["path"]

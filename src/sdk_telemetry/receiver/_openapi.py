@@ -309,7 +309,13 @@ def openapi() -> dict[str, Any]:
             "A funnel over steps", [_parameter("steps", text), _parameter("window", text), by, *since]
         ),
         "/api/v1/analytics/journeys": _analytics(
-            "Journeys", [by, _parameter("max_steps", {"type": "integer", "minimum": 1, "maximum": 50}), *since]
+            "Journeys",
+            [
+                by,
+                _parameter("max_steps", {"type": "integer", "minimum": 1, "maximum": 50}),
+                _parameter("last", text),
+                *since,
+            ],
         ),
         "/api/v1/analytics/retention": _analytics(
             "Retention by cohort", [by, period, _parameter("periods", {"type": "integer"}), *since]

@@ -501,6 +501,8 @@
   }
 
   /* ---------- analyses: funnel, journeys, retention, adoption ---------- */
+  // Journeys cover at most the range's last week: every session's whole path is the costliest question.
+  const JOURNEYS_LAST = "7d";
   function periodFor() {
     const seconds = RANGE_SECONDS[q.range || "24h"];
     if (seconds && seconds <= 6 * 3600) return ["hour", Math.max(2, Math.ceil(seconds / 3600))];
@@ -515,7 +517,7 @@
     for (const k of ["range", "service", "environment", "steps"]) if (q[k]) params.set(k, q[k]);
     const [d, paths, kept, adopted] = await Promise.all([
       getJSON(API + (params.toString() ? "?" + params : "")),
-      analytics("journeys", { since: since(), max_steps: 5, limit: 8 }),
+      analytics("journeys", { since: since(), max_steps: 5, limit: 8, last: JOURNEYS_LAST }),
       analytics("retention", { since: since(), by: "user", period, periods }),
       analytics("adoption", { since: since(), by: "session", period }),
     ]);
@@ -527,7 +529,9 @@
   }
 
   function journeysPanel(j) {
-    $("journeys-note").textContent = `${fmtInt(j.sessions)} sessions`;
+    const seconds = RANGE_SECONDS[q.range || "24h"];
+    const cut = !seconds || seconds > 7 * 86400 ? " · the range's last 7 days" : "";
+    $("journeys-note").textContent = `${fmtInt(j.sessions)} sessions${cut}`;
     const box = $("journeys");
     if (!j.paths.length) return box.replaceChildren(el("div", { class: "empty small", text: "No sessions in this range" }));
     box.replaceChildren(...j.paths.map((p) => el("div", { class: "journey", "data-count": p.count },

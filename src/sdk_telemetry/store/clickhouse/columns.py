@@ -1,8 +1,8 @@
 """Analysis columns on `otel_traces`: whether a span is a call, and each call's environment, session,
-user, error type and weight, as `MATERIALIZED` columns computed from the attribute maps as rows are
-inserted (and once, by a mutation, for the rows already there), so that funnels, journeys,
-retention, adoption and error groups over months of calls read narrow columns instead of whole
-maps and strings.
+user, error type, weight, and its own and its parent's span keys, as `MATERIALIZED` columns
+computed from the attribute maps and ids as rows are inserted (and once, by a mutation, for the
+rows already there), so that funnels, journeys, retention, adoption and error groups over months
+of calls read narrow columns instead of whole maps and strings.
 
 They live and go with their rows (retention, deletes and updates keep them true), `SELECT *` leaves
 them out and the Collector's inserts never name them, so nothing it writes or reads changes. A
@@ -14,7 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sdk_telemetry.store.clickhouse import Runner
-from sdk_telemetry.store.clickhouse.expressions import CALLS, ENVIRONMENT, ERROR_KIND, WEIGHT, has_user, session, user
+from sdk_telemetry.store.clickhouse.expressions import (
+    CALLS,
+    ENVIRONMENT,
+    ERROR_KIND,
+    PARENT_KEY,
+    SPAN_KEY,
+    WEIGHT,
+    has_user,
+    session,
+    user,
+)
 
 
 @dataclass(frozen=True)
@@ -28,13 +38,23 @@ class Columns:
     has_user: str
     error_kind: str
     weight: str
+    span_key: str
+    parent_key: str
 
 
 #: Computed from the attribute maps at every read.
-FROM_MAPS = Columns(CALLS, ENVIRONMENT, session(), user(), has_user(), ERROR_KIND, WEIGHT)
+FROM_MAPS = Columns(CALLS, ENVIRONMENT, session(), user(), has_user(), ERROR_KIND, WEIGHT, SPAN_KEY, PARENT_KEY)
 #: The materialized columns.
 MATERIALIZED = Columns(
-    "SdkCall = 1", "SdkEnvironment", "SdkSession", "SdkUser", "SdkHasUser = 1", "SdkErrorType", "SdkWeight"
+    "SdkCall = 1",
+    "SdkEnvironment",
+    "SdkSession",
+    "SdkUser",
+    "SdkHasUser = 1",
+    "SdkErrorType",
+    "SdkWeight",
+    "SdkSpanKey",
+    "SdkParentKey",
 )
 #: Each column's type and expression.
 DEFINITIONS: dict[str, tuple[str, str]] = {
@@ -45,6 +65,8 @@ DEFINITIONS: dict[str, tuple[str, str]] = {
     "SdkHasUser": ("UInt8", has_user()),
     "SdkErrorType": ("LowCardinality(String)", ERROR_KIND),
     "SdkWeight": ("Float64", WEIGHT),
+    "SdkSpanKey": ("UInt64", SPAN_KEY),
+    "SdkParentKey": ("UInt64", PARENT_KEY),
 }
 
 
