@@ -101,11 +101,14 @@ def questions(source: Any, end: int) -> dict[str, Callable[[], Any]]:
     from sdk_telemetry.analytics import (
         TimeRange,
         adoption,
+        error_occurrences,
         functions,
         funnel,
         journeys,
         performance,
+        recent_calls,
         retention,
+        sessions,
         top_errors,
     )
     from sdk_telemetry.dashboard._data import overview
@@ -121,6 +124,13 @@ def questions(source: Any, end: int) -> dict[str, Callable[[], Any]]:
         "dashboard: p95 by function, 90 d": lambda: functions(source, quarter),
         "dashboard: top errors, 7 d": lambda: top_errors(source, week),
         "dashboard: services and environments": lambda: source.dimensions(),
+        # The other views over "all": a function's calls, the errors and one's occurrences, the sessions.
+        "dashboard: a function's calls, 90 d": lambda: recent_calls(source, STEPS[0], quarter, 50),
+        "dashboard errors: top 50 and occurrences, 90 d": lambda: [
+            error_occurrences(source, group["type"], group["function"], quarter, 20)
+            for group in top_errors(source, quarter, 50)[:1]
+        ],
+        "dashboard sessions: the latest 100, 90 d": lambda: sessions(source, quarter, 100),
         # The analyses tab over "all": journeys of the range's last week (`last=7d`), 8 weeks of retention.
         "dashboard analyses: journeys, 90 d": lambda: journeys(source, "session", source.last(quarter, 7 * DAY), 5, 8),
         "dashboard analyses: retention, 90 d": lambda: retention(source, "user", "week", 8, quarter, now=now),
@@ -175,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     end = (reader.edge(clickhouse.scope(), last=True) or 0) + 1
     sqlite_end = (sqlite.reader.edge(sqlite.scope(), last=True) or 0) + 1
     millions = {"chdb": reader.stored_spans() / 1e6, "sqlite": options.sqlite_spans / 1e6}
-    print(f"\n{'question':40} {'chDB':>9} {'per M':>7} {'SQLite':>9} {'per M':>7}  read from (chDB | SQLite)")
+    print(f"\n{'question':46} {'chDB':>9} {'per M':>7} {'SQLite':>9} {'per M':>7}  read from (chDB | SQLite)")
     worst = {"chdb": 0.0, "sqlite 90 d": 0.0}
     for (name, on_clickhouse), on_sqlite in zip(
         questions(clickhouse, end).items(), questions(sqlite, sqlite_end).values(), strict=True
@@ -188,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             worst["sqlite 90 d"] = max(worst["sqlite 90 d"], sq_seconds)
         origins = " | ".join(_read_from(answer) for answer in (ch_answer, sq_answer))
         print(
-            f"{name:40} {ch_seconds * 1000:7.0f}ms {ch_seconds * 1000 / millions['chdb']:5.0f}ms "
+            f"{name:46} {ch_seconds * 1000:7.0f}ms {ch_seconds * 1000 / millions['chdb']:5.0f}ms "
             f"{sq_seconds * 1000:7.0f}ms {sq_seconds * 1000 / millions['sqlite']:5.0f}ms  {origins}",
             flush=True,
         )

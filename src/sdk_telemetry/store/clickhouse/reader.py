@@ -962,13 +962,19 @@ class ClickHouseReader:
         where = self._calls_where(scope, params)
         user = self._actor("user", params)  # each call's own user, else its process's
         figures = self._columns()
+        limited = params.add(int(limit), "UInt64")
+        # Which sessions end last first (one figure per session), then every figure of those only.
+        latest = (
+            f"SELECT sid FROM (SELECT {figures.session} AS sid, max({NANOS} + Duration) AS last FROM otel_traces "
+            f"WHERE {where} AND sid != '' GROUP BY sid ORDER BY last DESC, sid LIMIT {limited})"
+        )
         rows = self.run(
             f"""
             SELECT {figures.session} AS sid, toInt64(min({NANOS})), toInt64(max({NANOS} + Duration)) AS last, count(),
                    countIf({FAILED}), maxIf({user.value}, {user.present}), countIf({user.present}),
                    max(toString(ServiceName)), max({figures.environment})
-            FROM otel_traces WHERE {where} AND sid != ''
-            GROUP BY sid ORDER BY last DESC, sid LIMIT {params.add(int(limit), "UInt64")}
+            FROM otel_traces WHERE {where} AND sid IN ({latest})
+            GROUP BY sid ORDER BY last DESC, sid LIMIT {limited}
             """,
             params,
         )
