@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,17 @@ def test_journeys_retention_adoption_perf(app: typer.Typer, store: Path) -> None
     assert code == 0 and "Tools.search" in out and "up" in out
     code, out, _ = run(app, "perf", EXECUTE, "--step", "1d", "--since", SINCE, "--until", UNTIL, "--store", str(store))
     assert code == 0 and "1,000.00" in out  # the p95 of the third day
+
+
+def test_journeys_of_the_ranges_last_stretch(app: typer.Typer, store: Path) -> None:
+    _, whole, _ = run(app, "journeys", "--store", str(store), "--json")
+    code, out, _ = run(app, "journeys", "--last", "1d", "--store", str(store), "--json")
+    recent = json.loads(out)
+    assert code == 0 and 0 < recent["sessions"] < json.loads(whole)["sessions"]
+    start, end = (datetime.fromisoformat(recent["time_range"][edge]) for edge in ("start", "end"))
+    assert end - start == timedelta(days=1)  # the day ending at the last stored call
+    code, _, err = run(app, "journeys", "--last", "0s", "--store", str(store))
+    assert code != 0 and "last" in err
 
 
 def test_export_csv_to_stdout_and_parquet(app: typer.Typer, store: Path, tmp_path: Path) -> None:

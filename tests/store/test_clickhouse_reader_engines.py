@@ -104,6 +104,12 @@ def test_error_groups(engines: dict[str, Reader], name: str) -> None:
     compare(engines, lambda r: r.error_groups(SCOPES[name], 6))
 
 
+@pytest.mark.parametrize("limit", [0, -1, 1000])
+def test_error_groups_at_any_limit(engines: dict[str, Reader], limit: int) -> None:
+    groups = compare(engines, lambda r: r.error_groups(SCOPES["all"], limit))
+    assert (len(groups) > 1) is (limit > 0)
+
+
 @pytest.mark.parametrize("by", ACTORS)
 @pytest.mark.parametrize("name", SCOPES)
 def test_active_actors(engines: dict[str, Reader], name: str, by: str) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sdk_telemetry.analytics._range import AnalyticsError, TimeRange
+from sdk_telemetry.analytics._range import NS, AnalyticsError, TimeRange
 from sdk_telemetry.analytics._source import Source
 
 END = "(end)"
@@ -41,11 +41,17 @@ def journeys(
     max_steps: int = 5,
     limit: int = 10,
     top_level: bool = True,
+    last: float | None = None,
 ) -> Journeys:
-    """The `limit` commonest paths (cut at `max_steps`), transitions and exits, per session (or user)."""
+    """The `limit` commonest paths (cut at `max_steps`), transitions and exits, per session (or user);
+    with `last` (seconds), over the range's last stretch only (ending at its last stored call)."""
     if max_steps < 1 or limit < 1:
         raise AnalyticsError(f"max_steps and limit must be at least 1, got {max_steps} and {limit}")
     time_range = time_range or TimeRange()
+    if last is not None:
+        if not last > 0:
+            raise AnalyticsError(f"last: expected a positive duration such as 7d, got {last!r} seconds")
+        time_range = source.last(time_range, int(last * NS))
     counted = source.reader.path_summary(source.scope(time_range), Source.actor(by), top_level, max_steps, limit)
     total = counted.actors
     # A path's last step goes to the end: as many times as paths end there.

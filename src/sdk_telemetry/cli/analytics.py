@@ -219,13 +219,17 @@ def register_cli(app: typer.Typer) -> None:
         by: ByOption = "session",
         max_steps: Annotated[int, typer.Option(help="Cut paths at this many steps.")] = 5,
         limit: Annotated[int, typer.Option(help="How many paths to show.")] = 10,
+        last: Annotated[
+            str | None, typer.Option(help="Only the range's last stretch, such as 7d (ending at its last call).")
+        ] = None,
         *,
         scope: Scope,
         json: JsonOption = False,
     ) -> None:
         """The commonest paths through functions within sessions, and where sessions end."""
         with scope.source() as source:
-            result = journeys(source, by, scope.time_range(), max_steps, limit)
+            stretch = parse_duration(last, "last") if last is not None else None
+            result = journeys(source, by, scope.time_range(), max_steps, limit, last=stretch)
         if json:
             return print_json(result.as_dict())
         out = console()

@@ -39,7 +39,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sdk_telemetry.analytics import (
-    NS,
     AnalyticsError,
     Location,
     NotFound,
@@ -202,14 +201,9 @@ def _funnel(source: Source, query: Query) -> Any:
 
 
 def _journeys(source: Source, query: Query) -> Any:
-    time_range = query.time_range()
-    last = query.seconds("last", None)
-    if last is not None:  # the range's last stretch only: every session's path is the costliest question
-        if last <= 0:
-            raise AnalyticsError(f"last: expected a positive duration such as 7d, got {query.text('last')!r}")
-        time_range = source.last(time_range, int(last * NS))
     by = query.text("by", "session") or "session"
-    return journeys(source, by, time_range, query.integer("max_steps", 5, 1, 50), query.integer("limit", 10))
+    max_steps, limit = query.integer("max_steps", 5, 1, 50), query.integer("limit", 10)
+    return journeys(source, by, query.time_range(), max_steps, limit, last=query.seconds("last", None))
 
 
 def routes(

@@ -387,7 +387,7 @@ class SQLiteReader:
             FROM otel_traces WHERE {condition} AND StatusCode = 'Error'
             GROUP BY type, SpanName ORDER BY 3 DESC, type, SpanName LIMIT ?
             """,
-            [*params, limit],
+            [*params, max(int(limit), 0)],  # SQLite reads a negative LIMIT as none
         ).fetchall()
         return [
             ErrorGroupRow(kind, name, float(count), message, int(last)) for kind, name, count, message, last in rows
