@@ -132,7 +132,7 @@ def questions(source: Any, end: int) -> dict[str, Callable[[], Any]]:
         ],
         "dashboard sessions: the latest 100, 90 d": lambda: sessions(source, quarter, 100),
         # The analyses tab over "all": journeys of the range's last week (`last=7d`), 8 weeks of retention.
-        "dashboard analyses: journeys, 90 d": lambda: journeys(source, "session", source.last(quarter, 7 * DAY), 5, 8),
+        "dashboard analyses: journeys, 90 d": lambda: journeys(source, "session", quarter, 5, 8, last=7 * 86400),
         "dashboard analyses: retention, 90 d": lambda: retention(source, "user", "week", 8, quarter, now=now),
         "dashboard analyses: adoption, 90 d": lambda: adoption(source, "session", "week", quarter),
         "journeys, 90 d (every session's path)": lambda: journeys(source, "session", quarter, 5, 8),

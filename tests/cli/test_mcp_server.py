@@ -60,6 +60,7 @@ async def _session_calls(store: Path, receiver: str) -> dict[str, Any]:
             "analyze_performance", {"function": EXECUTE, "since": DAY0, "until": DAY3, "step": "1d"}
         )
         results["behavior"] = await call("analyze_user_behavior", {"steps": [LOGIN, LIST, EXECUTE], "window": "1h"})
+        results["recent"] = await call("analyze_user_behavior", {"last": "1h"})
         results["realtime"] = await call("get_realtime_stats", {"window": "5m"})
         results["adoption"] = await call("analyze_feature_adoption", {"by": "session", "period": "day"})
         results["bad"] = await call("analyze_user_behavior", {"steps": [LOGIN], "window": "1h"})
@@ -103,6 +104,9 @@ async def test_every_tool_through_a_real_client_session(tmp_path: Path) -> None:
     assert [s["count"] for s in behavior["funnel"]["steps"]] == [6, 4, 2]
     assert behavior["journeys"]["paths"][0]["path"] == [LOGIN, LIST, EXECUTE]
     assert behavior["biggest_drop_off"]["step"] == LIST  # 2 lost at both; the first is kept
+    recent = results["recent"].structured_content["journeys"]  # the last hour: the two live sessions
+    assert recent["sessions"] == 2 < behavior["journeys"]["sessions"]
+    assert recent["paths"] == [{"path": [SEARCH], "count": 2, "share": 1.0}]
 
     realtime = results["realtime"].structured_content
     assert realtime["throughput"]["stored_calls"] == 4 and realtime["active_sessions"] == 2

@@ -103,12 +103,20 @@ def test_the_analyses_read_the_columns_not_the_maps(session: Any) -> None:
 
 def test_span_keys_join_each_nested_call_to_its_parent(session: Any) -> None:
     store = database(session, "keys", with_columns=True)
-    rows = store.run("SELECT SpanId, ParentSpanId, SdkSpanKey, SdkParentKey FROM otel_traces", {})
-    by_span = {str(span): int(key) for span, _, key, _ in rows}
-    nested = [(str(parent), int(key)) for _, parent, _, key in rows if parent]
-    assert nested and all(key == by_span[parent] for parent, key in nested if parent in by_span)
-    assert all(int(key) == 0 for _, parent, _, key in rows if not parent)
-    assert len(set(by_span.values())) == len(by_span)
+    rows = store.run("SELECT TraceId, SpanId, ParentSpanId, SdkSpanKey, SdkParentKey FROM otel_traces", {})
+    by_span = {(str(trace), str(span)): int(key) for trace, span, _, key, _ in rows}
+    nested = [((str(trace), str(parent)), int(key)) for trace, _, parent, _, key in rows if parent]
+    matched = [(parent, key) for parent, key in nested if parent in by_span]
+    assert matched and all(key == by_span[parent] for parent, key in matched)
+    assert all(int(key) == 0 for *_, parent, _, key in rows if not parent)
+    assert len(set(by_span.values())) == len(by_span)  # one key per span
+    # The same SpanId in two traces: two keys (a span id is unique only within its trace).
+    keys = store.run(
+        f"SELECT {columns.DEFINITIONS['SdkSpanKey'][1]} FROM (SELECT 'trace-a' AS TraceId, "
+        "'0000000000000001' AS SpanId UNION ALL SELECT 'trace-b', '0000000000000001')",
+        {},
+    )
+    assert len({int(key) for (key,) in keys}) == 2
 
 
 @pytest.mark.parametrize("with_columns", [False, True], ids=["maps", "analysis columns"])
@@ -117,14 +125,15 @@ def test_calls_at_the_same_nanosecond_are_steps_in_span_id_order(session: Any, w
     row = next(span for span in DATA.calls if '"session.id":"session-00"' in span[8])
     resource = row[8].replace('"session.id":"session-00"', '"session.id":"tied"')
     at = START + 3 * DAY
-    made = [(at, "Tie.b", "00000000000000a2"), (at + 5, "Tie.c", "0000000000000003"), (at, "Tie.a", "00000000000000a1")]
+    # Neither name order nor insertion order is SpanId order.
+    made = [(at + 5, "Tie.c", "0000000000000003"), (at, "Tie.a", "00000000000000a2"), (at, "Tie.b", "00000000000000a1")]
     rows = [(time, row[1], span, "", row[4], name, *row[6:8], resource, *row[9:]) for time, name, span in made]
     store.run("INSERT INTO otel_traces FORMAT JSONEachRow\n" + trace_rows_as_json_each_row(rows).decode(), {})
     reader = ClickHouseReader(store.run, "chdb")
     tied = Scope(start=at, end=at + 10)
-    assert reader.paths(tied, "session", True) == [(("Tie.a", "Tie.b", "Tie.c"), 1)]
+    assert reader.paths(tied, "session", True) == [(("Tie.b", "Tie.a", "Tie.c"), 1)]
     summary = reader.path_summary(tied, "session", True, 2, 5)
-    assert (summary.paths, summary.exits) == ([(("Tie.a", "Tie.b"), 1)], [("Tie.c", 1)])
+    assert (summary.paths, summary.exits) == ([(("Tie.b", "Tie.a"), 1)], [("Tie.c", 1)])
 
 
 def test_an_earlier_releases_columns_are_completed(session: Any) -> None:
@@ -136,10 +145,15 @@ def test_an_earlier_releases_columns_are_completed(session: Any) -> None:
                     for name in earlier),
         {},
     )  # fmt: skip
-    assert not columns.present(store.run)  # read from the maps until the keys are there too
-    assert ClickHouseReader(store.run, "chdb")._columns() is columns.FROM_MAPS
+    assert not columns.present(store.run)
+    # The seven are read until the two keys are added; the keys are computed meanwhile.
+    expected = replace(
+        columns.MATERIALIZED, span_key=columns.FROM_MAPS.span_key, parent_key=columns.FROM_MAPS.parent_key
+    )
+    assert ClickHouseReader(store.run, "chdb")._columns() == expected
+    assert ClickHouseReader(store.run, "chdb").paths(Scope(), "session", True)  # the nested calls' filter too
     assert columns.add_columns(store.run) == ["SdkSpanKey", "SdkParentKey"]
-    assert ClickHouseReader(store.run, "chdb")._columns() is columns.MATERIALIZED
+    assert ClickHouseReader(store.run, "chdb")._columns() == columns.MATERIALIZED
 
 
 def test_updates_and_deletes_keep_them_true(session: Any) -> None:

@@ -105,9 +105,15 @@ def test_error_groups(engines: dict[str, Reader], name: str) -> None:
 
 
 @pytest.mark.parametrize("limit", [0, -1, 1000])
-def test_error_groups_at_any_limit(engines: dict[str, Reader], limit: int) -> None:
-    groups = compare(engines, lambda r: r.error_groups(SCOPES["all"], limit))
-    assert (len(groups) > 1) is (limit > 0)
+def test_rows_at_any_limit(engines: dict[str, Reader], limit: int) -> None:
+    """A negative limit allows no rows on either engine (SQLite alone would read it as no limit)."""
+    found = [
+        compare(engines, lambda r: r.error_groups(SCOPES["all"], limit)),
+        compare(engines, lambda r: r.sessions(SCOPES["all"], limit)),
+        compare(engines, lambda r: without_cursor(r.calls(SCOPES["all"], "newest", limit=limit), propagated=False)),
+        compare(engines, lambda r: list(r.events(SCOPES["all"], limit))),
+    ]
+    assert [len(rows) > 1 for rows in found] == [limit > 0] * 4
 
 
 @pytest.mark.parametrize("by", ACTORS)

@@ -44,7 +44,8 @@ def journeys(
     last: float | None = None,
 ) -> Journeys:
     """The `limit` commonest paths (cut at `max_steps`), transitions and exits, per session (or user);
-    with `last` (seconds), over the range's last stretch only (ending at its last stored call)."""
+    with `last` (seconds), over the range's last stretch only (ending where the range ends: at its last
+    stored call when it is open-ended)."""
     if max_steps < 1 or limit < 1:
         raise AnalyticsError(f"max_steps and limit must be at least 1, got {max_steps} and {limit}")
     time_range = time_range or TimeRange()

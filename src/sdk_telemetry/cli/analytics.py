@@ -220,7 +220,8 @@ def register_cli(app: typer.Typer) -> None:
         max_steps: Annotated[int, typer.Option(help="Cut paths at this many steps.")] = 5,
         limit: Annotated[int, typer.Option(help="How many paths to show.")] = 10,
         last: Annotated[
-            str | None, typer.Option(help="Only the range's last stretch, such as 7d (ending at its last call).")
+            str | None,
+            typer.Option(help="Only the range's last stretch, such as 7d (ending at its end, or last call)."),
         ] = None,
         *,
         scope: Scope,

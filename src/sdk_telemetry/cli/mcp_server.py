@@ -306,11 +306,16 @@ def build_server(
         until: Until = None,
         max_steps: Annotated[int, Field(ge=1, le=20, description="Journey paths are cut at this many steps.")] = 5,
         limit: Annotated[int, Field(ge=1, le=100, description="How many paths, transitions and exits.")] = 10,
+        last: Annotated[
+            str | None,
+            Field(description="Journeys of the range's last stretch only, such as '7d' (faster over long ranges)."),
+        ] = None,
     ) -> UserBehaviorResult:
         time_range = _range(since, until)
         try:
             with opened() as source:
-                paths = journeys(source, by, time_range, max_steps, limit).as_dict()
+                stretch = parse_duration(last, "last") if last is not None else None
+                paths = journeys(source, by, time_range, max_steps, limit, last=stretch).as_dict()
                 flow = (
                     funnel(source, steps, parse_duration(window, "window"), by, time_range).as_dict() if steps else None
                 )

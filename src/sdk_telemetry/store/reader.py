@@ -200,6 +200,11 @@ class Usage:
     users: dict[str, int]  # function -> actors over the range
 
 
+def row_limit(limit: int) -> int:
+    """How many rows a `limit` allows: a negative one allows none, on either engine."""
+    return max(int(limit), 0)
+
+
 @dataclass(frozen=True)
 class PathSummary:
     """What is counted of the actors' paths (`Reader.paths`): actors with a path; the commonest
@@ -224,7 +229,7 @@ class PathSummary:
             exits[path[-1]] += count
         return cls(
             actors,
-            sorted(cut.items(), key=lambda item: (-item[1], item[0]))[: max(limit, 0)],
+            sorted(cut.items(), key=lambda item: (-item[1], item[0]))[: row_limit(limit)],
             sorted(((a, b, n) for (a, b), n in steps.items()), key=lambda item: (-item[2], item[:2])),
             sorted(exits.items(), key=lambda item: (-item[1], item[0])),
         )

@@ -31,6 +31,7 @@ from sdk_telemetry.store.reader import (
     SpanRow,
     TierRow,
     Usage,
+    row_limit,
 )
 from sdk_telemetry.store.rollups import TIERS, combine, raw_complete_since, read_rollups
 
@@ -387,7 +388,7 @@ class SQLiteReader:
             FROM otel_traces WHERE {condition} AND StatusCode = 'Error'
             GROUP BY type, SpanName ORDER BY 3 DESC, type, SpanName LIMIT ?
             """,
-            [*params, max(int(limit), 0)],  # SQLite reads a negative LIMIT as none
+            [*params, row_limit(limit)],  # SQLite reads a negative LIMIT as none
         ).fetchall()
         return [
             ErrorGroupRow(kind, name, float(count), message, int(last)) for kind, name, count, message, last in rows
@@ -556,7 +557,7 @@ class SQLiteReader:
         if with_events:
             columns += f", Events, json_extract(SpanAttributes, '$.\"{ERROR_PROPAGATED}\"')"
         limited = " LIMIT ?" if limit is not None else ""
-        tail = [limit] if limit is not None else []
+        tail = [row_limit(limit)] if limit is not None else []
         if order == "stored":
             if after is None:
                 sql = f"SELECT {columns} FROM otel_traces WHERE {condition} ORDER BY rowid DESC{limited}"
@@ -604,7 +605,7 @@ class SQLiteReader:
         """Trace ids starting with `prefix`, through the (TraceId, SpanId) index."""
         rows = self.connection.execute(
             "SELECT DISTINCT TraceId FROM otel_traces WHERE TraceId >= ? AND TraceId < ? LIMIT ?",
-            [prefix, prefix + "g", limit],
+            [prefix, prefix + "g", row_limit(limit)],
         )
         return [str(row[0]) for row in rows]
 
@@ -664,7 +665,7 @@ class SQLiteReader:
                        MAX(ServiceName), MAX({self._environment()})
                 FROM otel_traces WHERE {condition} AND {session} != ''
                 GROUP BY 1 ORDER BY 3 DESC, 1 LIMIT ?""",
-            [*params, limit],
+            [*params, row_limit(limit)],
         )
         return [
             SessionRow(
@@ -700,7 +701,7 @@ class SQLiteReader:
         rows = self.connection.execute(
             f"SELECT Timestamp, EventId, EventName, ServiceName, {self._session(table='otel_logs')}, SeverityText, "
             f"Body, LogAttributes, TraceId FROM otel_logs WHERE {condition} ORDER BY Timestamp, EventId{limited}",
-            [*params, *([limit] if limit is not None else [])],
+            [*params, *([row_limit(limit)] if limit is not None else [])],
         )
         for timestamp, event_id, name, service, sid, severity, body, attributes, trace_id in rows:
             yield EventRow(

@@ -529,8 +529,10 @@
   }
 
   function journeysPanel(j) {
+    // Cut when the range is longer and the answer spans the whole week (less: all the data there is).
     const seconds = RANGE_SECONDS[q.range || "24h"];
-    const cut = !seconds || seconds > 7 * 86400 ? " · the range's last 7 days" : "";
+    const span = Date.parse(j.time_range.end) - Date.parse(j.time_range.start);
+    const cut = (!seconds || seconds > 7 * 86400) && span >= 7 * 86400e3 - 1e3 ? " · the range's last 7 days" : "";
     $("journeys-note").textContent = `${fmtInt(j.sessions)} sessions${cut}`;
     const box = $("journeys");
     if (!j.paths.length) return box.replaceChildren(el("div", { class: "empty small", text: "No sessions in this range" }));

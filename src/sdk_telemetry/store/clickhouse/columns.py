@@ -11,7 +11,7 @@ table without them is read from the maps, with the same answers (`FROM_MAPS`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from sdk_telemetry.store.clickhouse import Runner
 from sdk_telemetry.store.clickhouse.expressions import (
@@ -56,7 +56,7 @@ MATERIALIZED = Columns(
     "SdkSpanKey",
     "SdkParentKey",
 )
-#: Each column's type and expression.
+#: Each column's type and expression, in the order of `Columns`' fields.
 DEFINITIONS: dict[str, tuple[str, str]] = {
     "SdkCall": ("UInt8", CALLS),
     "SdkEnvironment": ("LowCardinality(String)", ENVIRONMENT),
@@ -70,14 +70,26 @@ DEFINITIONS: dict[str, tuple[str, str]] = {
 }
 
 
-def present(run: Runner) -> bool:
-    """Whether `otel_traces` has every analysis column."""
+def available(run: Runner) -> Columns:
+    """Each figure from its analysis column where `otel_traces` has it, else from the maps (a table
+    made by an earlier release has only some of them)."""
     rows = run(
         "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'otel_traces' "
         f"AND name IN ({', '.join(repr(name) for name in DEFINITIONS)})",
         {},
     )
-    return len(rows) == len(DEFINITIONS)
+    have = {str(row[0]) for row in rows}
+    return Columns(
+        **{
+            field.name: getattr(MATERIALIZED if name in have else FROM_MAPS, field.name)
+            for field, name in zip(fields(Columns), DEFINITIONS, strict=True)
+        }
+    )
+
+
+def present(run: Runner) -> bool:
+    """Whether `otel_traces` has every analysis column."""
+    return available(run) == MATERIALIZED
 
 
 def add_columns(run: Runner) -> list[str]:

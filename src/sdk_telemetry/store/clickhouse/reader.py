@@ -51,6 +51,7 @@ from sdk_telemetry.store.reader import (
     SpanRow,
     TierRow,
     Usage,
+    row_limit,
 )
 from sdk_telemetry.store.sketch import Sketch
 
@@ -99,8 +100,9 @@ _NAME_KEY = "cityHash64(SpanName)"
 
 
 def _named(keys: str) -> str:
-    """SQL for the names of the array of `_NAME_KEY`s `keys`, through the `WITH` item `dictionary`."""
-    return f"arrayMap(key -> transform(key, dictionary.1, dictionary.2, ''), {keys})"
+    """SQL for the names of the array of `_NAME_KEY`s `keys`, through the `WITH` item `dictionary`
+    (a key it lacks, which a row stored between the two reads could bring, shows as itself)."""
+    return f"arrayMap(name_key -> transform(name_key, dictionary.1, dictionary.2, toString(name_key)), {keys})"
 
 
 #: Ranges of two days or more read rollups where whole buckets answer (`ClickHouseReader.long_range`).
@@ -141,7 +143,7 @@ class ClickHouseReader:
         #: Ranges at least this long (ns) read the whole buckets of rollups also where raw rows
         #: exist (None: only before the oldest raw call).
         self.long_range = long_range
-        self._materialized: bool | None = None  # whether the analysis columns exist, once asked
+        self._analysis_columns: Columns | None = None  # the analysis columns there are, once asked
 
     @classmethod
     def from_chdb(cls, session: Any, location: str = "chdb") -> ClickHouseReader:
@@ -191,15 +193,15 @@ class ClickHouseReader:
         created = rollups.create_rollups(self.run, retention_days)
         if columns.add_columns(self.run):
             created["analysis columns"] = self.stored_spans(calls_only=True)
-        self._materialized = True
+        self._analysis_columns = columns.MATERIALIZED
         return created
 
     def _columns(self) -> Columns:
-        """The analysis columns of `otel_traces` when it has them, else the same from the maps
-        (asked once per reader: a reader is opened per request or command)."""
-        if self._materialized is None:
-            self._materialized = columns.present(self.run)
-        return columns.MATERIALIZED if self._materialized else columns.FROM_MAPS
+        """The analysis columns of `otel_traces` it has, the rest the same from the maps (asked once
+        per reader: a reader is opened per request or command)."""
+        if self._analysis_columns is None:
+            self._analysis_columns = columns.available(self.run)
+        return self._analysis_columns
 
     # SQL pieces.
     def _calls_where(self, scope: Scope, params: _Params, events: bool = False) -> str:
@@ -582,7 +584,7 @@ class ClickHouseReader:
                 sample_message=max(seen.sample_message, row.sample_message),
                 last_seen=max(seen.last_seen, row.last_seen),
             )  # fmt: skip
-        return sorted(groups.values(), key=lambda row: (-row.count, row.error_type, row.function))[: max(limit, 0)]
+        return sorted(groups.values(), key=lambda row: (-row.count, row.error_type, row.function))[: row_limit(limit)]
 
     def _error_plan(
         self, scope: Scope
@@ -607,7 +609,7 @@ class ClickHouseReader:
         params = _Params()
         where = self._calls_where(scope, params)
         figures = self._columns()
-        limit_sql = "" if limit is None else f" LIMIT {params.add(max(int(limit), 0), 'UInt64')}"
+        limit_sql = "" if limit is None else f" LIMIT {params.add(row_limit(limit), 'UInt64')}"
         rows = self.run(
             f"""
             SELECT {figures.error_kind} AS kind, toString(SpanName) AS name, sum({figures.weight}) AS n,
@@ -699,7 +701,7 @@ class ClickHouseReader:
                     ) AS item
                     GROUP BY kind, keys
                 )
-            ) WHERE kind != 'path' OR rank <= {max(int(limit), 0)}
+            ) WHERE kind != 'path' OR rank <= {row_limit(limit)}
             """,
             params,
         )
@@ -717,7 +719,7 @@ class ClickHouseReader:
         """SQL for each actor's `path`: its calls (with `top_level`, those not made inside another
         stored call) in (Timestamp, SpanId) order, consecutive repeats of a function folded; and a
         `WITH` item naming `dictionary` for `_named`. A path holds each function's `_NAME_KEY`:
-        arrays of integers sort, fold and group several times faster than arrays of names."""
+        arrays of integers sort, fold and group about twice as fast as arrays of names."""
         actor = self._actor(by, params)
         where = self._calls_where(scope, params)
         figures = self._columns()
@@ -747,8 +749,9 @@ class ClickHouseReader:
             GROUP BY {actor.value}
             """
         dictionary = (
-            f"(SELECT (groupArray(key), groupArray(name)) FROM (SELECT DISTINCT {_NAME_KEY} AS key, "
-            f"toString(SpanName) AS name FROM otel_traces WHERE {where})) AS dictionary"
+            f"(SELECT (groupArray(function_key), groupArray(function)) FROM (SELECT DISTINCT "
+            f"{_NAME_KEY} AS function_key, toString(SpanName) AS function FROM otel_traces WHERE {where})) "
+            "AS dictionary"
         )
         return each, dictionary
 
@@ -849,7 +852,7 @@ class ClickHouseReader:
                 sort = f"{NANOS}, SpanId"
         else:
             raise QueryError("INVALID_ORDER", f"order: expected 'newest', 'oldest' or 'stored', got {order!r}")
-        limit_sql = "" if limit is None else f" LIMIT {params.add(int(limit), 'UInt64')}"
+        limit_sql = "" if limit is None else f" LIMIT {params.add(row_limit(limit), 'UInt64')}"
         events = (
             "arrayMap(t -> toInt64(toUnixTimestamp64Nano(t)), Events.Timestamp), Events.Name, Events.Attributes"
             if with_events
@@ -901,7 +904,7 @@ class ClickHouseReader:
         wanted = params.add(prefix.lower(), "String")
         rows = self.run(
             f"SELECT DISTINCT TraceId FROM otel_traces WHERE startsWith(TraceId, {wanted}) ORDER BY TraceId "
-            f"LIMIT {params.add(int(limit), 'UInt64')}",
+            f"LIMIT {params.add(row_limit(limit), 'UInt64')}",
             params,
         )
         return [str(row[0]) for row in rows]
@@ -962,7 +965,7 @@ class ClickHouseReader:
         where = self._calls_where(scope, params)
         user = self._actor("user", params)  # each call's own user, else its process's
         figures = self._columns()
-        limited = params.add(int(limit), "UInt64")
+        limited = params.add(row_limit(limit), "UInt64")
         # Which sessions end last first (one figure per session), then every figure of those only.
         latest = (
             f"SELECT sid FROM (SELECT {figures.session} AS sid, max({NANOS} + Duration) AS last FROM otel_traces "
@@ -1003,7 +1006,7 @@ class ClickHouseReader:
         where = self._calls_where(scope, params, events=True)
         event_id = "multiIf(" + ", ".join(f"LogAttributes['{k}'] != '', LogAttributes['{k}']" for k in EVENT_ID_KEYS)
         event_id += ", lower(hex(cityHash64(Timestamp, TraceId, SpanId, Body, LogAttributes))))"
-        limit_sql = "" if limit is None else f" LIMIT {params.add(int(limit), 'UInt64')}"
+        limit_sql = "" if limit is None else f" LIMIT {params.add(row_limit(limit), 'UInt64')}"
         rows = self.run(
             f"""
             SELECT toInt64({NANOS}), {event_id} AS id, {self._event_name()}, toString(ServiceName),
