@@ -201,7 +201,8 @@ class Usage:
 
 
 def row_limit(limit: int) -> int:
-    """How many rows a `limit` allows: a negative one allows none, on either engine."""
+    """How many rows a `limit` allows: a negative one allows none, on either engine (SQLite alone
+    would read a negative LIMIT as no limit, ClickHouse refuse it)."""
     return max(int(limit), 0)
 
 

@@ -388,7 +388,7 @@ class SQLiteReader:
             FROM otel_traces WHERE {condition} AND StatusCode = 'Error'
             GROUP BY type, SpanName ORDER BY 3 DESC, type, SpanName LIMIT ?
             """,
-            [*params, row_limit(limit)],  # SQLite reads a negative LIMIT as none
+            [*params, row_limit(limit)],
         ).fetchall()
         return [
             ErrorGroupRow(kind, name, float(count), message, int(last)) for kind, name, count, message, last in rows
