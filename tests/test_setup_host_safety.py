@@ -88,11 +88,12 @@ def test_calls_return_before_any_network_io_with_a_server_that_never_answers(han
     started = time.perf_counter()
     with pytest.raises(Failure):
         client.fail()
-    failed_at = time.monotonic()
-    assert time.perf_counter() - started < CALL_BUDGET
+    # The server never answers, so a call that waited on its error's POST could not return in budget.
+    # (The POST itself may start before the call has returned: the exporting thread runs meanwhile.)
+    assert time.perf_counter() - started < CALL_BUDGET, "the call waited on the error's POST"
 
     [request] = hanging.wait_for("/errors", timeout=5)
-    assert request.at >= failed_at, "the error was sent inside the call"
+    assert "expected" in request.body.decode(), "the POST that hangs is not the call's error"
     # The export is now stuck on the hanging server; calls still return at once.
     started = time.perf_counter()
     for n in range(50):
