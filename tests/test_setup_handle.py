@@ -175,7 +175,7 @@ def test_every_queued_span_is_accounted_for_after_a_shutdown_that_hit_its_bound(
         took = time.monotonic() - started
 
         stats = telemetry.stats()
-    assert took < 0.3 + 0.6, f"shutdown(timeout=0.3) took {took:.2f}s"
+    assert took < 0.3 + 1.5, f"shutdown(timeout=0.3) took {took:.2f}s"
     entry = stats["exporters"]["composio"]
     accounted = stats["exported"] + stats["failed"] + stats["dropped"] + entry["queue"] + entry["spooled"]
     assert accounted == stats["queued"] == 4, f"{stats['queued']} queued but only {accounted} accounted for: {stats}"

@@ -15,7 +15,7 @@ from sdk_telemetry_exporters import ComposioSpanExporter, ExporterSettings, Spoo
 
 def test_senders_sharing_a_spool_never_send_a_batch_twice(tmp_path):
     """Four exporters (as four processes would) resend one spool at once; claims by rename keep them apart."""
-    with FaultServer(then=Fault(delay=0.005)) as server:
+    with FaultServer(then=Fault(delay=0.02)) as server:
         settings = ExporterSettings(endpoint=server.url, spool_dir=tmp_path / "spool")
         exporters = [ComposioSpanExporter(settings=settings) for _ in range(4)]
         assert len({exporter.spool_directory for exporter in exporters}) == 1
@@ -32,7 +32,13 @@ def deliver_shared_spool(server: FaultServer, exporters: list[ComposioSpanExport
             items.append({"functionName": "A.b", "metadata": {"eventId": event}})
         assert spool.put(WireBatch("/metrics/invocations", tuple(items)))
 
-    threads = [threading.Thread(target=exporter.resend_spooled, args=(10,)) for exporter in exporters]
+    start = threading.Barrier(len(exporters))
+
+    def resend(exporter: ComposioSpanExporter) -> None:
+        start.wait(10)
+        exporter.resend_spooled(10)
+
+    threads = [threading.Thread(target=resend, args=(exporter,)) for exporter in exporters]
     for thread in threads:
         thread.start()
     for thread in threads:

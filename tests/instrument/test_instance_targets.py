@@ -127,7 +127,7 @@ def test_an_openai_client_is_instrumented_without_imports_warnings_or_properties
         instrument(client)
         elapsed = time.perf_counter() - started
     assert len(sys.modules) == modules  # no lazy resource was created (a cached property imports one)
-    assert elapsed < 0.5, elapsed
+    assert elapsed < 2.0, f"instrument(client) took {elapsed:.2f}s"
     assert set(vars(client)) - set(before) >= {"post", "request", "copy"}
     assert not {"chat", "responses", "files"} & set(vars(client))  # cached properties never ran
     assert all(vars(client)[key] is value for key, value in before.items())

@@ -725,7 +725,7 @@ def test_recording_a_long_error_message_does_not_slow_the_call(spans):
     elapsed = time.perf_counter() - started
     assert raised.value is error
     assert only(spans, "Client.fail").status.status_code == StatusCode.ERROR
-    assert elapsed < 0.3, f"recording a {len(str(error))}-character error message took {elapsed:.2f}s"
+    assert elapsed < 2.0, f"recording a {len(str(error))}-character error message took {elapsed:.2f}s"
 
 
 # --- metrics --------------------------------------------------------------------------------------
@@ -1132,7 +1132,7 @@ def test_capturing_a_long_argument_does_not_slow_the_call(spans):
     assert Client().put(key="k", value=blob) is True
     elapsed = time.perf_counter() - started
     assert "truncated" in props(only(spans, "Client.put"))["value"]
-    assert elapsed < 0.3, f"capturing a {len(blob)}-character argument took {elapsed:.2f}s"
+    assert elapsed < 2.0, f"capturing a {len(blob)}-character argument took {elapsed:.2f}s"
 
 
 def test_capture_args_redacts_bearer_tokens_and_url_query_strings(spans):

@@ -147,13 +147,15 @@ def test_echo_writes_every_event_to_python_logging_as_it_happens(server, caplog)
 
 def test_log_exception_sends_at_once_without_blocking_the_caller():
     def slow(request: Received) -> Reply:
-        return Reply(delay=0.5)
+        return Reply(delay=2.0)
 
     with LoopbackServer(slow) as server:
         telemetry = tinker(server)
         started = time.monotonic()
         assert telemetry.log_exception(Boom("x"))
-        assert time.monotonic() - started < 0.1
+        took = time.monotonic() - started
+        # Far below the 2 s reply, and loose enough for a loaded shared machine's stalls.
+        assert took < 0.5, f"log_exception took {took:.2f}s against a server that answers after 2 s"
         [request] = server.wait_for(PATH, timeout=5)
         assert [event["event"] for event in request.json()["events"]] == ["SESSION_START", "UNHANDLED_EXCEPTION"]
         telemetry.shutdown(timeout=2)
@@ -243,8 +245,8 @@ async def test_async_capture_context_manager_decorator_and_task(server):
 
 
 async def test_async_fatal_capture_does_not_block_the_event_loop():
-    with LoopbackServer(lambda request: Reply(delay=0.3)) as server:
-        telemetry = tinker(server, fatal_timeout=2)
+    with LoopbackServer(lambda request: Reply(delay=1.0)) as server:
+        telemetry = tinker(server, fatal_timeout=3)
         ticks = 0
 
         async def ticker() -> None:
@@ -258,7 +260,7 @@ async def test_async_fatal_capture_does_not_block_the_event_loop():
             async with telemetry.capture_exceptions(fatal=True):
                 raise Boom("fatal")
         running.cancel()
-        assert ticks >= 10, "the event loop kept running while the fatal path drained"
+        assert ticks >= 3, "the event loop kept running while the fatal path drained"
         assert kinds(server) == ["SESSION_START", "UNHANDLED_EXCEPTION", "SESSION_END"]
 
 
@@ -312,7 +314,7 @@ def test_fatal_path_is_bounded_by_its_timeout_when_the_server_hangs():
         started = time.monotonic()
         assert telemetry.log_fatal_exception(Boom("fatal")) is False
         took = time.monotonic() - started
-        assert 0.35 <= took < 1.0, f"log_fatal_exception took {took:.2f}s"
+        assert 0.35 <= took < 0.4 + 1.5, f"log_fatal_exception took {took:.2f}s"
         telemetry.shutdown(timeout=0.2)
 
 
@@ -335,7 +337,7 @@ def test_wait_until_drained_false_when_the_time_runs_out():
         started = time.monotonic()
         assert telemetry.wait_until_drained(0.3) is False
         took = time.monotonic() - started
-        assert 0.25 <= took < 0.8, f"wait_until_drained(0.3) took {took:.2f}s"
+        assert 0.25 <= took < 0.3 + 1.5, f"wait_until_drained(0.3) took {took:.2f}s"
         session = telemetry.stats()["session"]
         assert session["pushed"] == 2 and session["flushed"] == 0
         telemetry.shutdown(timeout=0.2)
