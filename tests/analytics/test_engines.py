@@ -206,3 +206,16 @@ def test_buckets_before_their_origin_round_down_alike(engines: dict[str, Source]
     assert keys[0] == (first - grid.origin) // DAY < keys[-1] == (last - grid.origin) // DAY < 0
     cohorts = {name: source.reader.cohorts(Scope(START, END), "user", grid, 4) for name, source in engines.items()}
     assert cohorts["sqlite"] == cohorts["clickhouse"] and min(cohorts["sqlite"]) < 0
+
+
+@pytest.mark.parametrize("text", ["Api.se\\arch", "Api.\\x73earch", "a\tb", "a\nb", "back\\"])
+def test_names_with_escapes_are_read_literally_on_both(engines: dict[str, Source], text: str) -> None:
+    """A name holding a backslash, tab or newline is that text on both engines: never an error, never
+    a different name after the engine unescapes it (`\\x73` is not `s`)."""
+    answers = {
+        name: [call["function"] for call in recent_calls(source, text, WHOLE, limit=5)]
+        for name, source in engines.items()
+    }
+    assert answers == {"sqlite": [], "clickhouse": []}
+    narrowed = {name: source.filtered(text, None) for name, source in engines.items()}
+    assert both(narrowed, lambda s: functions(s, WHOLE)) == []

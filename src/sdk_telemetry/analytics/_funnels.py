@@ -48,6 +48,10 @@ class Funnel:
         return asdict(self)
 
 
+#: ClickHouse's `windowFunnel` takes at most 32 conditions; both engines keep the same limit.
+MAX_STEPS = 32
+
+
 def funnel(
     source: Source,
     steps: Sequence[str],
@@ -60,6 +64,8 @@ def funnel(
         raise AnalyticsError(f"steps: a funnel needs at least two steps, got {list(steps)!r}")
     if any(not step for step in steps):
         raise AnalyticsError("steps: step names must not be empty")
+    if len(steps) > MAX_STEPS:
+        raise AnalyticsError(f"steps: a funnel has at most {MAX_STEPS} steps, got {len(steps)}")
     if window_seconds <= 0:
         raise AnalyticsError(f"window: must be positive, got {window_seconds!r}")
     source.require_recorded(steps, events=True)

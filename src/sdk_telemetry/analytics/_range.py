@@ -17,6 +17,13 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w
 #: Bucket widths offered when one is chosen automatically (seconds).
 _NICE_STEPS = (1, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 
+#: Times an analysis accepts (ns): from the epoch to 2200, well inside both engines' 64-bit nanoseconds.
+EARLIEST_NS = 0
+LATEST_NS = int(datetime(2200, 1, 1, tzinfo=timezone.utc).timestamp()) * NS
+#: Durations an analysis accepts (s): from a millisecond (the smallest unit) to 100 years.
+SHORTEST_SECONDS = 0.001
+LONGEST_SECONDS = 100 * 365.25 * 86400
+
 TimeLike = Union[str, int, float, datetime, None]  # noqa: UP007 (a runtime alias on Python 3.10)
 
 
@@ -37,23 +44,33 @@ def parse_duration(value: str | float | int, what: str = "duration") -> float:
         seconds = float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "s").lower()]
     if not math.isfinite(seconds) or seconds <= 0:
         raise AnalyticsError(f"{what}: must be a positive duration, got {value!r}")
+    if not SHORTEST_SECONDS <= seconds <= LONGEST_SECONDS:
+        raise AnalyticsError(f"{what}: must be between 1ms and 100 years, got {value!r}")
     return seconds
 
 
 def parse_time(value: TimeLike, what: str = "time", now: float | None = None) -> int | None:
     """Nanoseconds since the epoch from an ISO 8601 string, epoch seconds, a datetime or a relative
-    duration back from now (`"1h"` means one hour ago). None stays None."""
+    duration back from now (`"1h"` means one hour ago), between 1970 and 2200. None stays None."""
     if value is None or value == "":
         return None
+    moment = _parse_time(value, what, now)
+    if not EARLIEST_NS <= moment < LATEST_NS:
+        raise AnalyticsError(f"{what}: must be between 1970-01-01 and 2200-01-01, got {value!r}")
+    return moment
+
+
+def _parse_time(value: TimeLike, what: str, now: float | None) -> int:
+    """`parse_time` before its bounds (a huge float becomes a huge integer, not an error)."""
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
         return int(moment.timestamp() * NS)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return int(float(value) * NS)
+        return _ns(float(value), what)
     text = str(value).strip()
     if _DURATION.match(text):
         if re.fullmatch(r"\d+(\.\d+)?", text):  # a bare number is epoch seconds, not "N seconds ago"
-            return int(float(text) * NS)
+            return _ns(float(text), what)
         return int(((time.time() if now is None else now) - parse_duration(text, what)) * NS)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -61,7 +78,13 @@ def parse_time(value: TimeLike, what: str = "time", now: float | None = None) ->
         raise AnalyticsError(
             f"{what}: expected an ISO 8601 time, epoch seconds or a duration back from now such as '1h', got {value!r}"
         ) from None
-    return parse_time(moment)
+    return _parse_time(moment, what, now)
+
+
+def _ns(seconds: float, what: str) -> int:
+    if not math.isfinite(seconds * NS):
+        raise AnalyticsError(f"{what}: must be a finite number of epoch seconds, got {seconds!r}")
+    return int(seconds * NS)
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ class Source:
     @staticmethod
     def actor(by: str) -> str:
         """`by` checked: `session`, `user`, `service` or a resource attribute key."""
-        if not by or '"' in by or "\\" in by:
+        if not by or '"' in by or "\\" in by or not by.isprintable():
             raise AnalyticsError(f"by: expected 'session', 'user', 'service' or a resource attribute key, got {by!r}")
         return by
 

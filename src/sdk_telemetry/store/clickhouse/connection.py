@@ -35,12 +35,21 @@ def client_runner(client: Any) -> Runner:
     return run
 
 
+#: chDB reads a string parameter as escaped text, as a ClickHouse server reads `param_*` over HTTP
+#: (clickhouse-connect escapes them the same way before sending).
+_TEXT_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
+def _escaped(value: Any) -> Any:
+    return value.translate(_TEXT_ESCAPES) if isinstance(value, str) else value
+
+
 def chdb_runner(session: Any) -> Runner:
     """Over a chDB session (`chdb.session.Session(path)`)."""
 
     def run(sql: str, params: Mapping[str, Any]) -> list[Sequence[Any]]:
         with _CHDB_LOCK:
-            result = session.query(sql, "JSONCompact", params=dict(params))
+            result = session.query(sql, "JSONCompact", params={name: _escaped(value) for name, value in params.items()})
         text = result.bytes() if hasattr(result, "bytes") else bytes(result)
         return list(orjson.loads(text)["data"]) if text.strip() else []
 
