@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sdk_telemetry.analytics._range import NS, AnalyticsError, TimeRange
+from sdk_telemetry.analytics._range import NS, AnalyticsError, TimeRange, parse_duration
 from sdk_telemetry.analytics._source import Source
 
 END = "(end)"
@@ -50,9 +50,7 @@ def journeys(
         raise AnalyticsError(f"max_steps and limit must be at least 1, got {max_steps} and {limit}")
     time_range = time_range or TimeRange()
     if last is not None:
-        if not last > 0:
-            raise AnalyticsError(f"last: expected a positive duration such as 7d, got {last!r} seconds")
-        time_range = source.last(time_range, int(last * NS))
+        time_range = source.last(time_range, int(parse_duration(last, "last") * NS))
     counted = source.reader.path_summary(source.scope(time_range), Source.actor(by), top_level, max_steps, limit)
     total = counted.actors
     # A path's last step goes to the end: as many times as paths end there.

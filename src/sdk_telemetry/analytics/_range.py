@@ -42,10 +42,8 @@ def parse_duration(value: str | float | int, what: str = "duration") -> float:
         if not match:
             raise AnalyticsError(f"{what}: expected a duration such as '30s', '5m', '1h' or '7d', got {value!r}")
         seconds = float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or "s").lower()]
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise AnalyticsError(f"{what}: must be a positive duration, got {value!r}")
-    if not SHORTEST_SECONDS <= seconds <= LONGEST_SECONDS:
-        raise AnalyticsError(f"{what}: must be between 1ms and 100 years, got {value!r}")
+    if not SHORTEST_SECONDS <= seconds <= LONGEST_SECONDS:  # also refuses NaN, infinities and <= 0
+        raise AnalyticsError(f"{what}: must be a positive duration between 1ms and 100 years, got {value!r}")
     return seconds
 
 
@@ -82,9 +80,10 @@ def _parse_time(value: TimeLike, what: str, now: float | None) -> int:
 
 
 def _ns(seconds: float, what: str) -> int:
-    if not math.isfinite(seconds * NS):
+    nanoseconds = seconds * NS
+    if not math.isfinite(nanoseconds):
         raise AnalyticsError(f"{what}: must be a finite number of epoch seconds, got {seconds!r}")
-    return int(seconds * NS)
+    return int(nanoseconds)
 
 
 @dataclass(frozen=True)
